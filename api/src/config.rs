@@ -1,0 +1,452 @@
+//! Typed settings, read from the environment and validated once at start-up.
+//!
+//! A bad value stops start-up with one line naming the setting and why.
+
+use crate::vault::{KeyRing, VaultKey};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Bytes that must never be printed: `Debug` shows only their length.
+#[derive(Clone)]
+pub struct SecretBytes(Vec<u8>);
+
+impl From<Vec<u8>> for SecretBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl SecretBytes {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes([redacted; {}])", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    /// Sustained requests per second.
+    pub per_second: u64,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Per tenant: Stripe sends every tenant's events from the same few addresses.
+    pub webhook: Quota,
+    /// Per client address.
+    pub status: Quota,
+    /// Per API key.
+    pub orders: Quota,
+    /// Per client address, for operations routes.
+    pub other: Quota,
+}
+
+#[derive(Debug, Clone)]
+pub struct Processing {
+    /// How long a claimed event is left to its claimer before another sweep takes it.
+    pub lease: Duration,
+    pub max_attempts: i32,
+    pub retry_base: Duration,
+    pub sweep_interval: Duration,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub bind_addr: SocketAddr,
+    pub keys: KeyRing,
+    pub jwt_secret: SecretBytes,
+    pub webhook_tolerance_secs: i64,
+    pub webhook_max_body_bytes: usize,
+    /// How long a decrypted tenant secret is trusted before it is read again: what the
+    /// CLI or another replica changes is honoured within this time.
+    pub secret_cache_ttl: Duration,
+    pub rate_limits: RateLimits,
+    pub processing: Processing,
+    pub json_logs: bool,
+}
+
+/// Reads settings through a function, so tests need not touch the process environment.
+pub struct Source<'a> {
+    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl<'a> Source<'a> {
+    pub fn env() -> Self {
+        Self {
+            get: Box::new(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        }
+    }
+
+    pub fn from_fn(get: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self { get: Box::new(get) }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        (self.get)(key)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| bad(key, format!("{v:?} is not valid: {e}"))),
+        }
+    }
+
+    fn positive(&self, key: &'static str, default: u64) -> Result<u64, ConfigError> {
+        let v = self.parse(key, default)?;
+        if v == 0 {
+            return Err(bad(key, "must be greater than 0"));
+        }
+        Ok(v)
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(&Source::env())
+    }
+
+    pub fn load(src: &Source) -> Result<Self, ConfigError> {
+        let environment = match src.get("GATEWAY_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(bad(
+                    "GATEWAY_ENV",
+                    format!("{other:?} is neither \"production\" nor \"development\""),
+                ));
+            }
+        };
+        let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let database_url = match src.get("DATABASE_URL") {
+            Some(url) => url,
+            None => {
+                if environment == Environment::Production {
+                    return Err(bad("DATABASE_URL", "must be set in production"));
+                }
+                format!("sqlite://{}/gateway.db?mode=rwc", data_dir.display())
+            }
+        };
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+
+        let bind_addr = match (src.get("BIND_ADDR"), src.get("PORT")) {
+            (Some(addr), _) => addr.parse().map_err(|_| {
+                bad(
+                    "BIND_ADDR",
+                    format!("{addr:?} is not host:port (e.g. 0.0.0.0:3000)"),
+                )
+            })?,
+            (None, Some(port)) => {
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| bad("PORT", format!("{port:?} is not a port number")))?;
+                SocketAddr::from(([0, 0, 0, 0], port))
+            }
+            (None, None) => SocketAddr::from(([0, 0, 0, 0], 3000)),
+        };
+
+        let current = match src.get("PAYMENT_CONFIG_ENC_KEY") {
+            Some(hex) => VaultKey::from_hex(&hex)
+                .map_err(|e| bad("PAYMENT_CONFIG_ENC_KEY", e.to_string()))?,
+            None if environment == Environment::Production => {
+                return Err(bad(
+                    "PAYMENT_CONFIG_ENC_KEY",
+                    "must be set in production (64 hex characters)",
+                ));
+            }
+            None => {
+                let hex = dev_secret(
+                    &data_dir,
+                    "dev-payment-config-enc.key",
+                    VaultKey::generate_hex,
+                )
+                .map_err(|e| bad("PAYMENT_CONFIG_ENC_KEY", e))?;
+                VaultKey::from_hex(&hex).map_err(|e| {
+                    bad(
+                        "PAYMENT_CONFIG_ENC_KEY",
+                        format!("the development key file is damaged: {e}"),
+                    )
+                })?
+            }
+        };
+        let mut previous = Vec::new();
+        if let Some(list) = src.get("PAYMENT_CONFIG_ENC_KEY_PREVIOUS") {
+            for (i, hex) in list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .enumerate()
+            {
+                previous.push(VaultKey::from_hex(hex).map_err(|e| {
+                    bad(
+                        "PAYMENT_CONFIG_ENC_KEY_PREVIOUS",
+                        format!("key {}: {e}", i + 1),
+                    )
+                })?);
+            }
+        }
+
+        let jwt_secret = match src.get("JWT_SECRET") {
+            Some(s) if s.len() >= 32 => s.into_bytes(),
+            Some(s) => {
+                return Err(bad(
+                    "JWT_SECRET",
+                    format!("must be at least 32 bytes, got {}", s.len()),
+                ));
+            }
+            None if environment == Environment::Production => {
+                return Err(bad(
+                    "JWT_SECRET",
+                    "must be set in production (at least 32 bytes)",
+                ));
+            }
+            None => dev_secret(&data_dir, "dev-jwt-secret", VaultKey::generate_hex)
+                .map_err(|e| bad("JWT_SECRET", e))?
+                .into_bytes(),
+        };
+
+        let webhook_tolerance_secs = src.positive("WEBHOOK_TOLERANCE_SECS", 300)? as i64;
+        let webhook_max_body_bytes = src.positive("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)? as usize;
+        let quota = |name: &'static str,
+                     burst_name: &'static str,
+                     per_second,
+                     burst|
+         -> Result<Quota, ConfigError> {
+            Ok(Quota {
+                per_second: src.positive(name, per_second)?,
+                burst: src.positive(burst_name, burst)?.min(u32::MAX as u64) as u32,
+            })
+        };
+        let rate_limits = RateLimits {
+            webhook: quota(
+                "RATE_LIMIT_WEBHOOK_PER_SEC",
+                "RATE_LIMIT_WEBHOOK_BURST",
+                1000,
+                2000,
+            )?,
+            status: quota(
+                "RATE_LIMIT_STATUS_PER_SEC",
+                "RATE_LIMIT_STATUS_BURST",
+                20,
+                100,
+            )?,
+            orders: quota(
+                "RATE_LIMIT_ORDERS_PER_SEC",
+                "RATE_LIMIT_ORDERS_BURST",
+                100,
+                500,
+            )?,
+            other: quota(
+                "RATE_LIMIT_OTHER_PER_SEC",
+                "RATE_LIMIT_OTHER_BURST",
+                50,
+                200,
+            )?,
+        };
+        let processing = Processing {
+            lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 30_000)?),
+            max_attempts: src.positive("PROCESSING_MAX_ATTEMPTS", 10)?.min(1000) as i32,
+            retry_base: Duration::from_millis(src.positive("PROCESSING_RETRY_BASE_MS", 2_000)?),
+            sweep_interval: Duration::from_millis(src.positive("PROCESSING_SWEEP_MS", 1_000)?),
+            batch_size: src.positive("PROCESSING_BATCH_SIZE", 128)?.min(1000) as usize,
+        };
+        let default_connections = if database_url.starts_with("sqlite:") {
+            1
+        } else {
+            10
+        };
+        Ok(Self {
+            environment,
+            database_max_connections: src
+                .positive("DATABASE_MAX_CONNECTIONS", default_connections)?
+                .min(1000) as u32,
+            database_url,
+            bind_addr,
+            keys: KeyRing::new(current, previous),
+            jwt_secret: SecretBytes(jwt_secret),
+            webhook_tolerance_secs,
+            webhook_max_body_bytes,
+            secret_cache_ttl: Duration::from_millis(src.parse("SECRET_CACHE_TTL_MS", 500)?),
+            rate_limits,
+            processing,
+            json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
+        })
+    }
+}
+
+/// A development secret kept in the data directory, made on first use.
+fn dev_secret(dir: &Path, name: &str, make: fn() -> String) -> Result<String, String> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return Ok(text.trim().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "cannot read the development key {}: {e}",
+                path.display()
+            ));
+        }
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let value = make();
+    write_private(&path, &value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "WARNING: no key configured; generated a DEVELOPMENT key in {}. \
+         Set PAYMENT_CONFIG_ENC_KEY and JWT_SECRET (GATEWAY_ENV=production) for real use.",
+        path.display()
+    );
+    Ok(value)
+}
+
+fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(value.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(&Source::from_fn(move |k| map.get(k).cloned()))
+    }
+
+    const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+    const JWT: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn production_refuses_to_start_without_keys() {
+        let err = load(&[
+            ("GATEWAY_ENV", "production"),
+            ("DATABASE_URL", "postgres://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting, "PAYMENT_CONFIG_ENC_KEY");
+        let err = load(&[
+            ("GATEWAY_ENV", "production"),
+            ("DATABASE_URL", "postgres://x"),
+            ("PAYMENT_CONFIG_ENC_KEY", KEY),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting, "JWT_SECRET");
+        assert!(
+            load(&[
+                ("GATEWAY_ENV", "production"),
+                ("DATABASE_URL", "postgres://x"),
+                ("PAYMENT_CONFIG_ENC_KEY", KEY),
+                ("JWT_SECRET", JWT)
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_settings_name_themselves() {
+        let base = [("PAYMENT_CONFIG_ENC_KEY", KEY), ("JWT_SECRET", JWT)];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut v = base.to_vec();
+            v.push(extra);
+            load(&v).unwrap_err().to_string()
+        };
+        assert!(
+            with(("PAYMENT_CONFIG_ENC_KEY", "abc"))
+                .starts_with("PAYMENT_CONFIG_ENC_KEY: must be 64 hexadecimal")
+        );
+        assert!(
+            with(("PAYMENT_CONFIG_ENC_KEY_PREVIOUS", "zz"))
+                .starts_with("PAYMENT_CONFIG_ENC_KEY_PREVIOUS: key 1")
+        );
+        assert!(with(("BIND_ADDR", "nowhere")).starts_with("BIND_ADDR:"));
+        assert!(with(("PORT", "70000")).starts_with("PORT:"));
+        assert!(
+            with(("WEBHOOK_TOLERANCE_SECS", "0"))
+                .starts_with("WEBHOOK_TOLERANCE_SECS: must be greater than 0")
+        );
+        assert!(with(("GATEWAY_ENV", "staging")).starts_with("GATEWAY_ENV:"));
+        assert!(with(("DATABASE_URL", "mysql://x")).starts_with("DATABASE_URL:"));
+        assert!(with(("JWT_SECRET", "short")).starts_with("JWT_SECRET: must be at least 32 bytes"));
+    }
+
+    #[test]
+    fn bind_addr_wins_over_port() {
+        let c = load(&[
+            ("PAYMENT_CONFIG_ENC_KEY", KEY),
+            ("JWT_SECRET", JWT),
+            ("PORT", "4000"),
+            ("BIND_ADDR", "127.0.0.1:5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.bind_addr.port(), 5000);
+        let c = load(&[
+            ("PAYMENT_CONFIG_ENC_KEY", KEY),
+            ("JWT_SECRET", JWT),
+            ("PORT", "4000"),
+        ])
+        .unwrap();
+        assert_eq!(c.bind_addr.port(), 4000);
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = load(&[("PAYMENT_CONFIG_ENC_KEY", KEY), ("JWT_SECRET", JWT)]).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(JWT));
+        assert!(!printed.contains(KEY));
+    }
+}

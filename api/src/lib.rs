@@ -1,0 +1,163 @@
+//! The Stripe webhook gateway for restaurant platforms.
+//!
+//! `run(config, listener)` starts the whole service on a bound listener; `main` only
+//! parses the command line. Tests and the benchmark start it the same way.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod orders;
+pub mod ratelimit;
+pub mod stripe;
+pub mod tenants;
+pub mod testevent;
+pub mod vault;
+pub mod webhooks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, header};
+use axum::routing::{get, post};
+use config::Config;
+use metrics::Metrics;
+use ratelimit::{ApiKeyOrPeer, PeerKey, TenantKey, limiter, spawn_cleanup, too_many_requests};
+use sea_orm::DatabaseConnection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tenants::secrets::SecretCache;
+use tokio::net::TcpListener;
+use tower_governor::GovernorLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use webhooks::inbox::Inbox;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub secrets: Arc<SecretCache>,
+    pub inbox: Inbox,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Starts the background workers and builds the HTTP application.
+pub fn app(config: Config, db: DatabaseConnection) -> Router {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
+    let (work_tx, work_rx) = webhooks::processor::channel();
+    webhooks::processor::start(
+        db.clone(),
+        config.processing.clone(),
+        metrics.clone(),
+        work_tx.clone(),
+        work_rx,
+    );
+    let inbox = Inbox::start(db.clone(), work_tx, config.processing.lease);
+    let state = AppState {
+        secrets: Arc::new(SecretCache::new(config.secret_cache_ttl)),
+        db,
+        inbox,
+        metrics,
+        config: config.clone(),
+    };
+    router(state)
+}
+
+fn router(state: AppState) -> Router {
+    let limits = &state.config.rate_limits;
+    let webhook_limit = limiter(TenantKey, limits.webhook);
+    let orders_limit = limiter(ApiKeyOrPeer, limits.orders);
+    let status_limit = limiter(PeerKey, limits.status);
+    let other_limit = limiter(PeerKey, limits.other);
+    spawn_cleanup(webhook_limit.clone());
+    spawn_cleanup(orders_limit.clone());
+    spawn_cleanup(status_limit.clone());
+    spawn_cleanup(other_limit.clone());
+
+    let webhooks = Router::new()
+        .route(webhooks::route::PATH, post(webhooks::route::receive))
+        .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes))
+        .layer(GovernorLayer::new(webhook_limit).error_handler(too_many_requests));
+    let orders = Router::new()
+        .route(orders::route::CREATE_PATH, post(orders::route::create))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(GovernorLayer::new(orders_limit).error_handler(too_many_requests));
+    let status = Router::new()
+        .route(orders::route::STATUS_PATH, get(orders::route::status))
+        .layer(GovernorLayer::new(status_limit).error_handler(too_many_requests))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::any())
+                .allow_methods([Method::GET])
+                .allow_headers([header::IF_NONE_MATCH])
+                .expose_headers([header::ETAG])
+                .max_age(Duration::from_secs(600)),
+        );
+    let operations = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests));
+
+    Router::new()
+        .merge(webhooks)
+        .merge(orders)
+        .merge(status)
+        .merge(operations)
+        .fallback(health::not_found)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(20),
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until the process receives SIGTERM or Ctrl-C.
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Migrates, then serves: what `gateway serve` does.
+pub async fn run(config: Config, listener: TcpListener) -> Result<(), String> {
+    let db = db::connect(&config)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot open the database: {e}"))?;
+    db::migrate(&db)
+        .await
+        .map_err(|e| format!("DATABASE_URL: cannot apply migrations: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "gateway listening");
+    serve(listener, app(config, db))
+        .await
+        .map_err(|e| e.to_string())
+}

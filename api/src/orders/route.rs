@@ -1,0 +1,151 @@
+//! Order creation (restaurant backends, API key) and status polling (widgets, public).
+
+use super::store;
+use crate::AppState;
+use crate::db::{ms_to_rfc3339, now_ms};
+use crate::error::{Error, Result};
+use crate::extract::ApiJson;
+use crate::tenants::{self, TenantSlug, api_keys};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entity::order;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub const CREATE_PATH: &str = "/api/v1/tenants/{tenant}/orders";
+pub const STATUS_PATH: &str = "/api/v1/orders/{order_id}/status";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// Stripe's largest amount is eight digits in the smallest currency unit.
+const MAX_AMOUNT: i64 = 99_999_999;
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateOrder>,
+) -> Result<Response> {
+    let key = bearer(&headers).ok_or(Error::Unauthorized("invalid_api_key"))?;
+    let tenant_id = api_keys::authenticate(&app.db, key)
+        .await?
+        .ok_or(Error::Unauthorized("invalid_api_key"))?;
+    // A key of another tenant is as good as no key here.
+    let slug = TenantSlug::parse(&tenant).map_err(|_| Error::Unauthorized("invalid_api_key"))?;
+    let owner = tenants::find_by_slug(&app.db, &slug).await?;
+    if owner.map(|t| t.id) != Some(tenant_id) {
+        return Err(Error::Unauthorized("invalid_api_key"));
+    }
+    if body.amount <= 0 || body.amount > MAX_AMOUNT {
+        return Err(Error::unprocessable(format!(
+            "amount must be a whole number of the currency's smallest unit, from 1 to {MAX_AMOUNT}"
+        )));
+    }
+    let currency = body.currency.trim().to_ascii_lowercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(Error::unprocessable(
+            "currency must be a three-letter ISO code, e.g. \"eur\"",
+        ));
+    }
+    let reference = body
+        .reference
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(Error::unprocessable(
+            "reference must be at most 200 characters",
+        ));
+    }
+    let order = store::create(
+        &app.db,
+        tenant_id,
+        body.amount,
+        &currency,
+        reference,
+        now_ms(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "order_id": order.id,
+            "status": order.status,
+            "status_url": format!("/api/v1/orders/{}/status", order.id),
+        })),
+    )
+        .into_response())
+}
+
+fn etag_of(order: &order::Model) -> String {
+    let digest = Sha256::digest(format!(
+        "{}|{}|{}|{}",
+        order.id, order.status, order.updated_at, order.amount
+    ));
+    format!("\"{}\"", hex::encode(&digest[..12]))
+}
+
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+pub async fn status(
+    State(app): State<AppState>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if !order_id.starts_with("ord_") || order_id.len() > 64 {
+        return Err(Error::NotFound("order_not_found"));
+    }
+    // Public: the unguessable order id is the capability.
+    let order = order::Entity::find()
+        .filter(order::Column::Id.eq(order_id))
+        .one(&app.db)
+        .await?
+        .ok_or(Error::NotFound("order_not_found"))?;
+    let etag = etag_of(&order);
+    let mut response = if matches_etag(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(json!({
+            "order_id": order.id,
+            "status": order.status,
+            "amount": order.amount,
+            "currency": order.currency,
+            "updated_at": ms_to_rfc3339(order.updated_at),
+        }))
+        .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}

@@ -1,0 +1,403 @@
+//! The few fields of a Stripe event that decide what happens to an order.
+//!
+//! Parsing is lenient about everything it does not use (Stripe adds fields with every
+//! API version) and strict about what makes a body an event at all.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// What one event says about a payment, independent of any stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Money was taken: order `PAID`, payment succeeded.
+    Paid {
+        amount: Option<i64>,
+        currency: Option<String>,
+    },
+    /// A Checkout Session completed without payment yet: only the ids are recorded.
+    Pending,
+    /// A payment attempt failed.
+    Failed,
+    /// A Checkout Session expired.
+    Expired,
+    /// A charge reports its cumulative refunded amount.
+    ChargeRefunded {
+        amount: Option<i64>,
+        amount_refunded: i64,
+        currency: Option<String>,
+    },
+    /// One refund object, with its own amount and status.
+    Refund {
+        refund_id: String,
+        amount: i64,
+        status: RefundStatus,
+    },
+    /// An event type the gateway does not act on.
+    Ignored,
+}
+
+/// Refund statuses ordered so that the later word wins whatever the delivery order:
+/// a refund seen as failed or canceled never counts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefundStatus {
+    Pending = 0,
+    Succeeded = 1,
+    Failed = 2,
+}
+
+impl RefundStatus {
+    fn parse(text: Option<&str>) -> Self {
+        match text {
+            Some("succeeded") => Self::Succeeded,
+            Some("failed") | Some("canceled") => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_rank(rank: u8) -> Self {
+        match rank {
+            1 => Self::Succeeded,
+            2 => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// A verified event reduced to what the gateway uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFacts {
+    pub event_id: String,
+    pub event_type: String,
+    /// Candidate gateway order ids: `metadata.order_id`, then `client_reference_id`.
+    pub order_refs: Vec<String>,
+    pub checkout_session_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub charge_id: Option<String>,
+    pub effect: Effect,
+}
+
+impl EventFacts {
+    /// The key of the Payment row this event is about: the PaymentIntent, else the
+    /// charge, else (a session paid without a PaymentIntent) the session.
+    pub fn payment_key(&self) -> Option<&str> {
+        match self.effect {
+            Effect::Expired | Effect::Ignored => None,
+            Effect::Pending => self.payment_intent_id.as_deref(),
+            _ => self
+                .payment_intent_id
+                .as_deref()
+                .or(self.charge_id.as_deref())
+                .or(self.checkout_session_id.as_deref()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("not a Stripe event object: {0}")]
+    NotAnEvent(&'static str),
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    id: Option<Value>,
+    object: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    data: Option<RawData>,
+}
+
+#[derive(Deserialize)]
+struct RawData {
+    object: Option<Value>,
+}
+
+const MAX_ID_LEN: usize = 255;
+
+fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object
+        .get(key)?
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= MAX_ID_LEN)
+}
+
+fn int_field(object: &Value, key: &str) -> Option<i64> {
+    object.get(key)?.as_i64()
+}
+
+/// An id field that Stripe may send as a string or, when expanded, as an object.
+fn expandable_id(object: &Value, key: &str) -> Option<String> {
+    match object.get(key)? {
+        Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Some(s.clone()),
+        nested @ Value::Object(_) => str_field(nested, "id").map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn currency(object: &Value) -> Option<String> {
+    str_field(object, "currency").map(str::to_ascii_lowercase)
+}
+
+/// Parses a verified body. Errors mean "not a Stripe event": the delivery is
+/// answered 400 and recorded `FAILED` with the reason.
+pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
+    let raw: RawEvent =
+        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    if raw.object.as_ref().and_then(Value::as_str) != Some("event") {
+        return Err(ParseError::NotAnEvent("\"object\" is not \"event\""));
+    }
+    let event_id = match raw.id {
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => id,
+        _ => return Err(ParseError::NotAnEvent("\"id\" is missing or not a string")),
+    };
+    let event_type = match raw.kind {
+        Some(Value::String(t)) if !t.is_empty() && t.len() <= MAX_ID_LEN => t,
+        _ => {
+            return Err(ParseError::NotAnEvent(
+                "\"type\" is missing or not a string",
+            ));
+        }
+    };
+    let object = match raw.data.and_then(|d| d.object) {
+        Some(object @ Value::Object(_)) => object,
+        _ => {
+            return Err(ParseError::NotAnEvent(
+                "\"data.object\" is missing or not an object",
+            ));
+        }
+    };
+    Ok(facts(event_id, event_type, &object))
+}
+
+fn facts(event_id: String, event_type: String, object: &Value) -> EventFacts {
+    let mut order_refs = Vec::new();
+    if let Some(id) = object
+        .get("metadata")
+        .and_then(|m| str_field(m, "order_id"))
+    {
+        order_refs.push(id.to_owned());
+    }
+    if let Some(id) = str_field(object, "client_reference_id")
+        && !order_refs.iter().any(|r| r == id)
+    {
+        order_refs.push(id.to_owned());
+    }
+    let own_id = str_field(object, "id").map(str::to_owned);
+    let mut checkout_session_id = None;
+    let mut payment_intent_id = None;
+    let mut charge_id = None;
+    let kind = object
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match kind {
+        "checkout.session" => {
+            checkout_session_id = own_id;
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        "payment_intent" => {
+            payment_intent_id = own_id;
+            charge_id = expandable_id(object, "latest_charge");
+        }
+        "charge" => {
+            charge_id = own_id;
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        "refund" => {
+            charge_id = expandable_id(object, "charge");
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        _ => {}
+    }
+
+    let effect = match (event_type.as_str(), kind) {
+        ("checkout.session.completed", "checkout.session") => {
+            match object.get("payment_status").and_then(Value::as_str) {
+                Some("paid") | Some("no_payment_required") => Effect::Paid {
+                    amount: int_field(object, "amount_total"),
+                    currency: currency(object),
+                },
+                _ => Effect::Pending,
+            }
+        }
+        ("checkout.session.async_payment_succeeded", "checkout.session") => Effect::Paid {
+            amount: int_field(object, "amount_total"),
+            currency: currency(object),
+        },
+        ("checkout.session.async_payment_failed", "checkout.session") => Effect::Failed,
+        ("checkout.session.expired", "checkout.session") => Effect::Expired,
+        ("payment_intent.succeeded", "payment_intent") => Effect::Paid {
+            amount: int_field(object, "amount_received")
+                .filter(|a| *a > 0)
+                .or_else(|| int_field(object, "amount")),
+            currency: currency(object),
+        },
+        ("payment_intent.payment_failed", "payment_intent") => Effect::Failed,
+        ("charge.succeeded", "charge") => Effect::Paid {
+            amount: int_field(object, "amount"),
+            currency: currency(object),
+        },
+        ("charge.failed", "charge") => Effect::Failed,
+        ("charge.refunded", "charge") => Effect::ChargeRefunded {
+            amount: int_field(object, "amount"),
+            amount_refunded: int_field(object, "amount_refunded").unwrap_or(0).max(0),
+            currency: currency(object),
+        },
+        (
+            "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated",
+            "refund",
+        ) => match str_field(object, "id") {
+            Some(refund_id) => Effect::Refund {
+                refund_id: refund_id.to_owned(),
+                amount: int_field(object, "amount").unwrap_or(0).max(0),
+                status: RefundStatus::parse(object.get("status").and_then(Value::as_str)),
+            },
+            None => Effect::Ignored,
+        },
+        _ => Effect::Ignored,
+    };
+    EventFacts {
+        event_id,
+        event_type,
+        order_refs,
+        checkout_session_id,
+        payment_intent_id,
+        charge_id,
+        effect,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(resource: &str) -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/stripe/fixtures3.json"
+        );
+        let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        all["resources"][resource].clone()
+    }
+
+    fn event(kind: &str, object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "id": "evt_1", "object": "event", "type": kind, "created": 1763800000,
+            "livemode": false, "api_version": "2025-11-17.clover", "data": {"object": object}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn checkout_session_fixture_paid_names_order_session_and_intent() {
+        let mut session = fixture("checkout.session");
+        session["metadata"] = json!({"order_id": "ord_1"});
+        session["client_reference_id"] = json!("ord_1");
+        session["payment_status"] = json!("paid");
+        session["payment_intent"] = json!("pi_1");
+        session["amount_total"] = json!(2599);
+        session["currency"] = json!("EUR");
+        let facts = parse(&event("checkout.session.completed", session.clone())).unwrap();
+        assert_eq!(facts.order_refs, vec!["ord_1".to_string()]);
+        assert_eq!(facts.checkout_session_id.as_deref(), session["id"].as_str());
+        assert_eq!(facts.payment_intent_id.as_deref(), Some("pi_1"));
+        assert_eq!(
+            facts.effect,
+            Effect::Paid {
+                amount: Some(2599),
+                currency: Some("eur".into())
+            }
+        );
+        assert_eq!(facts.payment_key(), Some("pi_1"));
+
+        session["payment_status"] = json!("unpaid");
+        let facts = parse(&event("checkout.session.completed", session)).unwrap();
+        assert_eq!(facts.effect, Effect::Pending);
+    }
+
+    #[test]
+    fn payment_intent_and_charge_fixtures_give_amounts() {
+        let mut pi = fixture("payment_intent");
+        pi["amount_received"] = json!(1200);
+        let facts = parse(&event("payment_intent.succeeded", pi.clone())).unwrap();
+        assert_eq!(facts.payment_intent_id.as_deref(), pi["id"].as_str());
+        assert!(matches!(
+            facts.effect,
+            Effect::Paid {
+                amount: Some(1200),
+                ..
+            }
+        ));
+
+        let mut charge = fixture("charge");
+        charge["payment_intent"] = json!({"id": "pi_9", "object": "payment_intent"});
+        charge["amount"] = json!(500);
+        charge["amount_refunded"] = json!(200);
+        let facts = parse(&event("charge.refunded", charge)).unwrap();
+        assert_eq!(facts.payment_intent_id.as_deref(), Some("pi_9"));
+        assert!(matches!(
+            facts.effect,
+            Effect::ChargeRefunded {
+                amount: Some(500),
+                amount_refunded: 200,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn refund_fixture_is_one_refund() {
+        let mut refund = fixture("refund");
+        refund["status"] = json!("succeeded");
+        refund["amount"] = json!(300);
+        let facts = parse(&event("refund.created", refund.clone())).unwrap();
+        assert_eq!(
+            facts.effect,
+            Effect::Refund {
+                refund_id: refund["id"].as_str().unwrap().into(),
+                amount: 300,
+                status: RefundStatus::Succeeded
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_ignored_not_rejected() {
+        let facts = parse(&event("customer.created", fixture("customer"))).unwrap();
+        assert_eq!(facts.effect, Effect::Ignored);
+        assert_eq!(facts.payment_key(), None);
+    }
+
+    #[test]
+    fn bodies_that_are_not_events_are_rejected_with_a_reason() {
+        assert!(matches!(parse(b"not json"), Err(ParseError::NotJson(_))));
+        assert!(matches!(parse(b"[]"), Err(ParseError::NotJson(_))));
+        assert_eq!(
+            parse(br#"{"id":"evt_1","object":"charge"}"#),
+            Err(ParseError::NotAnEvent("\"object\" is not \"event\""))
+        );
+        assert_eq!(
+            parse(br#"{"object":"event","type":"x","data":{"object":{}}}"#),
+            Err(ParseError::NotAnEvent("\"id\" is missing or not a string"))
+        );
+        assert_eq!(
+            parse(br#"{"id":"evt_1","object":"event","data":{"object":{}}}"#),
+            Err(ParseError::NotAnEvent(
+                "\"type\" is missing or not a string"
+            ))
+        );
+        assert_eq!(
+            parse(br#"{"id":"evt_1","object":"event","type":"x","data":{"object":3}}"#),
+            Err(ParseError::NotAnEvent(
+                "\"data.object\" is missing or not an object"
+            ))
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Stripe's side of the wire: the signature scheme and the few event fields we use.
+//! Pure code: no I/O, no axum, no database.
+
+pub mod event;
+pub mod signature;

@@ -1,0 +1,51 @@
+//! Tenant API keys: `gk_` + 32 random bytes in hex, shown once, stored as SHA-256.
+//! The key has 256 bits of entropy, so a fast hash is enough and lookups stay cheap.
+
+use crate::db::now_ms;
+use entity::api_key;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use sha2::{Digest, Sha256};
+
+pub const PREFIX: &str = "gk_";
+
+pub fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub struct NewKey {
+    pub id: i64,
+    /// The key itself: give it to the caller once, never store or log it.
+    pub key: String,
+}
+
+pub async fn create<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<NewKey, DbErr> {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let key = format!("{PREFIX}{}", hex::encode(bytes));
+    let model = api_key::ActiveModel {
+        tenant_id: Set(tenant_id),
+        prefix: Set(key[..PREFIX.len() + 8].to_string()),
+        key_hash: Set(hash(&key)),
+        created_at: Set(now_ms()),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(NewKey { id: model.id, key })
+}
+
+/// The tenant id a live key belongs to.
+pub async fn authenticate<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<i64>, DbErr> {
+    if !key.starts_with(PREFIX) || key.len() > 200 {
+        return Ok(None);
+    }
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash(key)))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .map(|k| k.tenant_id))
+}

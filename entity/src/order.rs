@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "orders")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub tenant_id: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub reference: Option<String>,
+    pub status: String,
+    pub checkout_session_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    /// A Checkout Session of this order expired (a fact, kept even once paid).
+    pub expired: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+//! Schema steps for the gateway. Each step stands alone: it names its tables and
+//! columns itself and never imports the live entity structs, so old steps cannot
+//! drift when the entities change.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_core::Migration)]
+    }
+}
