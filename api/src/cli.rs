@@ -93,12 +93,15 @@ pub async fn main() -> ExitCode {
 
 fn init_logging(config: &Config, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if serving {
-        "info,sea_orm=warn,sqlx=warn"
-    } else {
-        "warn"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| if serving { "info" } else { "warn" }.to_string());
+    // Library chatter (migration notices, PostgreSQL NOTICEs) stays out unless it matters.
+    let filter = EnvFilter::try_new(format!(
+        "{base},sqlx=warn,sea_orm=warn,sea_orm_migration=warn"
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

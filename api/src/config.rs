@@ -95,11 +95,15 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub processing: Processing,
     pub json_logs: bool,
+    /// Names of the settings that fell back to generated development keys.
+    pub development_keys: Vec<&'static str>,
 }
 
 /// Reads settings through a function, so tests need not touch the process environment.
+type Getter<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 pub struct Source<'a> {
-    get: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    get: Getter<'a>,
 }
 
 impl<'a> Source<'a> {
@@ -192,6 +196,7 @@ impl Config {
             (None, None) => SocketAddr::from(([0, 0, 0, 0], 3000)),
         };
 
+        let mut development_keys = Vec::new();
         let current = match src.get("PAYMENT_CONFIG_ENC_KEY") {
             Some(hex) => VaultKey::from_hex(&hex)
                 .map_err(|e| bad("PAYMENT_CONFIG_ENC_KEY", e.to_string()))?,
@@ -202,6 +207,7 @@ impl Config {
                 ));
             }
             None => {
+                development_keys.push("PAYMENT_CONFIG_ENC_KEY");
                 let hex = dev_secret(
                     &data_dir,
                     "dev-payment-config-enc.key",
@@ -247,9 +253,12 @@ impl Config {
                     "must be set in production (at least 32 bytes)",
                 ));
             }
-            None => dev_secret(&data_dir, "dev-jwt-secret", VaultKey::generate_hex)
-                .map_err(|e| bad("JWT_SECRET", e))?
-                .into_bytes(),
+            None => {
+                development_keys.push("JWT_SECRET");
+                dev_secret(&data_dir, "dev-jwt-secret", VaultKey::generate_hex)
+                    .map_err(|e| bad("JWT_SECRET", e))?
+                    .into_bytes()
+            }
         };
 
         let webhook_tolerance_secs = src.positive("WEBHOOK_TOLERANCE_SECS", 300)? as i64;
@@ -291,7 +300,7 @@ impl Config {
             )?,
         };
         let processing = Processing {
-            lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 30_000)?),
+            lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 10_000)?),
             max_attempts: src.positive("PROCESSING_MAX_ATTEMPTS", 10)?.min(1000) as i32,
             retry_base: Duration::from_millis(src.positive("PROCESSING_RETRY_BASE_MS", 2_000)?),
             sweep_interval: Duration::from_millis(src.positive("PROCESSING_SWEEP_MS", 1_000)?),
@@ -317,6 +326,7 @@ impl Config {
             rate_limits,
             processing,
             json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
+            development_keys,
         })
     }
 }
@@ -337,11 +347,7 @@ fn dev_secret(dir: &Path, name: &str, make: fn() -> String) -> Result<String, St
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let value = make();
     write_private(&path, &value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!(
-        "WARNING: no key configured; generated a DEVELOPMENT key in {}. \
-         Set PAYMENT_CONFIG_ENC_KEY and JWT_SECRET (GATEWAY_ENV=production) for real use.",
-        path.display()
-    );
+    eprintln!("WARNING: generated a DEVELOPMENT key in {}", path.display());
     Ok(value)
 }
 

@@ -155,6 +155,13 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), String> {
     db::migrate(&db)
         .await
         .map_err(|e| format!("DATABASE_URL: cannot apply migrations: {e}"))?;
+    if !config.development_keys.is_empty() {
+        tracing::warn!(
+            settings = ?config.development_keys,
+            "DEVELOPMENT KEYS IN USE: generated keys from the data directory stand in for unset settings; \
+             set PAYMENT_CONFIG_ENC_KEY and JWT_SECRET (and GATEWAY_ENV=production) before real use"
+        );
+    }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "gateway listening");
     serve(listener, app(config, db))

@@ -16,7 +16,11 @@ fn random_id(prefix: &str) -> String {
 }
 
 /// A Stripe event of `event_type` about `order` (id, amount, currency).
-pub fn build(event_type: &str, order: Option<(&str, i64, &str)>) -> Result<Value, String> {
+pub fn build(
+    event_type: &str,
+    order: Option<(&str, i64, &str)>,
+    payment_intent: Option<&str>,
+) -> Result<Value, String> {
     let (order_id, amount, currency) = order.unwrap_or(("", 2599, "eur"));
     let metadata = if order_id.is_empty() {
         json!({})
@@ -28,7 +32,7 @@ pub fn build(event_type: &str, order: Option<(&str, i64, &str)>) -> Result<Value
     } else {
         json!(order_id)
     };
-    let pi = random_id("pi");
+    let pi = payment_intent.map_or_else(|| random_id("pi"), str::to_owned);
     let charge = random_id("ch");
     let session = |status: &str, payment_status: &str| {
         json!({
@@ -106,6 +110,7 @@ pub async fn send(
         order
             .as_ref()
             .map(|o| (o.id.as_str(), o.amount, o.currency.as_str())),
+        order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
     )?;
     let rows = secrets::active_rows(db, tenant.id, now_ms())
         .await
@@ -133,10 +138,7 @@ pub async fn send(
     let body = serde_json::to_vec(&event).expect("JSON values serialize");
     let header = signature::sign_header(&secret, now_ms() / 1000, &body);
     let url = url.unwrap_or_else(|| {
-        let port = std::env::var("PORT")
-            .ok()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(3000);
+        let port = config.bind_addr.port();
         format!(
             "http://127.0.0.1:{port}/api/v1/webhooks/stripe/{}",
             tenant.slug

@@ -315,7 +315,7 @@ mod tests {
     /// Every permutation of a realistic set of effects reaches the same facts.
     #[test]
     fn every_delivery_order_reaches_the_same_facts() {
-        let effects = vec![
+        let effects = [
             Effect::Pending,
             paid(2599),
             paid(2599),

@@ -219,6 +219,19 @@ pub async fn apply<C: ConnectionTrait>(
         });
     };
 
+    // A PaymentIntent seen before its order was known: its payment joins the order now.
+    if let Some(pi) = &facts.payment_intent_id {
+        payment::Entity::update_many()
+            .col_expr(
+                payment::Column::OrderId,
+                sea_orm::sea_query::Expr::value(order.id.clone()),
+            )
+            .filter(payment::Column::TenantId.eq(tenant_id))
+            .filter(payment::Column::PaymentKey.eq(pi.as_str()))
+            .filter(payment::Column::OrderId.is_null())
+            .exec(db)
+            .await?;
+    }
     let payments: Vec<PaymentFacts> = scoped_payment(tenant_id)
         .filter(payment::Column::OrderId.eq(order.id.as_str()))
         .all(db)

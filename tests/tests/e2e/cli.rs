@@ -1,0 +1,188 @@
+//! The CLI acts on the database of running gateways, and `config check` explains.
+
+use crate::on_both_backends;
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+async fn a_secret_set_by_the_cli_is_honoured_by_a_running_gateway_within_a_second(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let body = || event(&evt_id(), "customer.created", fixture("customer"));
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &body())
+            .await
+            .status(),
+        200
+    );
+
+    let new_secret = format!("whsec_{}", random_hex(16));
+    app.cli_ok(&["config", "set-secret", &tenant.slug], Some(&new_secret));
+    let changed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &body())
+            .await
+            .status(),
+        400,
+        "the old secret stopped working"
+    );
+    assert_eq!(
+        app.deliver(&tenant.slug, &new_secret, &body())
+            .await
+            .status(),
+        200
+    );
+    assert!(changed.elapsed() < Duration::from_secs(3));
+
+    // A tenant created while the gateway runs is served at once.
+    let slug = format!("late-{}", random_hex(3));
+    assert_eq!(app.deliver(&slug, &new_secret, &body()).await.status(), 404);
+    app.cli_ok(&["tenant", "create", &slug, "--name", "Late"], None);
+    app.cli_ok(&["config", "set-secret", &slug], Some(&new_secret));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.deliver(&slug, &new_secret, &body()).await.status(), 200);
+}
+
+async fn config_check_reports_wrong_keys_tampering_and_missing_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let good = app.tenant();
+    let out = app.cli_ok(&["config", "check", &good.slug], None);
+    assert_eq!(out.trim(), format!("{}: ok (1 active secret)", good.slug));
+
+    // The gateway's key replaced by another: every secret is "wrong key"; listing the
+    // old key as previous makes them readable again.
+    let other_key = "ab".repeat(32);
+    let mut env = app.env.clone();
+    env.retain(|(k, _)| k != "PAYMENT_CONFIG_ENC_KEY");
+    env.push(("PAYMENT_CONFIG_ENC_KEY".into(), other_key.clone()));
+    let out = cli(&env, &["config", "check", &good.slug], None);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("wrong key"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    env.push(("PAYMENT_CONFIG_ENC_KEY_PREVIOUS".into(), ENC_KEY.into()));
+    let out = cli(&env, &["config", "check", &good.slug], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A ciphertext copied into another tenant's row does not decrypt there.
+    let victim = app.tenant();
+    let copy = format!(
+        "UPDATE webhook_secret SET ciphertext = (SELECT ciphertext FROM webhook_secret s JOIN tenant t ON t.id = s.tenant_id WHERE t.slug = '{}'), \
+         nonce = (SELECT nonce FROM webhook_secret s JOIN tenant t ON t.id = s.tenant_id WHERE t.slug = '{}') \
+         WHERE tenant_id = (SELECT id FROM tenant WHERE slug = '{}')",
+        good.slug, good.slug, victim.slug
+    );
+    let db = app.db.connect().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&copy).await.unwrap();
+    let out = app.cli(&["config", "check"], None);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("{}: ok", good.slug)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}: tampered", victim.slug)),
+        "{stdout}"
+    );
+    // And the gateway answers 503 (Stripe retries) rather than verifying with it.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    assert_eq!(
+        app.deliver(&victim.slug, &victim.secret, &body)
+            .await
+            .status(),
+        503
+    );
+
+    app.cli_ok(
+        &["tenant", "create", "no-secret-yet", "--name", "Empty"],
+        None,
+    );
+    let out = app.cli(&["config", "check", "no-secret-yet"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no-secret-yet: missing"));
+}
+
+async fn cli_errors_are_one_clear_line(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (
+            vec!["tenant", "create", &tenant.slug, "--name", "Again"],
+            None,
+            "already exists",
+        ),
+        (
+            vec!["tenant", "create", "Bad Slug", "--name", "X"],
+            None,
+            "a tenant slug is 3 to 63 characters",
+        ),
+        (
+            vec!["config", "set-secret", &tenant.slug],
+            Some("sk_live_notasecret"),
+            "starts with \"whsec_\"",
+        ),
+        (
+            vec!["config", "set-secret", &tenant.slug],
+            None,
+            "expected the webhook secret on standard input",
+        ),
+        (
+            vec!["config", "set-secret", "nobody-here"],
+            Some("whsec_abcdefgh1234"),
+            "no tenant nobody-here",
+        ),
+        (
+            vec!["send-test-event", &tenant.slug, "--type", "made.up"],
+            None,
+            "unsupported --type",
+        ),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = app.cli(&args, stdin);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.trim().starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+async fn send_test_event_pays_an_order_like_stripe_would(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 2599).await;
+    let url = app.url(&format!("/api/v1/webhooks/stripe/{}", tenant.slug));
+    let out = app.cli_ok(
+        &[
+            "send-test-event",
+            &tenant.slug,
+            "--type",
+            "checkout.session.completed",
+            "--order",
+            &order,
+            "--url",
+            &url,
+        ],
+        None,
+    );
+    assert!(out.contains("→ 200"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.order_status(&order).await["status"] != "PAID" {
+        assert!(Instant::now() < deadline, "order not paid");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+on_both_backends!(
+    a_secret_set_by_the_cli_is_honoured_by_a_running_gateway_within_a_second,
+    config_check_reports_wrong_keys_tampering_and_missing_secrets,
+    cli_errors_are_one_clear_line,
+    send_test_event_pays_an_order_like_stripe_would,
+);

@@ -1,0 +1,115 @@
+//! Duplicates, sequential and concurrent, are stored and applied once.
+
+use crate::on_both_backends;
+use crate::support::*;
+use serde_json::Value;
+
+async fn a_repeated_delivery_is_a_duplicate_and_applied_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 1500).await;
+    let pay = Payment::new(&order, 1500);
+    let id = evt_id();
+    let body = event(&id, "checkout.session.completed", pay.session("paid"));
+    let first: Value = app
+        .deliver(&tenant.slug, &tenant.secret, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["duplicate"], false);
+    app.settled(&id).await;
+    let updated_at = app.order_status(&order).await["updated_at"].clone();
+    let second: Value = app
+        .deliver(&tenant.slug, &tenant.secret, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["event_id"], id.as_str());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.order_status(&order).await["updated_at"], updated_at);
+    let rows = app
+        .db
+        .query(&format!(
+            "SELECT id FROM webhook_event WHERE stripe_event_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1);
+}
+
+async fn fifty_concurrent_deliveries_give_one_payment_and_one_state_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 4200).await;
+    let pay = Payment::new(&order, 4200);
+    let id = evt_id();
+    let body = event(&id, "payment_intent.succeeded", {
+        let mut pi = pay.intent("succeeded");
+        pi["metadata"] = serde_json::json!({"order_id": order});
+        pi
+    });
+    let header = sign(&tenant.secret, now(), &body);
+    let sends = (0..50).map(|_| app.deliver_with_header(&tenant.slug, Some(&header), &body));
+    let replies = futures_join_all(sends).await;
+    let mut fresh = 0;
+    for response in replies {
+        assert_eq!(response.status(), 200);
+        let reply: Value = response.json().await.unwrap();
+        if reply["duplicate"] == false {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one delivery is the new event");
+    app.settled(&id).await;
+    let events = app
+        .db
+        .query(&format!(
+            "SELECT status, outcome FROM webhook_event WHERE stripe_event_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["outcome"], "applied");
+    let payments = app
+        .db
+        .query(&format!(
+            "SELECT status FROM payments WHERE tenant_id IS NOT NULL AND payment_intent_id = '{}'",
+            pay.intent
+        ))
+        .await;
+    assert_eq!(payments.len(), 1);
+    assert_eq!(app.order_status(&order).await["status"], "PAID");
+}
+
+/// Runs futures concurrently on the current task.
+pub async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    let mut pending = handles;
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+on_both_backends!(
+    a_repeated_delivery_is_a_duplicate_and_applied_once,
+    fifty_concurrent_deliveries_give_one_payment_and_one_state_change,
+);

@@ -1,0 +1,12 @@
+//! End-to-end tests against the real `gateway` binary, on SQLite and on PostgreSQL.
+
+mod support;
+
+mod cli;
+mod durability;
+mod exactly_once;
+mod logs;
+mod ordering;
+mod orders;
+mod rate_limits;
+mod webhooks;
