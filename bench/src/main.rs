@@ -1,1 +1,279 @@
-fn main() {}
+//! `gateway-bench`: throughput and latency of verified-stored-applied webhooks.
+//!
+//! Seeds a fresh database with many tenants (each with its own secret) and orders,
+//! starts the release `gateway` binary on it, and drives it from this process:
+//!
+//! 1. throughput: N distinct signed events sent by C concurrent connections; the clock
+//!    stops when the last event is COMPLETED in the database (verified, stored, applied);
+//! 2. latency: an open-loop load at a fixed rate (500/s by default), reporting p50/p99
+//!    of the time to a 200 (verified and durably stored), then waiting until applied.
+
+use clap::Parser;
+use gateway::orders::store;
+use gateway::tenants::secrets::{self, WebhookSecret};
+use gateway::tenants::{self, TenantSlug};
+use gateway::vault::{KeyRing, VaultKey};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the gateway's webhook path")]
+struct Args {
+    /// Database to run on: a fresh one is made from this URL (sqlite://FILE or postgres://…/DBNAME).
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value_t = 50)]
+    tenants: usize,
+    #[arg(long, default_value_t = 40)]
+    orders_per_tenant: usize,
+    /// Events in the throughput phase.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Requests per second in the latency phase.
+    #[arg(long, default_value_t = 500)]
+    rate: u64,
+    /// Seconds of the latency phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The gateway binary (default: target/release/gateway beside this one).
+    #[arg(long)]
+    gateway: Option<String>,
+}
+
+const ENC_KEY: &str = "8d3c1b2a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c";
+
+struct Tenant {
+    slug: String,
+    secret: String,
+    orders: Vec<(String, i64)>,
+}
+
+fn sign(secret: &str, body: &str) -> String {
+    let t = chrono_now();
+    gateway::stripe::signature::sign_header(secret.as_bytes(), t, body.as_bytes())
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
+    let ring = KeyRing::new(VaultKey::from_hex(ENC_KEY).unwrap(), vec![]);
+    let mut out = Vec::new();
+    for t in 0..args.tenants {
+        let slug = format!("bench-resto-{t:04}");
+        let tenant = tenants::create(db, &TenantSlug::parse(&slug).unwrap(), "Bench").await.unwrap();
+        let mut bytes = [0u8; 16];
+        rand::fill(&mut bytes);
+        let secret = format!("whsec_{}", hex::encode(bytes));
+        secrets::set(db, &ring, tenant.id, &WebhookSecret::parse(&secret).unwrap()).await.unwrap();
+        let mut orders = Vec::new();
+        for o in 0..args.orders_per_tenant {
+            let amount = 1000 + (o as i64 * 37) % 9000;
+            let order = store::create(db, tenant.id, amount, "eur", None, 1).await.unwrap();
+            orders.push((order.id, amount));
+        }
+        out.push(Tenant { slug, secret, orders });
+    }
+    out
+}
+
+/// A distinct, realistic event for the n-th request: the three success events of a
+/// Checkout payment, round-robin over tenants and orders.
+fn event_for(tenants: &[Tenant], n: usize, run: &str) -> (String, String, String) {
+    let tenant = &tenants[n % tenants.len()];
+    let (order_id, amount) = &tenant.orders[(n / tenants.len()) % tenant.orders.len()];
+    let pi = format!("pi_{run}_{order_id}");
+    let object = match n % 3 {
+        0 => json!({"id": format!("cs_{run}_{n}"), "object": "checkout.session", "payment_status": "paid",
+                    "status": "complete", "amount_total": amount, "currency": "eur", "mode": "payment",
+                    "metadata": {"order_id": order_id}, "client_reference_id": order_id, "payment_intent": pi}),
+        1 => json!({"id": pi, "object": "payment_intent", "status": "succeeded", "amount": amount,
+                    "amount_received": amount, "currency": "eur", "metadata": {"order_id": order_id}}),
+        _ => json!({"id": format!("ch_{run}_{n}"), "object": "charge", "status": "succeeded", "paid": true,
+                    "amount": amount, "amount_refunded": 0, "currency": "eur", "payment_intent": pi,
+                    "metadata": {"order_id": order_id}}),
+    };
+    let kind = ["checkout.session.completed", "payment_intent.succeeded", "charge.succeeded"][n % 3];
+    let body = json!({"id": format!("evt_{run}_{n:08}"), "object": "event", "api_version": "2025-11-17.clover",
+                      "created": chrono_now(), "livemode": false, "type": kind, "data": {"object": object}})
+    .to_string();
+    let header = sign(&tenant.secret, &body);
+    (format!("/api/v1/webhooks/stripe/{}", tenant.slug), header, body)
+}
+
+fn start_gateway(args: &Args) -> (Child, String) {
+    let bin = args.gateway.clone().unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().join("gateway").display().to_string()
+    });
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .env("DATABASE_URL", &args.database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("PAYMENT_CONFIG_ENC_KEY", ENC_KEY)
+        .env("JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
+        .env("RUST_LOG", "warn,gateway=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: cargo build --release)"));
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("gateway listening addr=").nth(1) {
+                let _ = tx.send(rest.trim().to_string());
+            } else if line.contains("ERROR") || line.contains("error:") {
+                eprintln!("gateway: {line}");
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not start");
+    (child, addr)
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let backend = db.get_database_backend();
+    let row = db.query_one_raw(Statement::from_string(backend, sql.to_string())).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+async fn wait_applied(db: &DatabaseConnection, expected: i64) -> Instant {
+    loop {
+        let done = count(db, "SELECT COUNT(*) FROM webhook_event WHERE status <> 'PROCESSING'").await;
+        if done >= expected {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let backend = if args.database_url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
+    let db = gateway::db::connect_url(&args.database_url, 4).await.expect("open the benchmark database");
+    gateway::db::migrate(&db).await.unwrap();
+    let seeded = Instant::now();
+    let tenants = seed(&db, &args).await;
+    eprintln!(
+        "{backend}: seeded {} tenants × {} orders in {:.1} s",
+        args.tenants,
+        args.orders_per_tenant,
+        seeded.elapsed().as_secs_f64()
+    );
+    let tenants = Arc::new(tenants);
+    let (mut child, addr) = start_gateway(&args);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build().unwrap();
+
+    // Phase 1: throughput.
+    let requests: Vec<_> = (0..args.events).map(|n| event_for(&tenants, n, "t")).collect();
+    let requests = Arc::new(requests);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, base, requests, next) = (client.clone(), base.clone(), requests.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((path, header, body)) = requests.get(i) else { break };
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}{path}"))
+                    .header("stripe-signature", header)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => latencies.push(sent.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let acked = started.elapsed();
+    let applied_at = wait_applied(&db, args.events as i64).await;
+    let applied = applied_at - started;
+    latencies.sort();
+    let completed = count(&db, "SELECT COUNT(*) FROM webhook_event WHERE status = 'COMPLETED'").await;
+    println!("== {backend}: throughput ({} events, {} connections, {} tenants)", args.events, args.concurrency, args.tenants);
+    println!("  acknowledged (verified + stored): {:>8.0} webhooks/s  ({:.2} s, {errors} errors)", args.events as f64 / acked.as_secs_f64(), acked.as_secs_f64());
+    println!("  verified-stored-applied:          {:>8.0} webhooks/s  ({:.2} s, {completed} COMPLETED)", args.events as f64 / applied.as_secs_f64(), applied.as_secs_f64());
+    println!("  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)), ms(percentile(&latencies, 1.0)));
+
+    // Phase 2: latency at a fixed rate (open loop: requests leave on schedule).
+    let total = (args.rate * args.seconds) as usize;
+    let requests: Vec<_> = (0..total).map(|n| event_for(&tenants, n, "l")).collect();
+    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(total);
+    for (i, (path, header, body)) in requests.into_iter().enumerate() {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url) = (client.clone(), format!("{base}{path}"));
+        handles.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let ok = client
+                .post(url)
+                .header("stripe-signature", header)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false);
+            (sent.elapsed(), ok)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, ok) = h.await.unwrap();
+        if ok { latencies.push(l) } else { errors += 1 }
+    }
+    let sent_for = started.elapsed();
+    wait_applied(&db, (args.events + total) as i64).await;
+    let lag = started.elapsed() - sent_for;
+    latencies.sort();
+    println!("== {backend}: latency at {} webhooks/s for {} s ({total} events)", args.rate, args.seconds);
+    println!(
+        "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({errors} errors); all applied {:.0} ms after the last send",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0)),
+        ms(lag)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
