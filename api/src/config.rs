@@ -77,6 +77,8 @@ pub struct Processing {
     pub retry_base: Duration,
     pub sweep_interval: Duration,
     pub batch_size: usize,
+    /// Parallel appliers; events of one tenant always go to the same one.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -299,18 +301,20 @@ impl Config {
                 200,
             )?,
         };
+        let sqlite = database_url.starts_with("sqlite:");
         let processing = Processing {
             lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 10_000)?),
             max_attempts: src.positive("PROCESSING_MAX_ATTEMPTS", 10)?.min(1000) as i32,
             retry_base: Duration::from_millis(src.positive("PROCESSING_RETRY_BASE_MS", 2_000)?),
             sweep_interval: Duration::from_millis(src.positive("PROCESSING_SWEEP_MS", 1_000)?),
             batch_size: src.positive("PROCESSING_BATCH_SIZE", 128)?.min(1000) as usize,
+            workers: if sqlite {
+                1
+            } else {
+                src.positive("PROCESSING_WORKERS", 6)?.min(64) as usize
+            },
         };
-        let default_connections = if database_url.starts_with("sqlite:") {
-            1
-        } else {
-            10
-        };
+        let default_connections = if sqlite { 4 } else { 16 };
         Ok(Self {
             environment,
             database_max_connections: src

@@ -2,16 +2,44 @@
 
 use crate::config::Config;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
-/// Opens a pool. SQLite runs in WAL mode with full fsync and one connection, so that
-/// writers never race each other for the lock; PostgreSQL gets a small pool.
+/// Opens a pool. SQLite runs in WAL mode with a full fsync at every commit; its writers
+/// take the write lock when they begin (`begin_write`) and queue on it.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     connect_url(&config.database_url, config.database_max_connections).await
 }
 
+/// The connection the processor applies events with. What it commits need not be
+/// synced to disk before the commit returns: if a crash loses it, the event is still
+/// `PROCESSING` (the inbox's commit was synced) and is applied again. So on SQLite it
+/// is a connection of its own with `synchronous=NORMAL`; on PostgreSQL the transactions
+/// set `synchronous_commit = off` (see `begin_relaxed`).
+pub async fn connect_processor(
+    config: &Config,
+    main: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    if main.get_database_backend() != DbBackend::Sqlite
+        || sqlite_file(&config.database_url).is_none()
+    {
+        return Ok(main.clone());
+    }
+    open(&config.database_url, 1, false).await
+}
+
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    open(url, max_connections, true).await
+}
+
+async fn open(
+    url: &str,
+    max_connections: u32,
+    full_sync: bool,
+) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -26,9 +54,13 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
+        .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .synchronous(if full_sync {
+                    sea_orm::sqlx::sqlite::SqliteSynchronous::Full
+                } else {
+                    sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
+                })
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
                 .create_if_missing(true)
@@ -44,6 +76,26 @@ fn sqlite_file(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+/// Begins a transaction that writes: on SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so that it waits its turn instead of failing on upgrade.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// A write transaction whose commit need not wait for the disk (see `connect_processor`).
+pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+    }
+    Ok(txn)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

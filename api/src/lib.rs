@@ -43,29 +43,31 @@ pub struct AppState {
     pub secrets: Arc<SecretCache>,
     pub inbox: Inbox,
     pub metrics: Arc<Metrics>,
+    /// The processor's queue, for events an admin retries.
+    pub queue: webhooks::processor::Queue,
 }
 
 /// Starts the background workers and builds the HTTP application.
-pub fn app(config: Config, db: DatabaseConnection) -> Router {
+pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_orm::DbErr> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
-    let (work_tx, work_rx) = webhooks::processor::channel();
-    webhooks::processor::start(
+    let processor_db = db::connect_processor(&config, &db).await?;
+    let queue = webhooks::processor::start(
+        processor_db,
         db.clone(),
         config.processing.clone(),
         metrics.clone(),
-        work_tx.clone(),
-        work_rx,
     );
-    let inbox = Inbox::start(db.clone(), work_tx, config.processing.lease);
+    let inbox = Inbox::start(db.clone(), queue.clone(), config.processing.lease);
     let state = AppState {
         secrets: Arc::new(SecretCache::new(config.secret_cache_ttl)),
         db,
         inbox,
         metrics,
         config: config.clone(),
+        queue,
     };
-    router(state)
+    Ok(router(state))
 }
 
 fn router(state: AppState) -> Router {
@@ -164,7 +166,8 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), String> {
     }
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "gateway listening");
-    serve(listener, app(config, db))
+    let app = app(config, db)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("DATABASE_URL: cannot open the database: {e}"))?;
+    serve(listener, app).await.map_err(|e| e.to_string())
 }

@@ -8,7 +8,7 @@ use crate::vault::{KeyRing, OpenError, Sealed, webhook_secret_aad};
 use entity::{payment_config, webhook_secret};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -137,7 +137,7 @@ pub async fn set(
     tenant_id: i64,
     secret: &WebhookSecret,
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
     touch_config(&txn, tenant_id, now).await?;
     webhook_secret::Entity::delete_many()
@@ -160,7 +160,7 @@ pub async fn rotate(
     grace: Duration,
 ) -> Result<(), DbErr> {
     let grace = grace.min(MAX_GRACE);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
     touch_config(&txn, tenant_id, now).await?;
     // Older previous secrets and expired ones go; the current one becomes previous.
@@ -182,7 +182,7 @@ pub async fn rotate(
 }
 
 pub async fn delete(db: &DatabaseConnection, tenant_id: i64) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
         .exec(&txn)

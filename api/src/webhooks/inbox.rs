@@ -6,12 +6,12 @@
 //! while a quiet one commits each event at once. Only after the commit does the
 //! handler answer Stripe, and only then does the event go to the processor.
 
-use super::processor::Work;
+use super::processor::{Queue, Work};
 use super::status;
 use crate::db::now_ms;
 use crate::stripe::event::EventFacts;
 use entity::webhook_event;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait, TryInsertResult};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TryInsertResult};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -65,7 +65,7 @@ const MAX_GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer task.
-    pub fn start(db: DatabaseConnection, processor: mpsc::Sender<Work>, lease: Duration) -> Self {
+    pub fn start(db: DatabaseConnection, processor: Queue, lease: Duration) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         tokio::spawn(writer(db, rx, processor, lease));
         Self { tx }
@@ -95,7 +95,7 @@ impl Inbox {
 async fn writer(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Job>,
-    processor: mpsc::Sender<Work>,
+    processor: Queue,
     lease: Duration,
 ) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
@@ -119,7 +119,7 @@ async fn writer(
                             attempts: 0,
                             facts: event.facts,
                         };
-                        if processor.try_send(work).is_err() {
+                        if !processor.offer(work) {
                             tracing::debug!(
                                 event_row_id = id,
                                 "processor queue full; left to the sweep"
@@ -152,7 +152,7 @@ async fn write_group(
     lease: Duration,
 ) -> Result<Vec<GroupResult>, DbErr> {
     let now = now_ms();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // The first delivery of an event id in this group is the one inserted; the rest
     // are duplicates of it, like deliveries of an id already stored.
     let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();

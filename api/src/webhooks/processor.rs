@@ -18,7 +18,7 @@ use entity::webhook_event;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,19 +34,45 @@ pub struct Work {
     pub facts: EventFacts,
 }
 
-pub fn channel() -> (mpsc::Sender<Work>, mpsc::Receiver<Work>) {
-    mpsc::channel(8192)
+/// Hands events to the appliers: all events of one tenant to the same applier, so
+/// that appliers never contend for the same orders.
+#[derive(Clone)]
+pub struct Queue {
+    workers: Vec<mpsc::Sender<Work>>,
 }
 
+impl Queue {
+    fn lane(&self, work: &Work) -> &mpsc::Sender<Work> {
+        &self.workers[work.tenant_id.unsigned_abs() as usize % self.workers.len()]
+    }
+
+    /// Queues without waiting; false when the lane is full (the sweep will find it).
+    pub fn offer(&self, work: Work) -> bool {
+        self.lane(&work).try_send(work).is_ok()
+    }
+
+    pub async fn send(&self, work: Work) -> bool {
+        self.lane(&work).send(work).await.is_ok()
+    }
+}
+
+/// Starts the appliers and the sweep. `db` is the processor's connection (see
+/// `db::connect_processor`); `main` is the ordinary pool, for the sweep.
 pub fn start(
     db: DatabaseConnection,
+    main: DatabaseConnection,
     settings: Processing,
     metrics: Arc<Metrics>,
-    tx: mpsc::Sender<Work>,
-    rx: mpsc::Receiver<Work>,
-) {
-    tokio::spawn(run(db.clone(), settings.clone(), metrics, rx));
-    tokio::spawn(sweep(db, settings, tx));
+) -> Queue {
+    let mut workers = Vec::new();
+    for _ in 0..settings.workers.max(1) {
+        let (tx, rx) = mpsc::channel(4096);
+        workers.push(tx);
+        tokio::spawn(run(db.clone(), settings.clone(), metrics.clone(), rx));
+    }
+    let queue = Queue { workers };
+    tokio::spawn(sweep(main, settings, queue.clone()));
+    queue
 }
 
 async fn run(
@@ -74,7 +100,7 @@ async fn run(
 }
 
 async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_relaxed(db).await?;
     let now = now_ms();
     for work in group {
         let applied = store::apply(&txn, work.tenant_id, &work.facts, now).await?;
@@ -168,12 +194,12 @@ async fn record_failure(
 }
 
 /// Finds events whose lease ran out and claims them, every `sweep_interval`.
-async fn sweep(db: DatabaseConnection, settings: Processing, tx: mpsc::Sender<Work>) {
+async fn sweep(db: DatabaseConnection, settings: Processing, queue: Queue) {
     let mut ticker = tokio::time::interval(settings.sweep_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match sweep_once(&db, &settings, &tx).await {
+        match sweep_once(&db, &settings, &queue).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "sweep claimed events for processing"),
             Err(e) => tracing::warn!(error = %e, "sweep could not read the event log"),
@@ -184,7 +210,7 @@ async fn sweep(db: DatabaseConnection, settings: Processing, tx: mpsc::Sender<Wo
 pub async fn sweep_once(
     db: &DatabaseConnection,
     settings: &Processing,
-    tx: &mpsc::Sender<Work>,
+    queue: &Queue,
 ) -> Result<usize, DbErr> {
     let now = now_ms();
     let due = webhook_event::Entity::find()
@@ -223,7 +249,7 @@ pub async fn sweep_once(
                     attempts: row.attempts,
                     facts,
                 };
-                if tx.send(work).await.is_err() {
+                if !queue.send(work).await {
                     break;
                 }
                 claimed += 1;
