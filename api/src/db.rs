@@ -78,18 +78,48 @@ fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
-/// Begins a transaction that writes: on SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so that it waits its turn instead of failing on upgrade.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// One writer at a time per process on SQLite: writers queue here, in order, instead
+/// of in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+static SQLITE_WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A write transaction; on SQLite it also holds this process's write turn.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// Begins a transaction that writes: on SQLite it waits for this process's write turn
+/// and takes the write lock at once (`BEGIN IMMEDIATE`), so that it never fails on a
+/// lock upgrade; other processes (the CLI) are waited for by the busy timeout.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(SQLITE_WRITE_GATE.lock().await),
+        _ => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
 }
 
 /// A write transaction whose commit need not wait for the disk (see `connect_processor`).
-pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")

@@ -60,7 +60,10 @@ fn sign(secret: &str, body: &str) -> String {
 }
 
 fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
@@ -68,18 +71,33 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
     let mut out = Vec::new();
     for t in 0..args.tenants {
         let slug = format!("bench-resto-{t:04}");
-        let tenant = tenants::create(db, &TenantSlug::parse(&slug).unwrap(), "Bench").await.unwrap();
+        let tenant = tenants::create(db, &TenantSlug::parse(&slug).unwrap(), "Bench")
+            .await
+            .unwrap();
         let mut bytes = [0u8; 16];
         rand::fill(&mut bytes);
         let secret = format!("whsec_{}", hex::encode(bytes));
-        secrets::set(db, &ring, tenant.id, &WebhookSecret::parse(&secret).unwrap()).await.unwrap();
+        secrets::set(
+            db,
+            &ring,
+            tenant.id,
+            &WebhookSecret::parse(&secret).unwrap(),
+        )
+        .await
+        .unwrap();
         let mut orders = Vec::new();
         for o in 0..args.orders_per_tenant {
             let amount = 1000 + (o as i64 * 37) % 9000;
-            let order = store::create(db, tenant.id, amount, "eur", None, 1).await.unwrap();
+            let order = store::create(db, tenant.id, amount, "eur", None, 1)
+                .await
+                .unwrap();
             orders.push((order.id, amount));
         }
-        out.push(Tenant { slug, secret, orders });
+        out.push(Tenant {
+            slug,
+            secret,
+            orders,
+        });
     }
     out
 }
@@ -91,21 +109,33 @@ fn event_for(tenants: &[Tenant], n: usize, run: &str) -> (String, String, String
     let (order_id, amount) = &tenant.orders[(n / tenants.len()) % tenant.orders.len()];
     let pi = format!("pi_{run}_{order_id}");
     let object = match n % 3 {
-        0 => json!({"id": format!("cs_{run}_{n}"), "object": "checkout.session", "payment_status": "paid",
+        0 => {
+            json!({"id": format!("cs_{run}_{n}"), "object": "checkout.session", "payment_status": "paid",
                     "status": "complete", "amount_total": amount, "currency": "eur", "mode": "payment",
-                    "metadata": {"order_id": order_id}, "client_reference_id": order_id, "payment_intent": pi}),
+                    "metadata": {"order_id": order_id}, "client_reference_id": order_id, "payment_intent": pi})
+        }
         1 => json!({"id": pi, "object": "payment_intent", "status": "succeeded", "amount": amount,
                     "amount_received": amount, "currency": "eur", "metadata": {"order_id": order_id}}),
-        _ => json!({"id": format!("ch_{run}_{n}"), "object": "charge", "status": "succeeded", "paid": true,
+        _ => {
+            json!({"id": format!("ch_{run}_{n}"), "object": "charge", "status": "succeeded", "paid": true,
                     "amount": amount, "amount_refunded": 0, "currency": "eur", "payment_intent": pi,
-                    "metadata": {"order_id": order_id}}),
+                    "metadata": {"order_id": order_id}})
+        }
     };
-    let kind = ["checkout.session.completed", "payment_intent.succeeded", "charge.succeeded"][n % 3];
+    let kind = [
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+    ][n % 3];
     let body = json!({"id": format!("evt_{run}_{n:08}"), "object": "event", "api_version": "2025-11-17.clover",
                       "created": chrono_now(), "livemode": false, "type": kind, "data": {"object": object}})
     .to_string();
     let header = sign(&tenant.secret, &body);
-    (format!("/api/v1/webhooks/stripe/{}", tenant.slug), header, body)
+    (
+        format!("/api/v1/webhooks/stripe/{}", tenant.slug),
+        header,
+        body,
+    )
 }
 
 fn start_gateway(args: &Args) -> (Child, String) {
@@ -135,19 +165,29 @@ fn start_gateway(args: &Args) -> (Child, String) {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not start");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway did not start");
     (child, addr)
 }
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     let backend = db.get_database_backend();
-    let row = db.query_one_raw(Statement::from_string(backend, sql.to_string())).await.unwrap().unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql.to_string()))
+        .await
+        .unwrap()
+        .unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
 async fn wait_applied(db: &DatabaseConnection, expected: i64) -> Instant {
     loop {
-        let done = count(db, "SELECT COUNT(*) FROM webhook_event WHERE status <> 'PROCESSING'").await;
+        let done = count(
+            db,
+            "SELECT COUNT(*) FROM webhook_event WHERE status <> 'PROCESSING'",
+        )
+        .await;
         if done >= expected {
             return Instant::now();
         }
@@ -169,8 +209,14 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let backend = if args.database_url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
-    let db = gateway::db::connect_url(&args.database_url, 4).await.expect("open the benchmark database");
+    let backend = if args.database_url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    let db = gateway::db::connect_url(&args.database_url, 4)
+        .await
+        .expect("open the benchmark database");
     gateway::db::migrate(&db).await.unwrap();
     let seeded = Instant::now();
     let tenants = seed(&db, &args).await;
@@ -183,22 +229,30 @@ async fn main() {
     let tenants = Arc::new(tenants);
     let (mut child, addr) = start_gateway(&args);
     let base = format!("http://{addr}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()
+        .unwrap();
 
     // Phase 1: throughput.
-    let requests: Vec<_> = (0..args.events).map(|n| event_for(&tenants, n, "t")).collect();
+    let requests: Vec<_> = (0..args.events)
+        .map(|n| event_for(&tenants, n, "t"))
+        .collect();
     let requests = Arc::new(requests);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, base, requests, next) = (client.clone(), base.clone(), requests.clone(), next.clone());
+        let (client, base, requests, next) =
+            (client.clone(), base.clone(), requests.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((path, header, body)) = requests.get(i) else { break };
+                let Some((path, header, body)) = requests.get(i) else {
+                    break;
+                };
                 let sent = Instant::now();
                 let response = client
                     .post(format!("{base}{path}"))
@@ -226,11 +280,31 @@ async fn main() {
     let applied_at = wait_applied(&db, args.events as i64).await;
     let applied = applied_at - started;
     latencies.sort();
-    let completed = count(&db, "SELECT COUNT(*) FROM webhook_event WHERE status = 'COMPLETED'").await;
-    println!("== {backend}: throughput ({} events, {} connections, {} tenants)", args.events, args.concurrency, args.tenants);
-    println!("  acknowledged (verified + stored): {:>8.0} webhooks/s  ({:.2} s, {errors} errors)", args.events as f64 / acked.as_secs_f64(), acked.as_secs_f64());
-    println!("  verified-stored-applied:          {:>8.0} webhooks/s  ({:.2} s, {completed} COMPLETED)", args.events as f64 / applied.as_secs_f64(), applied.as_secs_f64());
-    println!("  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(percentile(&latencies, 0.5)), ms(percentile(&latencies, 0.99)), ms(percentile(&latencies, 1.0)));
+    let completed = count(
+        &db,
+        "SELECT COUNT(*) FROM webhook_event WHERE status = 'COMPLETED'",
+    )
+    .await;
+    println!(
+        "== {backend}: throughput ({} events, {} connections, {} tenants)",
+        args.events, args.concurrency, args.tenants
+    );
+    println!(
+        "  acknowledged (verified + stored): {:>8.0} webhooks/s  ({:.2} s, {errors} errors)",
+        args.events as f64 / acked.as_secs_f64(),
+        acked.as_secs_f64()
+    );
+    println!(
+        "  verified-stored-applied:          {:>8.0} webhooks/s  ({:.2} s, {completed} COMPLETED)",
+        args.events as f64 / applied.as_secs_f64(),
+        applied.as_secs_f64()
+    );
+    println!(
+        "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0))
+    );
 
     // Phase 2: latency at a fixed rate (open loop: requests leave on schedule).
     let total = (args.rate * args.seconds) as usize;
@@ -266,7 +340,10 @@ async fn main() {
     wait_applied(&db, (args.events + total) as i64).await;
     let lag = started.elapsed() - sent_for;
     latencies.sort();
-    println!("== {backend}: latency at {} webhooks/s for {} s ({total} events)", args.rate, args.seconds);
+    println!(
+        "== {backend}: latency at {} webhooks/s for {} s ({total} events)",
+        args.rate, args.seconds
+    );
     println!(
         "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({errors} errors); all applied {:.0} ms after the last send",
         ms(percentile(&latencies, 0.5)),

@@ -1,6 +1,8 @@
 //! sea-orm entities, one file per table. Timestamps are Unix milliseconds.
 
+pub mod admin_user;
 pub mod api_key;
+pub mod audit_log;
 pub mod order;
 pub mod payment;
 pub mod payment_config;

@@ -240,7 +240,11 @@ pub async fn apply<C: ConnectionTrait>(
         .map(facts_of)
         .collect();
     let expired = order.expired || facts.effect == Effect::Expired;
-    let status = order_status(order.amount, expired, &payments);
+    let mut status = order_status(order.amount, expired, &payments);
+    // An admin's manual status is a floor: events may raise the order above it.
+    if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
+        status = status.max(floor);
+    }
     let session = order
         .checkout_session_id
         .clone()
@@ -298,6 +302,8 @@ pub async fn create<C: ConnectionTrait>(
         checkout_session_id: Set(None),
         payment_intent_id: Set(None),
         expired: Set(false),
+        manual_status: Set(None),
+        manual_reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -139,12 +139,12 @@ pub async fn set(
 ) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
-    touch_config(&txn, tenant_id, now).await?;
+    touch_config(&*txn, tenant_id, now).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
-    new_row(ring, tenant_id, secret, now).insert(&txn).await?;
+    new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
     txn.commit().await
 }
 
@@ -162,12 +162,12 @@ pub async fn rotate(
     let grace = grace.min(MAX_GRACE);
     let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
-    touch_config(&txn, tenant_id, now).await?;
+    touch_config(&*txn, tenant_id, now).await?;
     // Older previous secrets and expired ones go; the current one becomes previous.
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
         .filter(webhook_secret::Column::ExpiresAt.is_not_null())
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
     webhook_secret::Entity::update_many()
         .col_expr(
@@ -175,9 +175,9 @@ pub async fn rotate(
             sea_orm::sea_query::Expr::value(now + grace.as_millis() as i64),
         )
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
-    new_row(ring, tenant_id, secret, now).insert(&txn).await?;
+    new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
     txn.commit().await
 }
 
@@ -185,10 +185,10 @@ pub async fn delete(db: &DatabaseConnection, tenant_id: i64) -> Result<bool, DbE
     let txn = crate::db::begin_write(db).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
     let removed = payment_config::Entity::delete_by_id(tenant_id)
-        .exec(&txn)
+        .exec(&*txn)
         .await?;
     txn.commit().await?;
     Ok(removed.rows_affected > 0)

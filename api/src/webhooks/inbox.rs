@@ -187,7 +187,7 @@ async fn write_group(
                 webhook_event::Column::TenantId,
                 webhook_event::Column::DedupKey,
             ])
-            .exec_with_returning_many(&txn)
+            .exec_with_returning_many(&*txn)
             .await?;
         if let TryInsertResult::Inserted(models) = result {
             for m in models {
@@ -216,7 +216,7 @@ async fn write_group(
             ..Default::default()
         });
         webhook_event::Entity::insert_many(rows)
-            .exec_without_returning(&txn)
+            .exec_without_returning(&*txn)
             .await?;
     }
     txn.commit().await?;

@@ -103,8 +103,8 @@ async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbEr
     let txn = crate::db::begin_relaxed(db).await?;
     let now = now_ms();
     for work in group {
-        let applied = store::apply(&txn, work.tenant_id, &work.facts, now).await?;
-        mark_completed(&txn, work, &applied, now).await?;
+        let applied = store::apply(&*txn, work.tenant_id, &work.facts, now).await?;
+        mark_completed(&*txn, work, &applied, now).await?;
     }
     txn.commit().await
 }
