@@ -36,6 +36,16 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage admin accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage the encryption keys of stored secrets.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Sign a realistic event with the tenant's secret and deliver it, like `stripe trigger`.
     SendTestEvent {
         slug: String,
@@ -61,6 +71,27 @@ enum TenantCommand {
     },
     /// Create an API key for a restaurant's backend; prints it once.
     ApiKey { slug: String },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "platform_admin", value_parser = ["platform_admin", "tenant_admin"])]
+        role: String,
+        /// The tenant of a tenant_admin.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored secret under PAYMENT_CONFIG_ENC_KEY (idempotent; safe to
+    /// interrupt and run again). Keep the old key in PAYMENT_CONFIG_ENC_KEY_PREVIOUS until done.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +140,26 @@ fn init_logging(config: &Config, serving: bool) {
         builder.json().init();
     } else {
         builder.with_ansi(false).init();
+    }
+}
+
+async fn audit(
+    db: &DatabaseConnection,
+    tenant_id: Option<i64>,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<(), String> {
+    crate::admin::audit::record(db, "cli", None, tenant_id, action, detail)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn describe_api_error(e: crate::error::Error) -> String {
+    use crate::error::Error;
+    match e {
+        Error::Unprocessable { message, .. } | Error::BadRequest { message, .. } => message,
+        Error::Conflict("email_taken") => "an admin with this email already exists".into(),
+        other => other.to_string(),
     }
 }
 
@@ -177,6 +228,13 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
                     tenants::CreateError::Taken => format!("tenant {slug} already exists"),
                     tenants::CreateError::Db(e) => e.to_string(),
                 })?;
+            audit(
+                &db,
+                Some(tenant.id),
+                "tenant.create",
+                serde_json::json!({"slug": tenant.slug, "name": tenant.name}),
+            )
+            .await?;
             println!("created tenant {} ({})", tenant.slug, tenant.name);
             println!("webhook URL: /api/v1/webhooks/stripe/{}", tenant.slug);
             Ok(())
@@ -189,6 +247,13 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
             let key = api_keys::create(&db, tenant.id)
                 .await
                 .map_err(|e| e.to_string())?;
+            audit(
+                &db,
+                Some(tenant.id),
+                "api_key.create",
+                serde_json::json!({"id": key.id}),
+            )
+            .await?;
             eprintln!(
                 "API key {} for {}: shown once, store it now",
                 key.id, tenant.slug
@@ -206,6 +271,13 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
             secrets::set(&db, &config.keys, tenant.id, &secret)
                 .await
                 .map_err(|e| e.to_string())?;
+            audit(
+                &db,
+                Some(tenant.id),
+                "payment_config.set",
+                serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()}),
+            )
+            .await?;
             println!(
                 "secret {} ({}) set for {}",
                 secret.hint(),
@@ -254,6 +326,44 @@ async fn execute(command: Command, config: Config) -> Result<(), String> {
                 ));
             }
             Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    role,
+                    tenant,
+                },
+        } => {
+            let db = open(&config).await?;
+            let password = read_stdin_line("the password")?;
+            let admin = crate::admin::accounts::create_admin(
+                &db,
+                &email,
+                &password,
+                &role,
+                tenant.as_deref(),
+            )
+            .await
+            .map_err(describe_api_error)?;
+            crate::admin::audit::record(
+                &db,
+                "cli",
+                None,
+                admin.tenant_id,
+                "admin.create",
+                serde_json::json!({"email": admin.email, "role": admin.role}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("created {} {}", admin.role, admin.email);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let db = open(&config).await?;
+            crate::keyrotation::rotate_all(&db, &config.keys).await
         }
         Command::SendTestEvent {
             slug,

@@ -65,8 +65,10 @@ pub struct RateLimits {
     pub status: Quota,
     /// Per API key.
     pub orders: Quota,
-    /// Per client address, for operations routes.
+    /// Per client address, for operations and admin routes.
     pub other: Quota,
+    /// Per client address, for admin login (password guessing).
+    pub login: Quota,
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +302,7 @@ impl Config {
                 50,
                 200,
             )?,
+            login: quota("RATE_LIMIT_LOGIN_PER_SEC", "RATE_LIMIT_LOGIN_BURST", 1, 10)?,
         };
         let sqlite = database_url.starts_with("sqlite:");
         let processing = Processing {

@@ -19,6 +19,9 @@ pub enum Error {
     /// 401.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// 403: signed in, but the role does not allow it (never used to hide a tenant).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     /// 404; also what a caller gets for another tenant's data.
     #[error("not found: {0}")]
     NotFound(&'static str),
@@ -60,6 +63,7 @@ impl IntoResponse for Error {
                 json!({"error": code, "message": message}),
             ),
             Error::Unauthorized(code) => (StatusCode::UNAUTHORIZED, json!({"error": code})),
+            Error::Forbidden(code) => (StatusCode::FORBIDDEN, json!({"error": code})),
             Error::NotFound(code) => (StatusCode::NOT_FOUND, json!({"error": code})),
             Error::Conflict(code) => (StatusCode::CONFLICT, json!({"error": code})),
             Error::Unprocessable { code, message } => (

@@ -3,12 +3,14 @@
 //! `run(config, listener)` starts the whole service on a bound listener; `main` only
 //! parses the command line. Tests and the benchmark start it the same way.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod keyrotation;
 pub mod metrics;
 pub mod orders;
 pub mod ratelimit;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The processor's queue, for events an admin retries.
     pub queue: webhooks::processor::Queue,
+    /// Login attempts per account (the route itself is limited per address).
+    pub login_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 /// Starts the background workers and builds the HTTP application.
@@ -66,6 +70,9 @@ pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_o
         metrics,
         config: config.clone(),
         queue,
+        login_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            std::num::NonZeroU32::new(10).expect("10 > 0"),
+        ))),
     };
     Ok(router(state))
 }
@@ -100,6 +107,15 @@ fn router(state: AppState) -> Router {
                 .expose_headers([header::ETAG])
                 .max_age(Duration::from_secs(600)),
         );
+    let login_limit = limiter(PeerKey, limits.login);
+    spawn_cleanup(login_limit.clone());
+    let admin = admin::router()
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
+    let login = Router::new()
+        .route(admin::LOGIN_PATH, post(admin::accounts::login))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
     let operations = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -110,6 +126,8 @@ fn router(state: AppState) -> Router {
         .merge(webhooks)
         .merge(orders)
         .merge(status)
+        .merge(admin)
+        .merge(login)
         .merge(operations)
         .fallback(health::not_found)
         .layer(TimeoutLayer::with_status_code(
