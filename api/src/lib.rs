@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod keyrotation;
 pub mod metrics;
+pub mod openapi;
 pub mod orders;
 pub mod ratelimit;
 pub mod stripe;
@@ -120,6 +121,7 @@ fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests));
 
     Router::new()

@@ -19,7 +19,7 @@ use sea_orm::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
     email: String,
     password: String,
@@ -27,6 +27,10 @@ pub struct Login {
 
 /// `POST /api/v1/admin/login`: the same 401 for an unknown account and a wrong password,
 /// in the same time; throttled per address (route limit) and per account.
+#[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin", request_body = Login, responses(
+    (status = 200, description = "a token for one hour", body = Object, example = json!({"token": "eyJ…", "expires_at": "2026-11-22T13:00:00.000Z"})),
+    (status = 401, description = "`invalid_credentials`, for an unknown account and a wrong password alike"),
+    (status = 429, description = "too many attempts for this address or account")))]
 pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response> {
     let email = body.email.trim().to_ascii_lowercase();
     if app.login_limiter.check_key(&email).is_err() {
@@ -77,6 +81,8 @@ async fn slug_of<C: ConnectionTrait>(
 }
 
 /// `GET /api/v1/admin/me`
+#[utoipa::path(get, path = "/api/v1/admin/me", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, description = "the caller: id, email, role, tenant"), (status = 401, description = "`invalid_token`")))]
 pub async fn me(State(app): State<AppState>, admin: Admin) -> Result<Json<Value>> {
     Ok(Json(json!({
         "id": admin.id,
@@ -92,6 +98,8 @@ fn tenant_json(t: &tenant::Model) -> Value {
 }
 
 /// `GET /api/v1/admin/tenants`: every tenant for a platform admin, its own for a tenant admin.
+#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, description = "every tenant (platform admin) or the caller's own")))]
 pub async fn list_tenants(State(app): State<AppState>, admin: Admin) -> Result<Json<Value>> {
     let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Slug);
     if admin.role == Role::TenantAdmin {
@@ -103,13 +111,16 @@ pub async fn list_tenants(State(app): State<AppState>, admin: Admin) -> Result<J
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTenant {
     slug: String,
     name: String,
 }
 
 /// `POST /api/v1/admin/tenants` (platform admin) → 201, 409 on a taken slug.
+#[utoipa::path(post, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])), request_body = NewTenant, responses(
+    (status = 201, description = "created"), (status = 403, description = "platform admins only"),
+    (status = 409, description = "`slug_taken`"), (status = 422, description = "invalid slug or name")))]
 pub async fn create_tenant(
     State(app): State<AppState>,
     admin: Admin,
@@ -138,7 +149,7 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant_json(&tenant))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAdmin {
     email: String,
     password: String,
@@ -219,6 +230,9 @@ pub async fn create_admin<C: ConnectionTrait>(
 }
 
 /// `POST /api/v1/admin/users` (platform admin).
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewAdmin, responses(
+    (status = 201, description = "created"), (status = 403, description = "platform admins only"),
+    (status = 409, description = "`email_taken`"), (status = 422, description = "invalid email, password (12+ characters), role or tenant")))]
 pub async fn create_user(
     State(app): State<AppState>,
     admin: Admin,

@@ -15,6 +15,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 201, description = "`{id, key}`: the key is shown this once and stored hashed")))]
 pub async fn create(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
     let key = api_keys::create(&app.db, access.tenant.id).await?;
     audit::by_admin(
@@ -32,6 +34,8 @@ pub async fn create(State(app): State<AppState>, access: TenantAccess) -> Result
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 200, description = "id, prefix, created_at, revoked_at of each key")))]
 pub async fn list(State(app): State<AppState>, access: TenantAccess) -> Result<Json<Value>> {
     let rows = api_key::Entity::find()
         .filter(api_key::Column::TenantId.eq(access.tenant.id))
@@ -48,6 +52,8 @@ pub async fn list(State(app): State<AppState>, access: TenantAccess) -> Result<J
     Ok(Json(json!({"items": items})))
 }
 
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/api-keys/{id}", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses(
+    (status = 204, description = "revoked"), (status = 404, description = "no such live key")))]
 pub async fn revoke(
     State(app): State<AppState>,
     access: TenantAccess,

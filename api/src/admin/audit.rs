@@ -95,6 +95,9 @@ async fn page(app: &AppState, tenant_id: Option<i64>, page: Page) -> Result<Json
 }
 
 /// `GET /api/v1/admin/tenants/{tenant}/audit-log`
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/audit-log", tag = "admin", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("limit" = Option<u64>, Query), ("cursor" = Option<i64>, Query)),
+    responses((status = 200, description = "changes to this tenant, newest first: actor, action, detail, ip, at")))]
 pub async fn tenant_log(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -104,6 +107,9 @@ pub async fn tenant_log(
 }
 
 /// `GET /api/v1/admin/audit-log`: everything (platform admins).
+#[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin", security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query), ("cursor" = Option<i64>, Query)),
+    responses((status = 200, description = "every change, newest first"), (status = 403, description = "platform admins only")))]
 pub async fn full_log(
     State(app): State<AppState>,
     admin: Admin,

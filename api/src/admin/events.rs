@@ -61,6 +61,11 @@ fn item(row: &webhook_event::Model) -> Value {
 }
 
 /// `GET …/webhook-events?status=&type=&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, description = "newest first: items (id, stripe_event_id, type, status, outcome, error, attempts, order_id, received_at, processed_at) and next_cursor"),
+              (status = 400, description = "unknown status or bad cursor")))]
 pub async fn list(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -122,6 +127,8 @@ async fn one(app: &AppState, tenant_id: i64, id: i64) -> Result<webhook_event::M
 }
 
 /// `GET …/webhook-events/{id}`: with its payload (JSON when it parses).
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses((status = 200, description = "one event with its payload"), (status = 404, description = "no such event")))]
 pub async fn show(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -174,6 +181,9 @@ async fn requeue(app: &AppState, row: &webhook_event::Model) -> Result<bool> {
 }
 
 /// `POST …/webhook-events/{id}/retry`: process a FAILED event again.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}/retry", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses((status = 200, description = "back to PROCESSING with fresh attempts"),
+    (status = 409, description = "`not_failed`"), (status = 422, description = "the stored body is not a Stripe event")))]
 pub async fn retry(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -201,6 +211,8 @@ pub async fn retry(
 }
 
 /// `POST …/webhook-events/retry?type=`: every FAILED event matching the filter (at most 1000).
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/retry", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("type" = Option<String>, Query)), responses((status = 200, description = "`{retried, skipped}`: every FAILED event matching (at most 1000)")))]
 pub async fn retry_all(
     State(app): State<AppState>,
     access: TenantAccess,

@@ -16,6 +16,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// An event PROCESSING for longer than this is stuck (the lease and retries ran out of time).
 const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
 
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/health", tag = "admin", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 200, description = "configured, last_successful_webhook, last_delivery, recent_failures (24 h), stuck_processing")))]
 pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<Value>> {
     let tenant_id = access.tenant.id;
     let now = now_ms();

@@ -39,6 +39,9 @@ fn order_json(o: &order::Model, payments: Vec<Value>) -> Value {
 }
 
 /// `GET …/orders?status=&limit=&cursor=`: newest first, each with its payments.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/orders", tag = "orders", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "newest first, each with its payments")))]
 pub async fn list(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -106,7 +109,7 @@ pub async fn list(
     Ok(Json(json!({"items": items, "next_cursor": next_cursor})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Override {
     status: String,
     reason: String,
@@ -114,6 +117,10 @@ pub struct Override {
 
 /// `POST …/orders/{order_id}/override` `{"status","reason"}`: sets the status by hand
 /// (a payment settled outside Stripe, say). Later events can raise it, not lower it.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/orders/{order_id}/override", tag = "orders", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("order_id" = String, Path)), request_body = Override,
+    responses((status = 200, description = "the order with its new status (a floor later events can raise)"),
+              (status = 422, description = "unknown status or missing reason"), (status = 404, description = "no such order")))]
 pub async fn override_status(
     State(app): State<AppState>,
     access: TenantAccess,

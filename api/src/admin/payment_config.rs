@@ -49,6 +49,9 @@ fn with_path(mut v: Value, slug: &str) -> Value {
 }
 
 /// `GET …/payment-config`
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 200, description = "provider, configured, secrets (hint, fingerprint, created_at, expires_at), updated_at; never a secret"),
+    (status = 404, description = "no such tenant, or not the caller's")))]
 pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<Value>> {
     Ok(Json(with_path(
         describe(&app, access.tenant.id).await?,
@@ -56,7 +59,7 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SetSecret {
     webhook_secret: String,
 }
@@ -69,6 +72,10 @@ fn parse_secret(text: &str) -> Result<WebhookSecret> {
 }
 
 /// `PUT …/payment-config`: set or replace; the old secret stops working now.
+#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+    request_body = SetSecret, responses(
+    (status = 200, description = "set; every older secret stops verifying now"),
+    (status = 422, description = "`invalid_webhook_secret`: not a Stripe webhook secret (whsec_…)")))]
 pub async fn put(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -91,13 +98,17 @@ pub async fn put(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Rotate {
     webhook_secret: String,
     previous_expires_in_secs: Option<u64>,
 }
 
 /// `POST …/payment-config/rotate`: the new secret now, the old one until it expires.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/payment-config/rotate", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+    request_body = Rotate, responses(
+    (status = 200, description = "the new secret verifies now; the previous one until it expires"),
+    (status = 422, description = "not a Stripe webhook secret, or a grace period over 24 hours")))]
 pub async fn rotate(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -134,6 +145,8 @@ pub async fn rotate(
 }
 
 /// `DELETE …/payment-config`
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured")))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
     let removed = secrets::delete(&app.db, access.tenant.id).await?;
     app.secrets.invalidate(&access.tenant.slug);

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 pub const CREATE_PATH: &str = "/api/v1/tenants/{tenant}/orders";
 pub const STATUS_PATH: &str = "/api/v1/orders/{order_id}/status";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     pub amount: i64,
@@ -37,6 +37,14 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/orders", tag = "orders",
+    params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = CreateOrder, security(("api_key" = [])),
+    responses(
+        (status = 201, description = "created", body = Object,
+         example = json!({"order_id": "ord_…", "status": "PAYMENT_PENDING", "status_url": "/api/v1/orders/ord_…/status"})),
+        (status = 401, description = "`invalid_api_key`: missing, revoked, or another tenant's key"),
+        (status = 422, description = "invalid amount, currency or reference"),
+        (status = 429, description = "over the API key's rate limit")))]
 pub async fn create(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
@@ -114,6 +122,13 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
+    params(("order_id" = String, Path, description = "the unguessable order id"), ("If-None-Match" = Option<String>, Header, description = "the ETag of a previous answer")),
+    responses(
+        (status = 200, description = "the order's status, with an ETag (public, CORS)", body = Object,
+         example = json!({"order_id": "ord_…", "status": "PAID", "amount": 2599, "currency": "eur", "updated_at": "2026-11-22T12:00:00.000Z"})),
+        (status = 304, description = "unchanged since If-None-Match"),
+        (status = 404, description = "no such order")))]
 pub async fn status(
     State(app): State<AppState>,
     Path(order_id): Path<String>,

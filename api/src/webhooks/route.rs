@@ -41,6 +41,17 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
 }
 
 #[tracing::instrument(name = "webhook", skip_all, fields(tenant = %tenant))]
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", tag = "webhooks",
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
+    request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),
+    responses(
+        (status = 200, description = "verified and durably stored; `duplicate` when this tenant already had the event id", body = Object,
+         example = json!({"received": true, "event_id": "evt_1", "duplicate": false})),
+        (status = 400, description = "`verification_failed` (with a `reason`) or `invalid_payload`"),
+        (status = 404, description = "`no_config`: unknown tenant, or no active Stripe webhook secret"),
+        (status = 413, description = "body over WEBHOOK_MAX_BODY_BYTES"),
+        (status = 429, description = "over the tenant's rate limit; see Retry-After"),
+        (status = 503, description = "storage unavailable: nothing stored, Stripe retries")))]
 pub async fn receive(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
