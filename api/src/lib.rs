@@ -122,7 +122,7 @@ fn router(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests));
+        .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
 
     Router::new()
         .merge(webhooks)
@@ -131,7 +131,10 @@ fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(login)
         .merge(operations)
-        .fallback(health::not_found)
+        .fallback_service(
+            axum::routing::any(health::not_found)
+                .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
+        )
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(20),

@@ -85,12 +85,9 @@ async fn page(app: &AppState, tenant_id: Option<i64>, page: Page) -> Result<Json
         .limit(limit + 1)
         .all(&app.db)
         .await?;
-    let next = (rows.len() as u64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    });
+    let next = super::next_cursor(&mut rows, limit, |r| r.id.to_string());
     Ok(Json(
-        json!({"items": rows.into_iter().map(item).collect::<Vec<_>>(), "next_cursor": next.flatten()}),
+        json!({"items": rows.into_iter().map(item).collect::<Vec<_>>(), "next_cursor": next}),
     ))
 }
 

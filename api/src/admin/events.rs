@@ -106,12 +106,7 @@ pub async fn list(
         .limit(limit + 1)
         .all(&app.db)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = super::next_cursor(&mut rows, limit, |r| r.id.to_string());
     Ok(Json(
         json!({"items": rows.iter().map(item).collect::<Vec<_>>(), "next_cursor": next_cursor}),
     ))

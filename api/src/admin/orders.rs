@@ -81,13 +81,9 @@ pub async fn list(
         .limit(limit + 1)
         .all(&app.db)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|o| format!("{}_{}", o.created_at, o.id.trim_start_matches("ord_")))
-    } else {
-        None
-    };
+    let next_cursor = super::next_cursor(&mut rows, limit, |o| {
+        format!("{}_{}", o.created_at, o.id.trim_start_matches("ord_"))
+    });
     let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
     let payments = payment::Entity::find()
         .filter(payment::Column::TenantId.eq(access.tenant.id))
