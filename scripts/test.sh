@@ -12,3 +12,18 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace -- --test-threads "${TEST_THREADS:-8}"
+
+# The settings panel, in headless Chromium from Debian's packages, against the binary.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (Debian package)"
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "chromium is missing: sudo apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+(cd admin-ui/tests && npm ci --no-audit --no-fund --loglevel=error)
+echo "panel tests (screenshots go to tests/artifacts/panel/)"
+GATEWAY_BIN="$PWD/target/debug/gateway" CHROMIUM="$(command -v chromium)" \
+  node --test --test-concurrency=1 admin-ui/tests/panel.test.mjs

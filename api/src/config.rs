@@ -91,6 +91,8 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     pub keys: KeyRing,
     pub jwt_secret: SecretBytes,
+    /// How long an admin token lives.
+    pub admin_token_ttl_secs: i64,
     pub webhook_tolerance_secs: i64,
     pub webhook_max_body_bytes: usize,
     /// How long a decrypted tenant secret is trusted before it is read again: what the
@@ -327,6 +329,9 @@ impl Config {
             bind_addr,
             keys: KeyRing::new(current, previous),
             jwt_secret: SecretBytes(jwt_secret),
+            admin_token_ttl_secs: src
+                .positive("ADMIN_TOKEN_TTL_SECS", 3600)?
+                .min(7 * 24 * 3600) as i64,
             webhook_tolerance_secs,
             webhook_max_body_bytes,
             secret_cache_ttl: Duration::from_millis(src.parse("SECRET_CACHE_TTL_MS", 500)?),

@@ -14,6 +14,7 @@ pub mod keyrotation;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
+pub mod panel;
 pub mod ratelimit;
 pub mod stripe;
 pub mod tenants;
@@ -122,6 +123,10 @@ fn router(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/admin", get(panel::redirect))
+        .route("/admin/", get(panel::index))
+        .route("/admin/app.js", get(panel::script))
+        .route("/admin/app.css", get(panel::style))
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
 
     Router::new()

@@ -54,7 +54,11 @@ pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -
         .unwrap_or(false);
     match row {
         Some(admin) if ok => {
-            let (token, exp) = auth::issue_token(app.config.jwt_secret.expose(), &admin);
+            let (token, exp) = auth::issue_token(
+                app.config.jwt_secret.expose(),
+                &admin,
+                app.config.admin_token_ttl_secs,
+            );
             Ok(
                 Json(json!({"token": token, "expires_at": ms_to_rfc3339(exp * 1000)}))
                     .into_response(),

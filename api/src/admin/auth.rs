@@ -18,8 +18,6 @@ use std::sync::OnceLock;
 
 pub const ISSUER: &str = "stripe-webhook-gateway";
 pub const AUDIENCE: &str = "gateway-admin";
-/// Tokens live one hour; the panel signs in again after that.
-pub const TOKEN_LIFETIME_SECS: i64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -81,9 +79,10 @@ pub struct Claims {
     pub exp: i64,
 }
 
-pub fn issue_token(secret: &[u8], admin: &admin_user::Model) -> (String, i64) {
+/// A token for `lifetime_secs` (`ADMIN_TOKEN_TTL_SECS`, one hour by default).
+pub fn issue_token(secret: &[u8], admin: &admin_user::Model, lifetime_secs: i64) -> (String, i64) {
     let now = now_ms() / 1000;
-    let exp = now + TOKEN_LIFETIME_SECS;
+    let exp = now + lifetime_secs;
     let claims = Claims {
         sub: admin.id.to_string(),
         role: admin.role.clone(),
@@ -105,7 +104,7 @@ pub fn decode_token(secret: &[u8], token: &str) -> Option<Claims> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
-    validation.leeway = 5;
+    validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .ok()
@@ -221,7 +220,7 @@ mod tests {
             tenant_id: None,
             created_at: 0,
         };
-        let (token, _) = issue_token(secret, &admin);
+        let (token, _) = issue_token(secret, &admin, 3600);
         assert_eq!(decode_token(secret, &token).unwrap().sub, "7");
         assert!(decode_token(b"another-secret-another-secret-000", &token).is_none());
         let forge = |claims: serde_json::Value, alg: Algorithm| {

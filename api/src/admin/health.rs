@@ -9,10 +9,53 @@ use crate::webhooks::status;
 use axum::Json;
 use axum::extract::State;
 use entity::webhook_event;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    Statement,
+};
 use serde_json::{Value, json};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+
+/// Deliveries per hour and status over the last 24 hours, oldest hour first.
+async fn per_hour(app: &AppState, tenant_id: i64, now: i64) -> Result<Vec<Value>> {
+    let first_hour = now / HOUR_MS - 23;
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT received_at / 3600000 AS hour, status, COUNT(*) AS n FROM webhook_event \
+             WHERE tenant_id = $1 AND received_at >= $2 GROUP BY 1, 2"
+        }
+        _ => {
+            "SELECT received_at / 3600000 AS hour, status, COUNT(*) AS n FROM webhook_event \
+             WHERE tenant_id = ? AND received_at >= ? GROUP BY 1, 2"
+        }
+    };
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [tenant_id.into(), (first_hour * HOUR_MS).into()],
+        ))
+        .await?;
+    let mut hours: Vec<Value> = (0..24)
+        .map(|i| json!({"hour": ms_to_rfc3339((first_hour + i) * HOUR_MS), "counts": {}}))
+        .collect();
+    for row in rows {
+        let hour: i64 = row.try_get("", "hour")?;
+        let status: String = row.try_get("", "status")?;
+        let n: i64 = row.try_get("", "n")?;
+        if let Some(slot) = usize::try_from(hour - first_hour)
+            .ok()
+            .and_then(|i| hours.get_mut(i))
+        {
+            slot["counts"][status] = json!(n);
+        }
+    }
+    Ok(hours)
+}
 /// An event PROCESSING for longer than this is stuck (the lease and retries ran out of time).
 const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
 
@@ -57,5 +100,6 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
             "failed": recent(status::FAILED).await?,
         },
         "stuck_processing": stuck,
+        "deliveries_per_hour": per_hour(&app, tenant_id, now).await?,
     })))
 }

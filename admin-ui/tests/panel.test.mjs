@@ -1,0 +1,295 @@
+// The settings panel in headless Chromium against the real gateway binary on a fresh
+// PostgreSQL database. Screenshots of every page go to tests/artifacts/panel/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const BIN = process.env.GATEWAY_BIN || join(ROOT, "target/debug/gateway");
+const PG = process.env.TEST_POSTGRES_URL;
+const SHOTS = join(ROOT, "tests/artifacts/panel");
+const PASSWORD = "correct horse battery staple";
+const hex = (n) => randomBytes(n).toString("hex");
+
+assert.ok(PG, "TEST_POSTGRES_URL is not set: run through scripts/test.sh");
+mkdirSync(SHOTS, { recursive: true });
+
+const db = `panel_${hex(6)}`;
+const data = mkdtempSync(join(tmpdir(), "panel-"));
+const env = {
+  PATH: process.env.PATH,
+  DATABASE_URL: `${PG}/${db}`,
+  BIND_ADDR: "127.0.0.1:0",
+  PAYMENT_CONFIG_ENC_KEY: "6a".repeat(32),
+  JWT_SECRET: "panel-test-jwt-secret-panel-test-jwt-secret",
+  DATA_DIR: data,
+  PROCESSING_MAX_ATTEMPTS: "1",
+  PROCESSING_SWEEP_MS: "200",
+  RUST_LOG: "warn",
+};
+const psql = (sql, database = db) => execFileSync("psql", ["-q", "-v", "ON_ERROR_STOP=1", `${PG}/${database}`, "-c", sql]);
+const cli = (args, input) => execFileSync(BIN, args, { env, input: input === undefined ? "" : `${input}\n` }).toString();
+
+const gateways = [];
+function startGateway(extra = {}) {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(BIN, ["serve"], { env: { ...env, ...extra, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] });
+    gateways.push(child);
+    let seen = "";
+    child.stderr.on("data", (chunk) => {
+      seen += chunk;
+      const m = seen.match(/gateway listening addr=(\S+)/);
+      if (m) resolveStart(`http://${m[1]}`);
+    });
+    child.on("exit", (code) => reject(new Error(`gateway exited ${code}: ${seen}`)));
+    setTimeout(() => reject(new Error(`gateway did not start: ${seen}`)), 30000);
+  });
+}
+
+const sign = (secret, body, t = Math.floor(Date.now() / 1000)) => `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
+function checkoutEvent(orderId, extra = {}) {
+  const id = `evt_${hex(10)}`;
+  const body = JSON.stringify({
+    id, object: "event", type: "checkout.session.completed", api_version: "2025-11-17.clover", created: Math.floor(Date.now() / 1000), livemode: false,
+    data: { object: { id: `cs_test_${hex(10)}`, object: "checkout.session", payment_status: "paid", status: "complete", amount_total: 2599, currency: "eur",
+      metadata: { order_id: orderId }, client_reference_id: orderId, payment_intent: `pi_${hex(10)}`, ...extra } },
+  });
+  return { id, body };
+}
+
+let base, browser, page;
+const slugA = `trattoria-${hex(3)}`;
+const slugB = `osteria-${hex(3)}`;
+const platform = `ops-${hex(3)}@example.com`;
+const owner = `owner-${hex(3)}@example.com`;
+const dialogs = [];
+
+before(async () => {
+  psql(`CREATE DATABASE ${db}`, "postgres");
+  cli(["migrate"]);
+  cli(["tenant", "create", slugA, "--name", "Trattoria Uno"]);
+  cli(["tenant", "create", slugB, "--name", "Osteria Due"]);
+  cli(["admin", "create", "--email", platform, "--role", "platform_admin"], PASSWORD);
+  cli(["admin", "create", "--email", owner, "--role", "tenant_admin", "--tenant", slugA], PASSWORD);
+  base = await startGateway();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(15000);
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const g of gateways) g.kill("SIGKILL");
+  rmSync(data, { recursive: true, force: true });
+});
+
+async function signIn(email) {
+  await page.goto(`${base}/admin/`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Restaurants" }).waitFor();
+}
+
+const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+test("the panel is served with a strict Content-Security-Policy", async () => {
+  const res = await fetch(`${base}/admin/`);
+  assert.equal(res.status, 200);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.equal(res.headers.get("x-frame-options"), "DENY");
+});
+
+test("a wrong password is refused; the platform admin signs in and creates a restaurant", async () => {
+  await page.goto(`${base}/admin/`);
+  await page.getByLabel("Email").fill(platform);
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Wrong email or password.").waitFor();
+  await shot("01-sign-in-error");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "Trattoria Uno" }).waitFor();
+  await page.getByRole("link", { name: "Osteria Due" }).waitFor();
+  const newSlug = `pizzeria-${hex(3)}`;
+  await page.getByLabel("Slug (a-z, 0-9 and -, used in the webhook URL)").fill(newSlug);
+  await page.getByLabel("Name", { exact: true }).fill("Pizzeria Tre");
+  await page.getByRole("button", { name: "Create restaurant" }).click();
+  await page.getByRole("link", { name: "Pizzeria Tre" }).waitFor();
+  await page.locator("#admin-email").fill(`staff-${hex(2)}@example.com`);
+  await page.locator("#admin-password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create admin" }).click();
+  await page.getByText(/^Created staff-/).waitFor();
+  await shot("02-restaurants");
+});
+
+test("payment settings: URL to copy, wrong input explained, secret set, never shown back", async () => {
+  await page.goto(`${base}/admin/#/t/${slugA}/settings`);
+  const url = await page.getByLabel("Endpoint URL").inputValue();
+  assert.equal(url, `${base}/api/v1/webhooks/stripe/${slugA}`);
+  await page.getByText("not configured").waitFor();
+  await page.getByLabel("Signing secret (whsec_…)").fill("sk_live_not_a_webhook_secret");
+  await page.getByRole("button", { name: "Save secret" }).click();
+  await page.locator("#secret-error").getByText(/starts with "whsec_"/).waitFor();
+  assert.equal(await page.getByLabel("Signing secret (whsec_…)").getAttribute("aria-invalid"), "true");
+  const secret = `whsec_${hex(16)}`;
+  await page.getByLabel("Signing secret (whsec_…)").fill(secret);
+  await page.getByRole("button", { name: "Save secret" }).click();
+  await page.locator("#secrets").getByText(`whsec_…${secret.slice(-4)}`).waitFor();
+  assert.equal(await page.getByLabel("Signing secret (whsec_…)").inputValue(), "", "the field is cleared after saving");
+  assert.ok(!(await page.content()).includes(secret.slice(6)), "the secret is never rendered");
+  await shot("03-payment-settings");
+  globalThis.secretA = secret;
+});
+
+test("a signed event shows in the table; its payload opens, escaped; a failed one is retried", async () => {
+  const key = cli(["tenant", "api-key", slugA]).trim();
+  const order = await (await fetch(`${base}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ amount: 2599, currency: "eur", reference: "table 12" }),
+  })).json();
+  const hostile = checkoutEvent(order.order_id, { custom_text: { submit: { message: "<img src=x onerror=alert(1)><script>alert(2)</script>" } } });
+  const res = await fetch(`${base}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, hostile.body), "content-type": "application/json" }, body: hostile.body });
+  assert.equal(res.status, 200);
+
+  await page.goto(`${base}/admin/#/t/${slugA}/events`);
+  const row = page.locator("#events tr", { hasText: hostile.id });
+  await row.getByText("COMPLETED", { exact: true }).waitFor();
+  await row.getByRole("button", { name: "Open" }).click();
+  const payload = page.locator("#event-payload");
+  await payload.getByText(hostile.id).waitFor();
+  assert.match(await payload.textContent(), /<img src=x onerror=alert\(1\)>/, "shown as text");
+  assert.equal(await page.locator("#event-payload img, #event-payload script").count(), 0);
+  await shot("04-event-payload");
+
+  // A processing failure: payments cannot be written, one attempt only.
+  psql("CREATE FUNCTION fail_payments() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'payments table is read-only'; END $$ LANGUAGE plpgsql");
+  psql("CREATE TRIGGER fail_payments BEFORE INSERT ON payments FOR EACH ROW EXECUTE FUNCTION fail_payments()");
+  const order2 = await (await fetch(`${base}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 1500, currency: "eur" }),
+  })).json();
+  const failing = checkoutEvent(order2.order_id);
+  await fetch(`${base}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, failing.body) }, body: failing.body });
+  await new Promise((r) => setTimeout(r, 800));
+  psql("DROP TRIGGER fail_payments ON payments");
+
+  await page.getByLabel("Status").selectOption("FAILED");
+  await page.getByRole("button", { name: "Filter" }).click();
+  const failedRow = page.locator("#events tr", { hasText: failing.id });
+  await failedRow.getByText("FAILED", { exact: true }).waitFor();
+  await failedRow.getByRole("button", { name: "Open" }).click();
+  await page.locator("#event-error").getByText(/payments table is read-only/).waitFor();
+  await shot("05-failed-event");
+  await page.getByRole("button", { name: "Retry" }).click();
+  await page.getByLabel("Status").selectOption("");
+  for (let i = 0; i < 50; i++) {
+    await page.getByRole("button", { name: "Filter" }).click();
+    if (await page.locator("#events tr", { hasText: failing.id }).getByText("COMPLETED", { exact: true }).count()) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await page.locator("#events tr", { hasText: failing.id }).getByText("COMPLETED", { exact: true }).waitFor();
+  const status = await (await fetch(`${base}/api/v1/orders/${order2.order_id}/status`)).json();
+  assert.equal(status.status, "PAID");
+  await shot("06-events");
+});
+
+test("rotation keeps the previous secret until it expires", async () => {
+  await page.goto(`${base}/admin/#/t/${slugA}/settings`);
+  const next = `whsec_${hex(16)}`;
+  await page.getByLabel("New signing secret").fill(next);
+  await page.getByLabel("Keep the current secret for").selectOption("21600");
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  await page.locator("#secrets").getByText(`whsec_…${next.slice(-4)}`).waitFor();
+  assert.equal(await page.locator("#secrets tbody tr").count(), 2);
+  assert.equal(await page.getByLabel("New signing secret").inputValue(), "");
+  await shot("07-rotated");
+});
+
+test("orders, manual override, API keys and health", async () => {
+  await page.goto(`${base}/admin/#/t/${slugA}/orders`);
+  await page.locator("#orders").getByText("PAID", { exact: true }).first().waitFor();
+  // The manual override: a reason is required, then the status changes.
+  const key0 = cli(["tenant", "api-key", slugA]).trim();
+  const cash = await (await fetch(`${base}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key0}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 990, currency: "eur", reference: "counter" }),
+  })).json();
+  await page.reload();
+  await page.getByLabel("Email").fill(platform);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const row = page.locator("#orders tr", { hasText: cash.order_id });
+  await row.getByRole("button", { name: "Override" }).click();
+  await row.getByText(/reason/).waitFor();
+  await row.getByLabel(`Reason for ${cash.order_id}`).fill("paid in cash at the counter");
+  await row.getByRole("button", { name: "Override" }).click();
+  await page.locator("#orders tr", { hasText: cash.order_id }).getByText("PAID: paid in cash at the counter").waitFor();
+  assert.equal((await (await fetch(`${base}/api/v1/orders/${cash.order_id}/status`)).json()).status, "PAID");
+  await shot("08-orders");
+  await page.goto(`${base}/admin/#/t/${slugA}/keys`);
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = await page.locator("#new-key-value").inputValue();
+  assert.match(key, /^gk_[0-9a-f]{64}$/);
+  await shot("09-api-keys");
+  // A reload forgets the token (it lives in memory only): sign in again.
+  await page.reload();
+  await page.getByLabel("Email").fill(platform);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#keys").waitFor();
+  assert.ok(!(await page.content()).includes(key), "a key is shown once");
+  await page.locator("#keys").getByRole("button", { name: "Revoke" }).first().click();
+  await page.locator("#keys").getByText(/revoked/).first().waitFor();
+  await page.goto(`${base}/admin/#/t/${slugA}/health`);
+  await page.locator("#health").getByText("Last success").waitFor();
+  assert.ok((await page.locator("svg.chart rect").count()) >= 1, "the chart shows deliveries");
+  await shot("10-health");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot("11-health-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test("a restaurant admin sees only its own restaurant", async () => {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Email").fill(owner);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "Trattoria Uno" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "Osteria Due" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Create restaurant" }).count(), 0);
+  await shot("12-owner-restaurants");
+  await page.goto(`${base}/admin/#/t/${slugB}/settings`);
+  await page.getByRole("heading", { name: "Not found" }).waitFor();
+  await shot("13-owner-other-restaurant");
+});
+
+test("an expired session returns to sign-in without losing what was typed", async () => {
+  const shortBase = await startGateway({ ADMIN_TOKEN_TTL_SECS: "2" });
+  await page.goto(`${shortBase}/admin/`);
+  await page.getByLabel("Email").fill(owner);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.goto(`${shortBase}/admin/#/t/${slugA}/settings`);
+  const typed = `whsec_${hex(16)}`;
+  await page.getByLabel("Signing secret (whsec_…)").fill(typed);
+  await new Promise((r) => setTimeout(r, 3200));
+  await page.getByRole("button", { name: "Save secret" }).click();
+  await page.getByText("Your session expired.").waitFor();
+  await shot("14-session-expired");
+  assert.equal(await page.locator("#secret").inputValue(), typed, "what was typed is kept");
+  await page.getByLabel("Email").fill(owner);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#secrets").getByText(`whsec_…${typed.slice(-4)}`).waitFor();
+  assert.equal(dialogs.filter((d) => /alert|1|2/.test(d) && !/Revoke|Remove/.test(d)).length, 0, "no injected script ran");
+});
