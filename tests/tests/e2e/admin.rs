@@ -99,6 +99,58 @@ async fn login_gives_the_same_401_for_unknown_accounts_and_wrong_passwords(backe
     assert_eq!(me["tenant"], Value::Null);
 }
 
+async fn password_guessing_is_throttled_per_account_and_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("RATE_LIMIT_LOGIN_BURST", "15")]).await;
+    app.create_admin("target@example.com", "platform_admin", None);
+    app.create_admin("bystander@example.com", "platform_admin", None);
+    let attempt = |email: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/admin/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(
+            attempt("target@example.com", "guess guess guess")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(
+        statuses[10], 429,
+        "the 11th guess at one account within a minute is refused"
+    );
+    // Even the right password waits now; another account is not affected...
+    assert_eq!(
+        attempt("target@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        attempt("bystander@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // ...until the address itself runs out (burst 15 here).
+    let mut last = 0;
+    for _ in 0..5 {
+        last = attempt("bystander@example.com", PASSWORD)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+}
+
 async fn a_tenant_admin_sees_only_its_own_restaurant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (a, b, platform, admin_a) = setup(&app).await;
@@ -843,6 +895,7 @@ async fn keys_rotate_reencrypts_every_secret_and_can_run_again(backend: Backend)
 
 on_both_backends!(
     login_gives_the_same_401_for_unknown_accounts_and_wrong_passwords,
+    password_guessing_is_throttled_per_account_and_per_address,
     a_tenant_admin_sees_only_its_own_restaurant,
     forged_and_stale_tokens_are_refused,
     secrets_are_managed_without_ever_being_shown,
