@@ -120,11 +120,14 @@ struct RawData {
 
 const MAX_ID_LEN: usize = 255;
 
+/// An identifier: non-empty, at most 255 bytes, no control characters (PostgreSQL
+/// text cannot hold NUL, and no Stripe id has one).
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control)
+}
+
 fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object
-        .get(key)?
-        .as_str()
-        .filter(|s| !s.is_empty() && s.len() <= MAX_ID_LEN)
+    object.get(key)?.as_str().filter(|s| is_id(s))
 }
 
 fn int_field(object: &Value, key: &str) -> Option<i64> {
@@ -134,7 +137,7 @@ fn int_field(object: &Value, key: &str) -> Option<i64> {
 /// An id field that Stripe may send as a string or, when expanded, as an object.
 fn expandable_id(object: &Value, key: &str) -> Option<String> {
     match object.get(key)? {
-        Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Some(s.clone()),
+        Value::String(s) if is_id(s) => Some(s.clone()),
         nested @ Value::Object(_) => str_field(nested, "id").map(str::to_owned),
         _ => None,
     }
@@ -153,11 +156,11 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
         return Err(ParseError::NotAnEvent("\"object\" is not \"event\""));
     }
     let event_id = match raw.id {
-        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_LEN => id,
+        Some(Value::String(id)) if is_id(&id) => id,
         _ => return Err(ParseError::NotAnEvent("\"id\" is missing or not a string")),
     };
     let event_type = match raw.kind {
-        Some(Value::String(t)) if !t.is_empty() && t.len() <= MAX_ID_LEN => t,
+        Some(Value::String(t)) if is_id(&t) => t,
         _ => {
             return Err(ParseError::NotAnEvent(
                 "\"type\" is missing or not a string",
@@ -385,6 +388,10 @@ mod tests {
         );
         assert_eq!(
             parse(br#"{"object":"event","type":"x","data":{"object":{}}}"#),
+            Err(ParseError::NotAnEvent("\"id\" is missing or not a string"))
+        );
+        assert_eq!(
+            parse(br#"{"id":"evt_\u0000","object":"event","type":"x","data":{"object":{}}}"#),
             Err(ParseError::NotAnEvent("\"id\" is missing or not a string"))
         );
         assert_eq!(

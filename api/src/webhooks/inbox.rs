@@ -141,6 +141,44 @@ async fn writer(
     }
 }
 
+/// Text as PostgreSQL can store it (no NUL).
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
+    }
+}
+
+async fn record_rejected_rows(
+    db: &DatabaseConnection,
+    rejected: Vec<Rejected>,
+    now: i64,
+) -> Result<(), DbErr> {
+    let rows = rejected.into_iter().map(|r| webhook_event::ActiveModel {
+        tenant_id: Set(r.tenant_id),
+        tenant_slug: Set(r.tenant_slug),
+        stripe_event_id: Set(r.stripe_event_id.map(storable)),
+        dedup_key: Set(None),
+        event_type: Set(r.event_type.map(storable)),
+        status: Set(r.status.to_string()),
+        outcome: Set(None),
+        error: Set(Some(storable(r.error))),
+        attempts: Set(0),
+        payload: Set(r.payload.map(storable)),
+        order_id: Set(None),
+        received_at: Set(now),
+        processed_at: Set(Some(now)),
+        next_attempt_at: Set(None),
+        ..Default::default()
+    });
+    let txn = crate::db::begin_write(db).await?;
+    webhook_event::Entity::insert_many(rows)
+        .exec_without_returning(&*txn)
+        .await?;
+    txn.commit().await
+}
+
 struct GroupResult {
     inserted_id: Option<i64>,
 }
@@ -197,29 +235,14 @@ async fn write_group(
             }
         }
     }
-    if !rejected.is_empty() {
-        let rows = rejected.into_iter().map(|r| webhook_event::ActiveModel {
-            tenant_id: Set(r.tenant_id),
-            tenant_slug: Set(r.tenant_slug),
-            stripe_event_id: Set(r.stripe_event_id),
-            dedup_key: Set(None),
-            event_type: Set(r.event_type),
-            status: Set(r.status.to_string()),
-            outcome: Set(None),
-            error: Set(Some(r.error)),
-            attempts: Set(0),
-            payload: Set(r.payload),
-            order_id: Set(None),
-            received_at: Set(now),
-            processed_at: Set(Some(now)),
-            next_attempt_at: Set(None),
-            ..Default::default()
-        });
-        webhook_event::Entity::insert_many(rows)
-            .exec_without_returning(&*txn)
-            .await?;
-    }
     txn.commit().await?;
+    // Rejected deliveries are recorded apart: a row that cannot be written must never
+    // cost a verified event its acknowledgement.
+    if !rejected.is_empty()
+        && let Err(e) = record_rejected_rows(db, rejected, now).await
+    {
+        tracing::error!(error = %e, "could not record rejected deliveries");
+    }
     Ok(verified
         .iter()
         .enumerate()

@@ -338,3 +338,33 @@ on_both_backends!(
     the_same_event_id_for_two_tenants_is_two_events,
     an_unreachable_database_stops_start_up_with_one_clear_line,
 );
+
+/// A NUL in a claimed id or in a verified non-event body (PostgreSQL text cannot hold
+/// NUL) is recorded, and costs the other deliveries of the same group nothing.
+async fn nul_bytes_in_bodies_are_recorded_and_harm_no_other_delivery(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let bad = "{\"id\":\"evt_\\u0000x\",\"object\":\"event\",\"type\":\"x\u{0}y\",\"data\":{\"object\":{}}}\u{0}";
+    let good: Vec<String> = (0..20)
+        .map(|_| event(&evt_id(), "customer.created", fixture("customer")))
+        .collect();
+    let mut signed = vec![
+        (sign(&tenant.secret, now(), bad), bad.to_string()),
+        ("t=1,v1=00".to_string(), bad.to_string()),
+    ];
+    signed.extend(
+        good.iter()
+            .map(|b| (sign(&tenant.secret, now(), b), b.clone())),
+    );
+    let sends = signed
+        .iter()
+        .map(|(h, b)| app.deliver_with_header(&tenant.slug, Some(h), b));
+    let replies = crate::exactly_once::futures_join_all(sends).await;
+    assert_eq!(replies[0].status(), 400);
+    assert_eq!(replies[1].status(), 400);
+    assert!(replies[2..].iter().all(|r| r.status() == 200));
+    let rows = wait_rows(&app, &tenant.slug, 22).await;
+    assert_eq!(rows.len(), 22);
+}
+
+on_both_backends!(nul_bytes_in_bodies_are_recorded_and_harm_no_other_delivery);
