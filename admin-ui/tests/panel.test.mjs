@@ -259,6 +259,37 @@ test("orders, manual override, API keys and health", async () => {
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
+test("the event table loads more, newest first; removing the configuration asks first", async () => {
+  const secret = `whsec_${hex(16)}`;
+  cli(["config", "set-secret", slugB], secret);
+  const ids = [];
+  for (let i = 0; i < 55; i++) {
+    const ev = checkoutEvent(`ord_none_${i}`);
+    ids.push(ev.id);
+    const res = await fetch(`${base}/api/v1/webhooks/stripe/${slugB}`, { method: "POST", headers: { "stripe-signature": sign(secret, ev.body) }, body: ev.body });
+    assert.equal(res.status, 200);
+  }
+  await page.goto(`${base}/admin/#/t/${slugB}/events`);
+  await page.locator("#events tr", { hasText: ids[54] }).waitFor();
+  assert.equal(await page.locator("#events tbody tr").count(), 50);
+  assert.equal(await page.locator("#events tr", { hasText: ids[0] }).count(), 0);
+  await page.getByRole("button", { name: "Load more" }).click();
+  await page.locator("#events tr", { hasText: ids[0] }).waitFor();
+  assert.equal(await page.locator("#events tbody tr").count(), 55);
+  assert.ok(await page.getByRole("button", { name: "Load more" }).isHidden());
+  const first = await page.locator("#events tbody tr").first().textContent();
+  assert.ok(first.includes(ids[54]), "newest first");
+
+  await page.goto(`${base}/admin/#/t/${slugB}/settings`);
+  const before = dialogs.length;
+  await page.getByRole("button", { name: "Remove configuration" }).click();
+  await page.getByText("not configured").waitFor();
+  assert.equal(dialogs.length, before + 1);
+  assert.match(dialogs.at(-1), /Remove the Stripe configuration/);
+  const res = await fetch(`${base}/api/v1/webhooks/stripe/${slugB}`, { method: "POST", headers: { "stripe-signature": sign(secret, "{}") }, body: "{}" });
+  assert.equal(res.status, 404);
+});
+
 test("a restaurant admin sees only its own restaurant", async () => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Email").fill(owner);
