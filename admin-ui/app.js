@@ -149,8 +149,19 @@
       h("td", { class: "once" }, t.slug), h("td", {}, when(t.created_at))));
     const page = [h("h1", {}, "Restaurants"),
       h("div", { class: "table-wrap card" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Slug"), h("th", {}, "Created"))), h("tbody", {}, rows)))];
-    if (me.role === "platform_admin") page.push(createTenantForm(), createAdminForm(list.items));
+    if (me.role === "platform_admin") page.push(createTenantForm(), createAdminForm(list.items), await unroutedSection());
     fill(main, ...page);
+  }
+
+  // Deliveries whose URL names no restaurant: a mistyped endpoint in Stripe's dashboard.
+  async function unroutedSection() {
+    const list = await api("GET", "/api/v1/admin/unrouted-deliveries?limit=20");
+    const rows = list.items.map((d) => h("tr", {}, h("td", { class: "once" }, d.tenant_slug), h("td", { class: "once" }, d.stripe_event_id || "—"),
+      h("td", {}, d.type || "—"), h("td", {}, when(d.received_at))));
+    return h("section", { class: "card", id: "unrouted", "aria-labelledby": "unrouted-title" }, h("h2", { id: "unrouted-title" }, "Deliveries to unknown restaurants"),
+      h("p", { class: "muted" }, "Stripe called a webhook URL whose slug matches no restaurant: check the endpoint URL in that Stripe account."),
+      rows.length ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, ["URL slug", "Stripe event", "Type", "Received"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)))
+        : h("p", {}, "None: every delivery named a known restaurant."));
   }
 
   function createTenantForm() {

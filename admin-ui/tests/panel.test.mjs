@@ -112,6 +112,10 @@ test("the panel is served with a strict Content-Security-Policy", async () => {
 });
 
 test("a wrong password is refused; the platform admin signs in and creates a restaurant", async () => {
+  // Stripe calling a mistyped URL shows on the platform admin's page.
+  const typo = checkoutEvent("ord_x");
+  const miss = await fetch(`${base}/api/v1/webhooks/stripe/${slugA}-typo`, { method: "POST", headers: { "stripe-signature": sign("whsec_x", typo.body) }, body: typo.body });
+  assert.equal(miss.status, 404);
   await page.goto(`${base}/admin/`);
   await page.getByLabel("Email").fill(platform);
   await page.getByLabel("Password").fill("not the password");
@@ -122,6 +126,8 @@ test("a wrong password is refused; the platform admin signs in and creates a res
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("link", { name: "Trattoria Uno" }).waitFor();
   await page.getByRole("link", { name: "Osteria Due" }).waitFor();
+  await page.locator("#unrouted").getByText(`${slugA}-typo`).waitFor();
+  await page.locator("#unrouted").getByText(typo.id).waitFor();
   const newSlug = `pizzeria-${hex(3)}`;
   await page.getByLabel("Slug (a-z, 0-9 and -, used in the webhook URL)").fill(newSlug);
   await page.getByLabel("Name", { exact: true }).fill("Pizzeria Tre");

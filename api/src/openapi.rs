@@ -63,6 +63,7 @@ impl Modify for Security {
         crate::admin::events::show,
         crate::admin::events::retry,
         crate::admin::events::retry_all,
+        crate::admin::events::unrouted,
         crate::admin::orders::list,
         crate::admin::orders::override_status,
         crate::admin::health::show,

@@ -2,7 +2,7 @@
 //! status and type, one event with its payload, and retries of FAILED events.
 
 use super::audit;
-use super::auth::TenantAccess;
+use super::auth::{Admin, TenantAccess};
 use crate::AppState;
 use crate::db::{ms_to_rfc3339, now_ms};
 use crate::error::{Error, Result};
@@ -237,4 +237,43 @@ pub async fn retry_all(
     )
     .await?;
     Ok(Json(json!({"retried": retried, "skipped": skipped})))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    limit: Option<u64>,
+    cursor: Option<i64>,
+}
+
+/// `GET /api/v1/admin/unrouted-deliveries`: deliveries to slugs that match no tenant,
+/// newest first (platform admins). A mistyped endpoint URL in Stripe shows up here.
+#[utoipa::path(get, path = "/api/v1/admin/unrouted-deliveries", tag = "webhook events", security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query), ("cursor" = Option<i64>, Query)),
+    responses((status = 200, description = "items (id, tenant_slug, stripe_event_id, type, status, error, received_at) and next_cursor"),
+              (status = 403, description = "platform admins only")))]
+pub async fn unrouted(
+    State(app): State<AppState>,
+    admin: Admin,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>> {
+    admin.require_platform()?;
+    let limit = page.limit.unwrap_or(50).clamp(1, 200);
+    let mut query = webhook_event::Entity::find().filter(webhook_event::Column::TenantId.is_null());
+    if let Some(before) = page.cursor {
+        query = query.filter(webhook_event::Column::Id.lt(before));
+    }
+    let mut rows = query
+        .order_by_desc(webhook_event::Column::Id)
+        .limit(limit + 1)
+        .all(&app.db)
+        .await?;
+    let next_cursor = super::next_cursor(&mut rows, limit, |r| r.id.to_string());
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "tenant_slug": r.tenant_slug, "stripe_event_id": r.stripe_event_id, "type": r.event_type,
+                   "status": r.status, "error": r.error, "received_at": ms_to_rfc3339(r.received_at)})
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": next_cursor})))
 }

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/admin/users", post(accounts::create_user))
         .route("/api/v1/admin/audit-log", get(audit::full_log))
+        .route("/api/v1/admin/unrouted-deliveries", get(events::unrouted))
         .route(
             &format!("{T}/payment-config"),
             get(payment_config::show)

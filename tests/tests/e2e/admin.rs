@@ -257,6 +257,31 @@ async fn a_tenant_admin_sees_only_its_own_restaurant(backend: Backend) {
         .admin(&admin_a, Method::GET, "/api/v1/admin/audit-log", None)
         .await;
     assert_eq!(status, 403);
+    let (status, _) = app
+        .admin(
+            &admin_a,
+            Method::GET,
+            "/api/v1/admin/unrouted-deliveries",
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A delivery to a mistyped slug is visible to platform admins only.
+    let typo = format!("{}-typo", a.slug);
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    assert_eq!(app.deliver(&typo, &a.secret, &body).await.status(), 404);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, unrouted) = app
+        .admin(
+            &platform,
+            Method::GET,
+            "/api/v1/admin/unrouted-deliveries",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(unrouted["items"][0]["tenant_slug"], json!(typo));
+    assert_eq!(unrouted["items"][0]["status"], "NO_CONFIG");
     let (_, me_again) = app
         .admin(&admin_a, Method::GET, "/api/v1/admin/me", None)
         .await;
