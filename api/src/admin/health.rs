@@ -14,12 +14,19 @@ use sea_orm::{
     Statement,
 };
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const HOUR_MS: i64 = 3600 * 1000;
 
-/// Deliveries per hour and status over the last 24 hours, oldest hour first.
-async fn per_hour(app: &AppState, tenant_id: i64, now: i64) -> Result<Vec<Value>> {
+/// The last 24 hours in one short range of the (tenant, received_at, status) index:
+/// deliveries per clock hour and status, oldest hour first (the chart), and per status
+/// over exactly the last 24 hours (the recent failures).
+async fn last_day(
+    app: &AppState,
+    tenant_id: i64,
+    now: i64,
+) -> Result<(Vec<Value>, HashMap<String, i64>)> {
     let first_hour = now / HOUR_MS - 23;
     let backend = app.db.get_database_backend();
     let sql = match backend {
@@ -37,16 +44,18 @@ async fn per_hour(app: &AppState, tenant_id: i64, now: i64) -> Result<Vec<Value>
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             sql,
-            [tenant_id.into(), (first_hour * HOUR_MS).into()],
+            [tenant_id.into(), (now - DAY_MS).into()],
         ))
         .await?;
     let mut hours: Vec<Value> = (0..24)
         .map(|i| json!({"hour": ms_to_rfc3339((first_hour + i) * HOUR_MS), "counts": {}}))
         .collect();
+    let mut by_status: HashMap<String, i64> = HashMap::new();
     for row in rows {
         let hour: i64 = row.try_get("", "hour")?;
         let status: String = row.try_get("", "status")?;
         let n: i64 = row.try_get("", "n")?;
+        *by_status.entry(status.clone()).or_default() += n;
         if let Some(slot) = usize::try_from(hour - first_hour)
             .ok()
             .and_then(|i| hours.get_mut(i))
@@ -54,7 +63,7 @@ async fn per_hour(app: &AppState, tenant_id: i64, now: i64) -> Result<Vec<Value>
             slot["counts"][status] = json!(n);
         }
     }
-    Ok(hours)
+    Ok((hours, by_status))
 }
 /// An event PROCESSING for longer than this is stuck (the lease and retries ran out of time).
 const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
@@ -79,12 +88,8 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
         .order_by_desc(webhook_event::Column::Id)
         .one(&app.db)
         .await?;
-    let recent = |s: &'static str| {
-        events()
-            .filter(webhook_event::Column::Status.eq(s))
-            .filter(webhook_event::Column::ReceivedAt.gte(now - DAY_MS))
-            .count(&app.db)
-    };
+    let (per_hour, recent) = last_day(&app, tenant_id, now).await?;
+    let recent = |s: &str| recent.get(s).copied().unwrap_or(0);
     let stuck = events()
         .filter(webhook_event::Column::Status.eq(status::PROCESSING))
         .filter(webhook_event::Column::ReceivedAt.lt(now - STUCK_AFTER_MS))
@@ -95,11 +100,11 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
         "last_successful_webhook": last_success.map(|e| ms_to_rfc3339(e.received_at)),
         "last_delivery": last_delivery.map(|e| json!({"at": ms_to_rfc3339(e.received_at), "status": e.status})),
         "recent_failures": {
-            "verification_failed": recent(status::VERIFICATION_FAILED).await?,
-            "no_config": recent(status::NO_CONFIG).await?,
-            "failed": recent(status::FAILED).await?,
+            "verification_failed": recent(status::VERIFICATION_FAILED),
+            "no_config": recent(status::NO_CONFIG),
+            "failed": recent(status::FAILED),
         },
         "stuck_processing": stuck,
-        "deliveries_per_hour": per_hour(&app, tenant_id, now).await?,
+        "deliveries_per_hour": per_hour,
     })))
 }

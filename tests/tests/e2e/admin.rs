@@ -2,6 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::*;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -789,6 +790,94 @@ async fn orders_health_and_manual_override(backend: Backend) {
     assert_eq!(entry["ip"], "127.0.0.1");
 }
 
+/// The health page's window is the last 24 hours: the recent failures count only those,
+/// and the chart has 24 hourly slots whose counts add up to exactly those deliveries.
+async fn health_counts_the_last_day_by_hour_and_status(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (a, b, _platform, admin_a) = setup(&app).await;
+    let health = || async {
+        let (status, body) = app
+            .admin(
+                &admin_a,
+                Method::GET,
+                &format!("/api/v1/admin/tenants/{}/health", a.slug),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let quiet = health().await;
+    assert_eq!(quiet["last_delivery"], Value::Null, "Stripe never called");
+    assert_eq!(quiet["last_successful_webhook"], Value::Null);
+
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = evt_id();
+        app.deliver(
+            &a.slug,
+            &a.secret,
+            &event(&id, "customer.created", fixture("customer")),
+        )
+        .await;
+        ids.push(id);
+    }
+    for id in &ids {
+        app.settled(id).await;
+    }
+    // Two deliveries signed with the wrong secret; one of them happened two days ago.
+    for _ in 0..2 {
+        let body = event(&evt_id(), "customer.created", fixture("customer"));
+        let response = app.deliver(&a.slug, &b.secret, &body).await;
+        assert_eq!(response.status(), 400);
+    }
+    // Another restaurant's failures are not this one's.
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    app.deliver(&b.slug, &a.secret, &body).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rows = app
+        .db
+        .query(&format!(
+            "SELECT id FROM webhook_event WHERE tenant_slug = '{}' AND status = 'VERIFICATION_FAILED' ORDER BY id",
+            a.slug
+        ))
+        .await;
+    assert_eq!(rows.len(), 2);
+    let db = app.db.connect().await;
+    db.execute_unprepared(&format!(
+        "UPDATE webhook_event SET received_at = received_at - {} WHERE id = {}",
+        48 * 3600 * 1000,
+        rows[0]["id"]
+    ))
+    .await
+    .unwrap();
+    db.close().await.ok();
+
+    let health = health().await;
+    assert_eq!(health["recent_failures"]["verification_failed"], 1);
+    assert_eq!(health["recent_failures"]["no_config"], 0);
+    assert_eq!(health["recent_failures"]["failed"], 0);
+    assert_eq!(health["last_delivery"]["status"], "VERIFICATION_FAILED");
+    assert!(health["last_successful_webhook"].is_string());
+    let hours = health["deliveries_per_hour"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    let total = |status: &str| -> i64 {
+        hours
+            .iter()
+            .map(|h| h["counts"][status].as_i64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(total("COMPLETED"), 2);
+    assert_eq!(
+        total("VERIFICATION_FAILED"),
+        1,
+        "the old one is outside the chart"
+    );
+    let newest = hours[23]["hour"].as_str().unwrap();
+    let oldest = hours[0]["hour"].as_str().unwrap();
+    assert!(oldest < newest, "oldest hour first: {oldest} .. {newest}");
+}
+
 async fn platform_admins_create_tenants_admins_and_api_keys(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_a, _b, platform, _admin_a) = setup(&app).await;
@@ -927,6 +1016,7 @@ on_both_backends!(
     the_event_log_pages_newest_first_exactly_once_while_events_arrive,
     failed_events_are_retried_one_by_one_or_in_bulk,
     orders_health_and_manual_override,
+    health_counts_the_last_day_by_hour_and_status,
     platform_admins_create_tenants_admins_and_api_keys,
     keys_rotate_reencrypts_every_secret_and_can_run_again,
 );
