@@ -13,10 +13,9 @@ use gateway::orders::store;
 use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
+use gateway_bench::{ENC_KEY, ms, percentile, start_gateway};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,8 +44,6 @@ struct Args {
     #[arg(long)]
     gateway: Option<String>,
 }
-
-const ENC_KEY: &str = "8d3c1b2a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c";
 
 struct Tenant {
     slug: String,
@@ -138,39 +135,6 @@ fn event_for(tenants: &[Tenant], n: usize, run: &str) -> (String, String, String
     )
 }
 
-fn start_gateway(args: &Args) -> (Child, String) {
-    let bin = args.gateway.clone().unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().join("gateway").display().to_string()
-    });
-    let mut child = Command::new(&bin)
-        .arg("serve")
-        .env("DATABASE_URL", &args.database_url)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("PAYMENT_CONFIG_ENC_KEY", ENC_KEY)
-        .env("JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
-        .env("RUST_LOG", "warn,gateway=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: cargo build --release)"));
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("gateway listening addr=").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            } else if line.contains("ERROR") || line.contains("error:") {
-                eprintln!("gateway: {line}");
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the gateway did not start");
-    (child, addr)
-}
-
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     let backend = db.get_database_backend();
     let row = db
@@ -195,15 +159,42 @@ async fn wait_applied(db: &DatabaseConnection, expected: i64) -> Instant {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// How long the disk takes to make a small write durable while the benchmark runs: a
+/// 200 waits for at least one such fsync, so a stall of the disk is a stall of every
+/// webhook, whatever the gateway does. Printed beside the latencies to tell them apart.
+struct DiskProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+impl DiskProbe {
+    fn start() -> Self {
+        use std::io::Write;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let path =
+                std::env::temp_dir().join(format!("gateway-bench-probe-{}", std::process::id()));
+            let mut file = std::fs::File::create(&path).expect("create the disk probe file");
+            let mut times = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                file.write_all(&[0u8; 4096]).unwrap();
+                file.sync_data().unwrap();
+                times.push(started.elapsed());
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = std::fs::remove_file(&path);
+            times.sort();
+            times
+        });
+        DiskProbe { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Duration> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 #[tokio::main]
@@ -227,7 +218,7 @@ async fn main() {
         seeded.elapsed().as_secs_f64()
     );
     let tenants = Arc::new(tenants);
-    let (mut child, addr) = start_gateway(&args);
+    let (mut child, addr) = start_gateway(args.gateway.as_deref(), &args.database_url);
     let base = format!("http://{addr}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
@@ -310,6 +301,7 @@ async fn main() {
     let total = (args.rate * args.seconds) as usize;
     let requests: Vec<_> = (0..total).map(|n| event_for(&tenants, n, "l")).collect();
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let probe = DiskProbe::start();
     let started = Instant::now();
     let mut handles = Vec::with_capacity(total);
     for (i, (path, header, body)) in requests.into_iter().enumerate() {
@@ -332,13 +324,26 @@ async fn main() {
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
-    for h in handles {
+    // When the slow ones (over 10 ms) were sent, in 100 ms windows: a stall shows as one
+    // window, a slow machine as many.
+    let mut slow: std::collections::BTreeMap<u64, usize> = Default::default();
+    for (i, h) in handles.into_iter().enumerate() {
         let (l, ok) = h.await.unwrap();
-        if ok { latencies.push(l) } else { errors += 1 }
+        if ok {
+            latencies.push(l)
+        } else {
+            errors += 1
+        }
+        if l > Duration::from_millis(10) {
+            *slow
+                .entry((interval * i as u32).as_millis() as u64 / 100)
+                .or_default() += 1;
+        }
     }
     let sent_for = started.elapsed();
     wait_applied(&db, (args.events + total) as i64).await;
     let lag = started.elapsed() - sent_for;
+    let fsyncs = probe.stop();
     latencies.sort();
     println!(
         "== {backend}: latency at {} webhooks/s for {} s ({total} events)",
@@ -351,6 +356,22 @@ async fn main() {
         ms(percentile(&latencies, 1.0)),
         ms(lag)
     );
+    println!(
+        "  the disk meanwhile: 4 KiB write + fsync every 10 ms took p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&fsyncs, 0.5)),
+        ms(percentile(&fsyncs, 0.99)),
+        ms(percentile(&fsyncs, 1.0))
+    );
+    if !slow.is_empty() {
+        let windows: Vec<String> = slow
+            .iter()
+            .map(|(w, n)| format!("{:.1} s: {n}", *w as f64 / 10.0))
+            .collect();
+        println!(
+            "  over 10 ms, by when they were sent: {}",
+            windows.join(", ")
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -1,0 +1,56 @@
+//! What both benchmarks share: the release gateway as a child process, and percentiles.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The vault key both benchmarks seed with and start the gateway with.
+pub const ENC_KEY: &str = "8d3c1b2a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c";
+
+/// Starts `gateway serve` on `database_url`, port 0, and returns it with its address.
+/// `bin` defaults to the `gateway` beside the running benchmark (target/release).
+pub fn start_gateway(bin: Option<&str>, database_url: &str) -> (Child, String) {
+    let bin = bin.map(str::to_string).unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().join("gateway").display().to_string()
+    });
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("PAYMENT_CONFIG_ENC_KEY", ENC_KEY)
+        .env("JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
+        .env("RUST_LOG", "warn,gateway=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (build it: cargo build --release)"));
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("gateway listening addr=").nth(1) {
+                let _ = tx.send(rest.trim().to_string());
+            } else if line.contains("ERROR") || line.contains("error:") {
+                eprintln!("gateway: {line}");
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the gateway did not start");
+    (child, addr)
+}
+
+/// The p-quantile (0..=1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Milliseconds, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
