@@ -184,7 +184,7 @@ async fn main() {
     let calls = [
         Call {
             name: "first page (50)",
-            path: format!("{events}"),
+            path: events.to_string(),
         },
         Call {
             name: "page half-way down (cursor)",
