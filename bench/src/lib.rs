@@ -42,6 +42,25 @@ pub fn start_gateway(bin: Option<&str>, database_url: &str) -> (Child, String) {
     (child, addr)
 }
 
+/// Opens and migrates the benchmark's database; with the backend's name, for printing.
+pub async fn open_database(
+    url: &str,
+    connections: u32,
+) -> (&'static str, sea_orm::DatabaseConnection) {
+    let backend = if url.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    let db = gateway::db::connect_url(url, connections)
+        .await
+        .expect("open the benchmark database");
+    gateway::db::migrate(&db)
+        .await
+        .expect("migrate the benchmark database");
+    (backend, db)
+}
+
 /// The p-quantile (0..=1) of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

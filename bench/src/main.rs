@@ -13,7 +13,7 @@ use gateway::orders::store;
 use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
-use gateway_bench::{ENC_KEY, ms, percentile, start_gateway};
+use gateway_bench::{ENC_KEY, ms, open_database, percentile, start_gateway};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use std::sync::Arc;
@@ -200,15 +200,7 @@ impl DiskProbe {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let backend = if args.database_url.starts_with("sqlite") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    let db = gateway::db::connect_url(&args.database_url, 4)
-        .await
-        .expect("open the benchmark database");
-    gateway::db::migrate(&db).await.unwrap();
+    let (backend, db) = open_database(&args.database_url, 4).await;
     let seeded = Instant::now();
     let tenants = seed(&db, &args).await;
     eprintln!(

@@ -17,6 +17,19 @@ impl TestApp {
         self.cli_ok(&args, Some(PASSWORD));
     }
 
+    /// Delivers `n` distinct verified `customer.created` events to a tenant; their ids.
+    pub async fn deliver_customer_events(&self, tenant: &Tenant, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let id = evt_id();
+            let body = event(&id, "customer.created", fixture("customer"));
+            let response = self.deliver(&tenant.slug, &tenant.secret, &body).await;
+            assert_eq!(response.status(), 200);
+            ids.push(id);
+        }
+        ids
+    }
+
     pub async fn login(&self, email: &str) -> String {
         let response = self
             .client
@@ -479,17 +492,7 @@ async fn secrets_are_managed_without_ever_being_shown(backend: Backend) {
 async fn the_event_log_pages_newest_first_exactly_once_while_events_arrive(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (a, _b, _platform, admin_a) = setup(&app).await;
-    let mut sent = Vec::new();
-    for _ in 0..25 {
-        let id = evt_id();
-        app.deliver(
-            &a.slug,
-            &a.secret,
-            &event(&id, "customer.created", fixture("customer")),
-        )
-        .await;
-        sent.push(id);
-    }
+    let sent = app.deliver_customer_events(&a, 25).await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -811,17 +814,7 @@ async fn health_counts_the_last_day_by_hour_and_status(backend: Backend) {
     assert_eq!(quiet["last_delivery"], Value::Null, "Stripe never called");
     assert_eq!(quiet["last_successful_webhook"], Value::Null);
 
-    let mut ids = Vec::new();
-    for _ in 0..2 {
-        let id = evt_id();
-        app.deliver(
-            &a.slug,
-            &a.secret,
-            &event(&id, "customer.created", fixture("customer")),
-        )
-        .await;
-        ids.push(id);
-    }
+    let ids = app.deliver_customer_events(&a, 2).await;
     for id in &ids {
         app.settled(id).await;
     }
