@@ -138,12 +138,14 @@ pub async fn ready(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.is_empty())
 }
 
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-pub fn ms_to_rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Opens the database and applies pending migrations, naming the setting on failure.
+pub async fn open_migrated(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    use anyhow::Context;
+    let db = connect(config)
+        .await
+        .context("DATABASE_URL: cannot open the database")?;
+    migrate(&db)
+        .await
+        .context("DATABASE_URL: cannot apply migrations")?;
+    Ok(db)
 }

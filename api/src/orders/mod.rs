@@ -1,5 +1,4 @@
 //! Orders: created by restaurant backends, moved by Stripe events, polled by widgets.
 
 pub mod lifecycle;
-pub mod route;
 pub mod store;

@@ -323,3 +323,88 @@ pub async fn payments_of<C: ConnectionTrait>(
         .all(db)
         .await
 }
+
+/// An order by its unguessable id alone: the capability a widget holds.
+pub async fn find_public<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+) -> Result<Option<order::Model>, DbErr> {
+    order::Entity::find()
+        .filter(order::Column::Id.eq(order_id))
+        .one(db)
+        .await
+}
+
+/// Where a page of the tenant's order list starts: before this (created_at, id).
+pub type OrderCursor = (i64, String);
+
+/// The tenant's orders, newest first, `limit + 1` of them, of one status or any.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    status: Option<OrderStatus>,
+    before: Option<OrderCursor>,
+    limit: u64,
+) -> Result<Vec<order::Model>, DbErr> {
+    let mut query = scoped_order(tenant_id);
+    if let Some(s) = status {
+        query = query.filter(order::Column::Status.eq(s.as_str()));
+    }
+    if let Some((at, id)) = before {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(order::Column::CreatedAt.lt(at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(order::Column::CreatedAt.eq(at))
+                        .add(order::Column::Id.lt(id)),
+                ),
+        );
+    }
+    query
+        .order_by_desc(order::Column::CreatedAt)
+        .order_by_desc(order::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await
+}
+
+/// The payments of these orders of the tenant, oldest first.
+pub async fn payments_of_orders<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    order_ids: Vec<String>,
+) -> Result<Vec<payment::Model>, DbErr> {
+    scoped_payment(tenant_id)
+        .filter(payment::Column::OrderId.is_in(order_ids))
+        .order_by_asc(payment::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Sets an order's status by hand, as a floor later events can raise but not lower.
+/// The status before, and the order after; `None` when the tenant has no such order.
+pub async fn override_status<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    order_id: &str,
+    status: OrderStatus,
+    reason: &str,
+    now: i64,
+) -> Result<Option<(String, order::Model)>, DbErr> {
+    let Some(order) = scoped_order(tenant_id)
+        .filter(order::Column::Id.eq(order_id))
+        .lock_exclusive()
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let previous = order.status.clone();
+    let mut active: order::ActiveModel = order.into();
+    active.status = Set(status.as_str().to_string());
+    active.manual_status = Set(Some(status.as_str().to_string()));
+    active.manual_reason = Set(Some(reason.to_string()));
+    active.updated_at = Set(now);
+    Ok(Some((previous, active.update(db).await?)))
+}

@@ -1,10 +1,12 @@
 //! Tenant API keys: `gk_` + 32 random bytes in hex, shown once, stored as SHA-256.
 //! The key has 256 bits of entropy, so a fast hash is enough and lookups stay cheap.
 
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use entity::api_key;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -48,4 +50,28 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, key: &str) -> Result<Optio
         .one(db)
         .await?
         .map(|k| k.tenant_id))
+}
+
+/// The tenant's keys, newest first (hashes only: never a key).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+) -> Result<Vec<api_key::Model>, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .order_by_desc(api_key::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Revokes a live key of the tenant; false when there is none with this id.
+pub async fn revoke<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<bool, DbErr> {
+    let result = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }

@@ -1,13 +1,18 @@
-//! Restaurants (tenants), their webhook secrets and their API keys.
+//! Restaurants (tenants), their webhook secrets and API keys, the admins who manage
+//! them, and the audit log of every change.
 
+pub mod admins;
 pub mod api_keys;
+pub mod audit;
+pub mod keyrotation;
 pub mod secrets;
 pub mod slug;
 
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use entity::tenant;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 pub use slug::TenantSlug;
 
@@ -19,6 +24,40 @@ pub async fn find_by_slug<C: ConnectionTrait>(
         .filter(tenant::Column::Slug.eq(slug.as_str()))
         .one(db)
         .await
+}
+
+/// Every tenant by slug, or only the one with id `only`.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    only: Option<i64>,
+) -> Result<Vec<tenant::Model>, DbErr> {
+    let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Slug);
+    if let Some(id) = only {
+        query = query.filter(tenant::Column::Id.eq(id));
+    }
+    query.all(db).await
+}
+
+pub async fn slug_of<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: Option<i64>,
+) -> Result<Option<String>, DbErr> {
+    Ok(match tenant_id {
+        Some(id) => tenant::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|t| t.slug),
+        None => None,
+    })
+}
+
+/// A restaurant's display name, trimmed: 1 to 200 characters.
+pub fn validate_name(name: &str) -> Result<&str, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err("name must be 1 to 200 characters");
+    }
+    Ok(name)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 //! for at most `SECRET_CACHE_TTL_MS` so that a change made by the CLI or another
 //! replica is honoured within a second without any restart.
 
+use crate::clock::now_ms;
 use crate::config::SecretBytes;
-use crate::db::now_ms;
 use crate::vault::{KeyRing, OpenError, Sealed, webhook_secret_aad};
 use entity::{payment_config, webhook_secret};
 use sea_orm::{
@@ -179,6 +179,17 @@ pub async fn rotate(
         .await?;
     new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
     txn.commit().await
+}
+
+/// When the tenant's Stripe configuration last changed.
+pub async fn config_updated_at<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+) -> Result<Option<i64>, DbErr> {
+    Ok(payment_config::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+        .map(|c| c.updated_at))
 }
 
 pub async fn delete(db: &DatabaseConnection, tenant_id: i64) -> Result<bool, DbErr> {

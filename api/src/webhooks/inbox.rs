@@ -6,37 +6,11 @@
 //! while a quiet one commits each event at once. Only after the commit does the
 //! handler answer Stripe, and only then does the event go to the processor.
 
+use super::log::{self, Rejected, Verified};
 use super::processor::{Queue, Work};
-use super::status;
-use crate::db::now_ms;
-use crate::stripe::event::EventFacts;
-use entity::webhook_event;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set, TryInsertResult};
-use std::collections::HashMap;
+use sea_orm::DatabaseConnection;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// A verified event, to be stored `PROCESSING` unless the tenant already has it.
-#[derive(Debug)]
-pub struct Verified {
-    pub tenant_id: i64,
-    pub tenant_slug: String,
-    pub payload: String,
-    pub facts: EventFacts,
-}
-
-/// A delivery that will not be processed: unverified, unknown tenant, or not an event.
-#[derive(Debug)]
-pub struct Rejected {
-    pub tenant_id: Option<i64>,
-    pub tenant_slug: String,
-    pub status: &'static str,
-    pub stripe_event_id: Option<String>,
-    pub event_type: Option<String>,
-    pub error: String,
-    /// Only for verified bodies.
-    pub payload: Option<String>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
@@ -108,10 +82,12 @@ async fn writer(
                 Job::Rejected(r) => rejected.push(r),
             }
         }
-        match write_group(&db, &verified, rejected, lease).await {
-            Ok(results) => {
-                for ((event, reply), result) in verified.into_iter().zip(results) {
-                    if let Some(id) = result.inserted_id {
+        let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
+        let written = log::insert_verified(&db, &group, lease).await;
+        match written {
+            Ok(inserted) => {
+                for ((event, reply), inserted_id) in verified.into_iter().zip(inserted) {
+                    if let Some(id) = inserted_id {
                         // A full queue only delays: the sweep picks the event up later.
                         let work = Work {
                             event_row_id: id,
@@ -127,7 +103,7 @@ async fn writer(
                         }
                     }
                     let _ = reply.send(Ok(Stored {
-                        duplicate: result.inserted_id.is_none(),
+                        duplicate: inserted_id.is_none(),
                     }));
                 }
             }
@@ -138,125 +114,12 @@ async fn writer(
                 }
             }
         }
-    }
-}
-
-/// Text as PostgreSQL can store it (no NUL).
-fn storable(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "\u{fffd}")
-    } else {
-        text
-    }
-}
-
-async fn record_rejected_rows(
-    db: &DatabaseConnection,
-    rejected: Vec<Rejected>,
-    now: i64,
-) -> Result<(), DbErr> {
-    let rows = rejected.into_iter().map(|r| webhook_event::ActiveModel {
-        tenant_id: Set(r.tenant_id),
-        tenant_slug: Set(r.tenant_slug),
-        stripe_event_id: Set(r.stripe_event_id.map(storable)),
-        dedup_key: Set(None),
-        event_type: Set(r.event_type.map(storable)),
-        status: Set(r.status.to_string()),
-        outcome: Set(None),
-        error: Set(Some(storable(r.error))),
-        attempts: Set(0),
-        payload: Set(r.payload.map(storable)),
-        order_id: Set(None),
-        received_at: Set(now),
-        processed_at: Set(Some(now)),
-        next_attempt_at: Set(None),
-        ..Default::default()
-    });
-    let txn = crate::db::begin_write(db).await?;
-    webhook_event::Entity::insert_many(rows)
-        .exec_without_returning(&*txn)
-        .await?;
-    txn.commit().await
-}
-
-struct GroupResult {
-    inserted_id: Option<i64>,
-}
-
-async fn write_group(
-    db: &DatabaseConnection,
-    verified: &[(Verified, oneshot::Sender<Result<Stored, String>>)],
-    rejected: Vec<Rejected>,
-    lease: Duration,
-) -> Result<Vec<GroupResult>, DbErr> {
-    let now = now_ms();
-    let txn = crate::db::begin_write(db).await?;
-    // The first delivery of an event id in this group is the one inserted; the rest
-    // are duplicates of it, like deliveries of an id already stored.
-    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
-    let mut rows = Vec::new();
-    for (i, (event, _)) in verified.iter().enumerate() {
-        if first_of.contains_key(&(event.tenant_id, event.facts.event_id.as_str())) {
-            continue;
-        }
-        first_of.insert((event.tenant_id, event.facts.event_id.as_str()), i);
-        rows.push(webhook_event::ActiveModel {
-            tenant_id: Set(Some(event.tenant_id)),
-            tenant_slug: Set(event.tenant_slug.clone()),
-            stripe_event_id: Set(Some(event.facts.event_id.clone())),
-            dedup_key: Set(Some(event.facts.event_id.clone())),
-            event_type: Set(Some(event.facts.event_type.clone())),
-            status: Set(status::PROCESSING.to_string()),
-            outcome: Set(None),
-            error: Set(None),
-            attempts: Set(0),
-            payload: Set(Some(event.payload.clone())),
-            order_id: Set(None),
-            received_at: Set(now),
-            processed_at: Set(None),
-            next_attempt_at: Set(Some(now + lease.as_millis() as i64)),
-            ..Default::default()
-        });
-    }
-    let mut inserted: HashMap<(i64, String), i64> = HashMap::new();
-    if !rows.is_empty() {
-        let result = webhook_event::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([
-                webhook_event::Column::TenantId,
-                webhook_event::Column::DedupKey,
-            ])
-            .exec_with_returning_many(&*txn)
-            .await?;
-        if let TryInsertResult::Inserted(models) = result {
-            for m in models {
-                if let (Some(tenant_id), Some(key)) = (m.tenant_id, m.dedup_key) {
-                    inserted.insert((tenant_id, key), m.id);
-                }
-            }
+        // Rejected deliveries are recorded apart: a row that cannot be written must never
+        // cost a verified event its acknowledgement, nor delay it.
+        if !rejected.is_empty()
+            && let Err(e) = log::insert_rejected(&db, rejected).await
+        {
+            tracing::error!(error = %e, "could not record rejected deliveries");
         }
     }
-    txn.commit().await?;
-    // Rejected deliveries are recorded apart: a row that cannot be written must never
-    // cost a verified event its acknowledgement.
-    if !rejected.is_empty()
-        && let Err(e) = record_rejected_rows(db, rejected, now).await
-    {
-        tracing::error!(error = %e, "could not record rejected deliveries");
-    }
-    Ok(verified
-        .iter()
-        .enumerate()
-        .map(|(i, (event, _))| {
-            let key = (event.tenant_id, event.facts.event_id.clone());
-            let is_first =
-                first_of.get(&(event.tenant_id, event.facts.event_id.as_str())) == Some(&i);
-            GroupResult {
-                inserted_id: if is_first {
-                    inserted.get(&key).copied()
-                } else {
-                    None
-                },
-            }
-        })
-        .collect())
 }

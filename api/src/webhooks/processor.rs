@@ -8,18 +8,13 @@
 //! A failing event is retried with exponential backoff and ends `FAILED`, with its
 //! error, after `PROCESSING_MAX_ATTEMPTS` attempts.
 
-use super::status;
+use super::log::{self, AfterFailure};
+use crate::clock::now_ms;
 use crate::config::Processing;
-use crate::db::now_ms;
 use crate::metrics::Metrics;
-use crate::orders::store::{self, Applied};
+use crate::orders::store;
 use crate::stripe::event::{self, EventFacts};
-use entity::webhook_event;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -104,50 +99,17 @@ async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbEr
     let now = now_ms();
     for work in group {
         let applied = store::apply(&*txn, work.tenant_id, &work.facts, now).await?;
-        mark_completed(&*txn, work, &applied, now).await?;
+        log::mark_completed(
+            &*txn,
+            work.event_row_id,
+            work.attempts + 1,
+            applied.outcome.as_str(),
+            applied.order_id,
+            now,
+        )
+        .await?;
     }
     txn.commit().await
-}
-
-async fn mark_completed<C: ConnectionTrait>(
-    db: &C,
-    work: &Work,
-    applied: &Applied,
-    now: i64,
-) -> Result<(), DbErr> {
-    // Guarded by status: if another replica completed it first, this is a no-op, and
-    // the apply above changed nothing either (facts only grow).
-    webhook_event::Entity::update_many()
-        .col_expr(
-            webhook_event::Column::Status,
-            Expr::value(status::COMPLETED),
-        )
-        .col_expr(
-            webhook_event::Column::Outcome,
-            Expr::value(applied.outcome.as_str()),
-        )
-        .col_expr(
-            webhook_event::Column::OrderId,
-            Expr::value(applied.order_id.clone()),
-        )
-        .col_expr(
-            webhook_event::Column::Error,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            webhook_event::Column::Attempts,
-            Expr::value(work.attempts + 1),
-        )
-        .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
-        .col_expr(
-            webhook_event::Column::NextAttemptAt,
-            Expr::value(Option::<i64>::None),
-        )
-        .filter(webhook_event::Column::Id.eq(work.event_row_id))
-        .filter(webhook_event::Column::Status.eq(status::PROCESSING))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Backoff before attempt `n + 1`, after `n` failed attempts.
@@ -164,30 +126,16 @@ async fn record_failure(
     error: &DbErr,
 ) {
     let attempts = work.attempts + 1;
-    let now = now_ms();
-    let give_up = attempts >= settings.max_attempts;
     let message = format!("attempt {attempts} of {}: {error}", settings.max_attempts);
-    let mut update = webhook_event::Entity::update_many()
-        .col_expr(webhook_event::Column::Attempts, Expr::value(attempts))
-        .col_expr(webhook_event::Column::Error, Expr::value(message.clone()))
-        .filter(webhook_event::Column::Id.eq(work.event_row_id))
-        .filter(webhook_event::Column::Status.eq(status::PROCESSING));
-    if give_up {
-        update = update
-            .col_expr(webhook_event::Column::Status, Expr::value(status::FAILED))
-            .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
-            .col_expr(
-                webhook_event::Column::NextAttemptAt,
-                Expr::value(Option::<i64>::None),
-            );
+    let next = if attempts >= settings.max_attempts {
         metrics.event_failed();
         tracing::error!(event_row_id = work.event_row_id, stripe_event_id = %work.facts.event_id, error = %message, "event failed for good");
+        AfterFailure::GiveUp
     } else {
-        let due = now + backoff(settings, attempts).as_millis() as i64;
-        update = update.col_expr(webhook_event::Column::NextAttemptAt, Expr::value(due));
         tracing::warn!(event_row_id = work.event_row_id, stripe_event_id = %work.facts.event_id, error = %message, "event will be retried");
-    }
-    if let Err(e) = update.exec(db).await {
+        AfterFailure::RetryAt(now_ms() + backoff(settings, attempts).as_millis() as i64)
+    };
+    if let Err(e) = log::record_failure(db, work.event_row_id, attempts, &message, next).await {
         // The lease still runs out, so the sweep retries it when storage is back.
         tracing::error!(event_row_id = work.event_row_id, error = %e, "could not record a processing failure");
     }
@@ -213,29 +161,10 @@ pub async fn sweep_once(
     queue: &Queue,
 ) -> Result<usize, DbErr> {
     let now = now_ms();
-    let due = webhook_event::Entity::find()
-        .filter(webhook_event::Column::Status.eq(status::PROCESSING))
-        .filter(webhook_event::Column::NextAttemptAt.lte(now))
-        .order_by_asc(webhook_event::Column::NextAttemptAt)
-        .limit(settings.batch_size as u64 * 2)
-        .all(db)
-        .await?;
+    let due = log::due(db, now, settings.batch_size as u64 * 2).await?;
     let mut claimed = 0;
     for row in due {
-        // Claim: only one sweeper (of any replica) wins the row until its new lease ends.
-        let won = webhook_event::Entity::update_many()
-            .col_expr(
-                webhook_event::Column::NextAttemptAt,
-                Expr::value(now + settings.lease.as_millis() as i64),
-            )
-            .filter(webhook_event::Column::Id.eq(row.id))
-            .filter(webhook_event::Column::Status.eq(status::PROCESSING))
-            .filter(webhook_event::Column::NextAttemptAt.eq(row.next_attempt_at))
-            .exec(db)
-            .await?
-            .rows_affected
-            == 1;
-        if !won {
+        if !log::claim(db, &row, now, settings.lease).await? {
             continue;
         }
         let (Some(tenant_id), Some(payload)) = (row.tenant_id, row.payload.as_deref()) else {
@@ -254,15 +183,7 @@ pub async fn sweep_once(
                 }
                 claimed += 1;
             }
-            Err(e) => {
-                webhook_event::Entity::update_many()
-                    .col_expr(webhook_event::Column::Status, Expr::value(status::FAILED))
-                    .col_expr(webhook_event::Column::Error, Expr::value(e.to_string()))
-                    .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
-                    .filter(webhook_event::Column::Id.eq(row.id))
-                    .exec(db)
-                    .await?;
-            }
+            Err(e) => log::mark_unparseable(db, row.id, &e.to_string()).await?,
         }
     }
     Ok(claimed)

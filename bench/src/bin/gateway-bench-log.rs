@@ -104,7 +104,7 @@ async fn seed(db: &DatabaseConnection, rows: u64) -> (i64, i64) {
         .await
         .unwrap()
         .id;
-    gateway::admin::accounts::create_admin(
+    gateway::tenants::admins::create(
         db,
         "bench@example.com",
         "bench-password-123",
@@ -113,7 +113,7 @@ async fn seed(db: &DatabaseConnection, rows: u64) -> (i64, i64) {
     )
     .await
     .unwrap();
-    let now = gateway::db::now_ms();
+    let now = gateway::clock::now_ms();
     let backend = db.get_database_backend();
     exec(db, &seed_sql(backend, rows, big, other, now)).await;
     // What autovacuum / `PRAGMA optimize` would have done by the time a table is this big.

@@ -1,19 +1,16 @@
 //! Order creation (restaurant backends, API key) and status polling (widgets, public).
 
-use super::store;
-use crate::AppState;
-use crate::db::{ms_to_rfc3339, now_ms};
-use crate::error::{Error, Result};
-use crate::extract::ApiJson;
+use super::AppState;
+use super::error::{Error, ErrorBody, ErrorCode, Result, respond};
+use super::extract::{ApiJson, bearer};
+use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::orders::store;
 use crate::tenants::{self, TenantSlug, api_keys};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::order;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const CREATE_PATH: &str = "/api/v1/tenants/{tenant}/orders";
@@ -31,44 +28,56 @@ pub struct CreateOrder {
 /// Stripe's largest amount is eight digits in the smallest currency unit.
 const MAX_AMOUNT: i64 = 99_999_999;
 
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+/// A new order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderCreated {
+    pub order_id: String,
+    pub status: String,
+    /// Where a widget polls the status (public).
+    pub status_url: String,
+}
+
+/// What a widget may know of an order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderStatusView {
+    pub order_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub updated_at: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/orders", tag = "orders",
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = CreateOrder, security(("api_key" = [])),
     responses(
-        (status = 201, description = "created", body = Object,
-         example = json!({"order_id": "ord_…", "status": "PAYMENT_PENDING", "status_url": "/api/v1/orders/ord_…/status"})),
-        (status = 401, description = "`invalid_api_key`: missing, revoked, or another tenant's key"),
-        (status = 422, description = "invalid amount, currency or reference"),
-        (status = 429, description = "over the API key's rate limit")))]
+        (status = 201, description = "created", body = OrderCreated),
+        (status = 401, description = "`invalid_api_key`: missing, revoked, or another tenant's key", body = ErrorBody),
+        (status = 422, description = "invalid amount, currency or reference", body = ErrorBody),
+        (status = 429, description = "over the API key's rate limit", body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> Result<Response> {
-    let key = bearer(&headers).ok_or(Error::Unauthorized("invalid_api_key"))?;
+    let key = bearer(&headers).ok_or(Error::from(ErrorCode::InvalidApiKey))?;
     let tenant_id = api_keys::authenticate(&app.db, key)
         .await?
-        .ok_or(Error::Unauthorized("invalid_api_key"))?;
+        .ok_or(Error::from(ErrorCode::InvalidApiKey))?;
     // A key of another tenant is as good as no key here.
-    let slug = TenantSlug::parse(&tenant).map_err(|_| Error::Unauthorized("invalid_api_key"))?;
+    let slug = TenantSlug::parse(&tenant).map_err(|_| Error::from(ErrorCode::InvalidApiKey))?;
     let owner = tenants::find_by_slug(&app.db, &slug).await?;
     if owner.map(|t| t.id) != Some(tenant_id) {
-        return Err(Error::Unauthorized("invalid_api_key"));
+        return Err(Error::from(ErrorCode::InvalidApiKey));
     }
     if body.amount <= 0 || body.amount > MAX_AMOUNT {
-        return Err(Error::unprocessable(format!(
+        return Err(Error::invalid(format!(
             "amount must be a whole number of the currency's smallest unit, from 1 to {MAX_AMOUNT}"
         )));
     }
     let currency = body.currency.trim().to_ascii_lowercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(Error::unprocessable(
+        return Err(Error::invalid(
             "currency must be a three-letter ISO code, e.g. \"eur\"",
         ));
     }
@@ -77,9 +86,7 @@ pub async fn create(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(Error::unprocessable(
-            "reference must be at most 200 characters",
-        ));
+        return Err(Error::invalid("reference must be at most 200 characters"));
     }
     let order = store::create(
         &app.db,
@@ -90,15 +97,14 @@ pub async fn create(
         now_ms(),
     )
     .await?;
-    Ok((
+    Ok(respond(
         StatusCode::CREATED,
-        Json(json!({
-            "order_id": order.id,
-            "status": order.status,
-            "status_url": format!("/api/v1/orders/{}/status", order.id),
-        })),
-    )
-        .into_response())
+        OrderCreated {
+            status_url: format!("/api/v1/orders/{}/status", order.id),
+            order_id: order.id,
+            status: order.status,
+        },
+    ))
 }
 
 fn etag_of(order: &order::Model) -> String {
@@ -125,36 +131,35 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
     params(("order_id" = String, Path, description = "the unguessable order id"), ("If-None-Match" = Option<String>, Header, description = "the ETag of a previous answer")),
     responses(
-        (status = 200, description = "the order's status, with an ETag (public, CORS)", body = Object,
-         example = json!({"order_id": "ord_…", "status": "PAID", "amount": 2599, "currency": "eur", "updated_at": "2026-11-22T12:00:00.000Z"})),
+        (status = 200, description = "the order's status, with an ETag (public, CORS)", body = OrderStatusView),
         (status = 304, description = "unchanged since If-None-Match"),
-        (status = 404, description = "no such order")))]
+        (status = 404, description = "no such order", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
     if !order_id.starts_with("ord_") || order_id.len() > 64 {
-        return Err(Error::NotFound("order_not_found"));
+        return Err(Error::from(ErrorCode::OrderNotFound));
     }
     // Public: the unguessable order id is the capability.
-    let order = order::Entity::find()
-        .filter(order::Column::Id.eq(order_id))
-        .one(&app.db)
+    let order = store::find_public(&app.db, &order_id)
         .await?
-        .ok_or(Error::NotFound("order_not_found"))?;
+        .ok_or(Error::from(ErrorCode::OrderNotFound))?;
     let etag = etag_of(&order);
     let mut response = if matches_etag(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Json(json!({
-            "order_id": order.id,
-            "status": order.status,
-            "amount": order.amount,
-            "currency": order.currency,
-            "updated_at": ms_to_rfc3339(order.updated_at),
-        }))
-        .into_response()
+        respond(
+            StatusCode::OK,
+            OrderStatusView {
+                updated_at: ms_to_rfc3339(order.updated_at),
+                order_id: order.id,
+                status: order.status,
+                amount: order.amount,
+                currency: order.currency,
+            },
+        )
     };
     let headers = response.headers_mut();
     headers.insert(

@@ -2,15 +2,26 @@
 //! Content-Security-Policy: scripts and styles only from this origin, no inline code,
 //! no frames, no third parties.
 
+use super::AppState;
+use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
 
-const INDEX: &str = include_str!("../../admin-ui/index.html");
-const SCRIPT: &str = include_str!("../../admin-ui/app.js");
-const STYLE: &str = include_str!("../../admin-ui/app.css");
+const INDEX: &str = include_str!("../../../admin-ui/index.html");
+const SCRIPT: &str = include_str!("../../../admin-ui/app.js");
+const STYLE: &str = include_str!("../../../admin-ui/app.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(redirect))
+        .route("/admin/", get(index))
+        .route("/admin/app.js", get(script))
+        .route("/admin/app.css", get(style))
+}
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = (StatusCode::OK, body).into_response();

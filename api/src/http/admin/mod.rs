@@ -13,23 +13,9 @@ pub mod health;
 pub mod orders;
 pub mod payment_config;
 
-use crate::AppState;
+use super::AppState;
 use axum::Router;
 use axum::routing::{delete, get, post};
-
-/// Keyset paging: the query fetched `limit + 1` rows; keep `limit`, and when there was
-/// one more, the cursor of the last row kept is where the next page starts.
-pub fn next_cursor<T>(
-    rows: &mut Vec<T>,
-    limit: u64,
-    cursor_of: impl Fn(&T) -> String,
-) -> Option<String> {
-    if rows.len() as u64 <= limit {
-        return None;
-    }
-    rows.truncate(limit as usize);
-    rows.last().map(cursor_of)
-}
 
 pub const LOGIN_PATH: &str = "/api/v1/admin/login";
 

@@ -1,62 +1,75 @@
 //! A tenant's Stripe configuration: set, replace, rotate with a grace period, delete.
 //! Responses show a hint and a fingerprint of each secret, never the secret.
 
-use super::audit;
 use super::auth::TenantAccess;
-use crate::AppState;
-use crate::db::{ms_to_rfc3339, now_ms};
-use crate::error::{Error, Result};
-use crate::extract::ApiJson;
+use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
+use crate::http::extract::ApiJson;
+use crate::tenants::audit;
 use crate::tenants::secrets::{self, MAX_GRACE, WebhookSecret};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entity::payment_config;
-use sea_orm::EntityTrait;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::time::Duration;
 
-async fn describe(app: &AppState, tenant_id: i64) -> Result<Value> {
-    let config = payment_config::Entity::find_by_id(tenant_id)
-        .one(&app.db)
-        .await?;
-    let rows = secrets::active_rows(&app.db, tenant_id, now_ms()).await?;
-    let secrets: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "hint": r.hint,
-                "fingerprint": r.fingerprint,
-                "created_at": ms_to_rfc3339(r.created_at),
-                "expires_at": r.expires_at.map(ms_to_rfc3339),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "provider": "stripe",
-        "configured": !rows.is_empty(),
-        "secrets": secrets,
-        "updated_at": config.map(|c| ms_to_rfc3339(c.updated_at)),
-        "webhook_path": null,
-    }))
+/// One active secret, described without its value.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SecretView {
+    /// `whsec_…` and the last four characters.
+    hint: String,
+    /// SHA-256 of the secret, shortened: compare it with the secret you hold.
+    fingerprint: String,
+    created_at: String,
+    /// When a rotated-out secret stops verifying; none for the current one.
+    expires_at: Option<String>,
 }
 
-fn with_path(mut v: Value, slug: &str) -> Value {
-    v["webhook_path"] = json!(format!("/api/v1/webhooks/stripe/{slug}"));
-    v
+/// A tenant's Stripe configuration; never a secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentConfigView {
+    /// `stripe`
+    provider: &'static str,
+    configured: bool,
+    secrets: Vec<SecretView>,
+    updated_at: Option<String>,
+    /// The path of the endpoint URL to give Stripe.
+    webhook_path: String,
+}
+
+async fn describe(app: &AppState, access: &TenantAccess) -> Result<Json<PaymentConfigView>> {
+    let tenant_id = access.tenant.id;
+    let updated_at = secrets::config_updated_at(&app.db, tenant_id).await?;
+    let rows = secrets::active_rows(&app.db, tenant_id, now_ms()).await?;
+    Ok(Json(PaymentConfigView {
+        provider: "stripe",
+        configured: !rows.is_empty(),
+        secrets: rows
+            .into_iter()
+            .map(|r| SecretView {
+                hint: r.hint,
+                fingerprint: r.fingerprint,
+                created_at: ms_to_rfc3339(r.created_at),
+                expires_at: r.expires_at.map(ms_to_rfc3339),
+            })
+            .collect(),
+        updated_at: updated_at.map(ms_to_rfc3339),
+        webhook_path: format!("/api/v1/webhooks/stripe/{}", access.tenant.slug),
+    }))
 }
 
 /// `GET …/payment-config`
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
-    (status = 200, description = "provider, configured, secrets (hint, fingerprint, created_at, expires_at), updated_at; never a secret"),
-    (status = 404, description = "no such tenant, or not the caller's")))]
-pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<Value>> {
-    Ok(Json(with_path(
-        describe(&app, access.tenant.id).await?,
-        &access.tenant.slug,
-    )))
+    (status = 200, description = "never a secret", body = PaymentConfigView),
+    (status = 404, description = "no such tenant, or not the caller's", body = ErrorBody)))]
+pub async fn show(
+    State(app): State<AppState>,
+    access: TenantAccess,
+) -> Result<Json<PaymentConfigView>> {
+    describe(&app, &access).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -65,37 +78,32 @@ pub struct SetSecret {
 }
 
 fn parse_secret(text: &str) -> Result<WebhookSecret> {
-    WebhookSecret::parse(text).map_err(|e| Error::Unprocessable {
-        code: "invalid_webhook_secret",
-        message: e.to_string(),
-    })
+    WebhookSecret::parse(text)
+        .map_err(|e| Error::with_message(ErrorCode::InvalidWebhookSecret, e.to_string()))
 }
 
 /// `PUT …/payment-config`: set or replace; the old secret stops working now.
 #[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
     request_body = SetSecret, responses(
-    (status = 200, description = "set; every older secret stops verifying now"),
-    (status = 422, description = "`invalid_webhook_secret`: not a Stripe webhook secret (whsec_…)")))]
+    (status = 200, description = "set; every older secret stops verifying now", body = PaymentConfigView),
+    (status = 422, description = "`invalid_webhook_secret`: not a Stripe webhook secret (whsec_…)", body = ErrorBody)))]
 pub async fn put(
     State(app): State<AppState>,
     access: TenantAccess,
     ApiJson(body): ApiJson<SetSecret>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
     secrets::set(&app.db, &app.config.keys, access.tenant.id, &secret).await?;
     app.secrets.invalidate(&access.tenant.slug);
-    audit::by_admin(
+    audit::record(
         &app.db,
-        &access.admin,
+        &access.admin.actor(),
         Some(access.tenant.id),
         "payment_config.set",
         json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()}),
     )
     .await?;
-    Ok(Json(with_path(
-        describe(&app, access.tenant.id).await?,
-        &access.tenant.slug,
-    )))
+    describe(&app, &access).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -107,17 +115,17 @@ pub struct Rotate {
 /// `POST …/payment-config/rotate`: the new secret now, the old one until it expires.
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/payment-config/rotate", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
     request_body = Rotate, responses(
-    (status = 200, description = "the new secret verifies now; the previous one until it expires"),
-    (status = 422, description = "not a Stripe webhook secret, or a grace period over 24 hours")))]
+    (status = 200, description = "the new secret verifies now; the previous one until it expires", body = PaymentConfigView),
+    (status = 422, description = "not a Stripe webhook secret, or a grace period over 24 hours", body = ErrorBody)))]
 pub async fn rotate(
     State(app): State<AppState>,
     access: TenantAccess,
     ApiJson(body): ApiJson<Rotate>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
     let grace = body.previous_expires_in_secs.unwrap_or(3600);
     if grace > MAX_GRACE.as_secs() {
-        return Err(Error::unprocessable(
+        return Err(Error::invalid(
             "previous_expires_in_secs is at most 86400 (24 hours, as Stripe allows)",
         ));
     }
@@ -130,32 +138,29 @@ pub async fn rotate(
     )
     .await?;
     app.secrets.invalidate(&access.tenant.slug);
-    audit::by_admin(
+    audit::record(
         &app.db,
-        &access.admin,
+        &access.admin.actor(),
         Some(access.tenant.id),
         "payment_config.rotate",
         json!({"hint": secret.hint(), "fingerprint": secret.fingerprint(), "previous_expires_in_secs": grace}),
     )
     .await?;
-    Ok(Json(with_path(
-        describe(&app, access.tenant.id).await?,
-        &access.tenant.slug,
-    )))
+    describe(&app, &access).await
 }
 
 /// `DELETE …/payment-config`
 #[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
-    (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured")))]
+    (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
     let removed = secrets::delete(&app.db, access.tenant.id).await?;
     app.secrets.invalidate(&access.tenant.slug);
     if !removed {
-        return Err(Error::NotFound("payment_config_not_found"));
+        return Err(ErrorCode::PaymentConfigNotFound.into());
     }
-    audit::by_admin(
+    audit::record(
         &app.db,
-        &access.admin,
+        &access.admin.actor(),
         Some(access.tenant.id),
         "payment_config.delete",
         json!({}),

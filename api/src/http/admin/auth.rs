@@ -1,12 +1,13 @@
-//! Admin authentication: argon2id passwords, short-lived HS256 JWTs (algorithm pinned;
-//! expiry, issuer and audience checked), and the extractors every admin route uses.
+//! Admin authentication: short-lived HS256 JWTs (algorithm pinned; expiry, issuer and
+//! audience checked), and the extractors every admin route uses.
 
-use crate::AppState;
-use crate::db::now_ms;
-use crate::error::{Error, Result};
+use crate::clock::now_ms;
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorCode, Result};
+use crate::http::extract::bearer;
+use crate::tenants::admins::Role;
+use crate::tenants::audit::Actor;
 use crate::tenants::{self, TenantSlug};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use entity::{admin_user, tenant};
@@ -14,60 +15,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 pub const ISSUER: &str = "stripe-webhook-gateway";
 pub const AUDIENCE: &str = "gateway-admin";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    PlatformAdmin,
-    TenantAdmin,
-}
-
-impl Role {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "platform_admin" => Some(Self::PlatformAdmin),
-            "tenant_admin" => Some(Self::TenantAdmin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PlatformAdmin => "platform_admin",
-            Self::TenantAdmin => "tenant_admin",
-        }
-    }
-}
-
-pub fn hash_password(password: &str) -> String {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .expect("argon2id hashing of an in-memory password cannot fail")
-        .to_string()
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
-}
-
-/// A hash to verify against when the account does not exist, so that an unknown email
-/// costs the same time as a wrong password.
-pub fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password("no such account: constant-time stand-in"))
-}
-
-pub fn validate_password(password: &str) -> Result<()> {
-    if password.chars().count() < 12 || password.len() > 1024 {
-        return Err(Error::unprocessable("a password is 12 to 1024 characters"));
-    }
-    Ok(())
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -127,7 +77,15 @@ impl Admin {
         if self.role == Role::PlatformAdmin {
             Ok(())
         } else {
-            Err(Error::Forbidden("platform_admin_only"))
+            Err(ErrorCode::PlatformAdminOnly.into())
+        }
+    }
+
+    /// This admin, as the audit log names it.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            name: self.email.clone(),
+            ip: self.ip.clone(),
         }
     }
 
@@ -140,19 +98,18 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self> {
-        let token = crate::orders::route::bearer(&parts.headers)
-            .ok_or(Error::Unauthorized("invalid_token"))?;
+        let token = bearer(&parts.headers).ok_or(Error::from(ErrorCode::InvalidToken))?;
         let claims = decode_token(app.config.jwt_secret.expose(), token)
-            .ok_or(Error::Unauthorized("invalid_token"))?;
+            .ok_or(Error::from(ErrorCode::InvalidToken))?;
         let id: i64 = claims
             .sub
             .parse()
-            .map_err(|_| Error::Unauthorized("invalid_token"))?;
+            .map_err(|_| Error::from(ErrorCode::InvalidToken))?;
         let row = admin_user::Entity::find_by_id(id)
             .one(&app.db)
             .await?
-            .ok_or(Error::Unauthorized("invalid_token"))?;
-        let role = Role::parse(&row.role).ok_or(Error::Unauthorized("invalid_token"))?;
+            .ok_or(Error::from(ErrorCode::InvalidToken))?;
+        let role = Role::parse(&row.role).ok_or(Error::from(ErrorCode::InvalidToken))?;
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -181,17 +138,17 @@ impl FromRequestParts<AppState> for TenantAccess {
         let admin = Admin::from_request_parts(parts, app).await?;
         let params = RawPathParams::from_request_parts(parts, app)
             .await
-            .map_err(|_| Error::NotFound("tenant_not_found"))?;
+            .map_err(|_| Error::from(ErrorCode::TenantNotFound))?;
         let slug = params
             .iter()
             .find(|(name, _)| *name == "tenant")
             .map(|(_, value)| value.to_string())
-            .ok_or(Error::NotFound("tenant_not_found"))?;
-        let slug = TenantSlug::parse(&slug).map_err(|_| Error::NotFound("tenant_not_found"))?;
+            .ok_or(Error::from(ErrorCode::TenantNotFound))?;
+        let slug = TenantSlug::parse(&slug).map_err(|_| Error::from(ErrorCode::TenantNotFound))?;
         let tenant = tenants::find_by_slug(&app.db, &slug)
             .await?
             .filter(|t| admin.can_see(t.id))
-            .ok_or(Error::NotFound("tenant_not_found"))?;
+            .ok_or(Error::from(ErrorCode::TenantNotFound))?;
         Ok(TenantAccess { admin, tenant })
     }
 }
@@ -199,15 +156,6 @@ impl FromRequestParts<AppState> for TenantAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_with_argon2id_and_verify() {
-        let hash = hash_password("correct horse battery");
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("wrong horse battery", &hash));
-        assert!(!verify_password("anything", "not a hash"));
-    }
 
     #[test]
     fn tokens_are_pinned_to_hs256_issuer_audience_and_expiry() {

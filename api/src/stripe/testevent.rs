@@ -1,12 +1,6 @@
-//! `gateway send-test-event`: a realistic signed event, delivered like Stripe would.
+//! Realistic Stripe events for `gateway send-test-event`, like the Stripe CLI's `trigger`.
 
-use crate::config::Config;
-use crate::db::now_ms;
-use crate::stripe::signature;
-use crate::tenants::secrets;
-use crate::vault::{Sealed, webhook_secret_aad};
-use entity::{order, tenant};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use crate::clock::now_ms;
 use serde_json::{Value, json};
 
 fn random_id(prefix: &str) -> String {
@@ -83,87 +77,4 @@ pub fn build(
         "request": {"id": null, "idempotency_key": null}, "type": event_type,
         "data": {"object": object},
     }))
-}
-
-pub async fn send(
-    db: &DatabaseConnection,
-    config: &Config,
-    tenant: &tenant::Model,
-    event_type: &str,
-    order_id: Option<&str>,
-    url: Option<String>,
-) -> Result<(), String> {
-    let order = match order_id {
-        Some(id) => Some(
-            order::Entity::find()
-                .filter(order::Column::TenantId.eq(tenant.id))
-                .filter(order::Column::Id.eq(id))
-                .one(db)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("tenant {} has no order {id}", tenant.slug))?,
-        ),
-        None => None,
-    };
-    let event = build(
-        event_type,
-        order
-            .as_ref()
-            .map(|o| (o.id.as_str(), o.amount, o.currency.as_str())),
-        order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
-    )?;
-    let rows = secrets::active_rows(db, tenant.id, now_ms())
-        .await
-        .map_err(|e| e.to_string())?;
-    let current = rows
-        .iter()
-        .find(|r| r.expires_at.is_none())
-        .ok_or_else(|| {
-            format!(
-                "tenant {} has no webhook secret: `gateway config set-secret {}`",
-                tenant.slug, tenant.slug
-            )
-        })?;
-    let secret = config
-        .keys
-        .open(
-            &Sealed {
-                key_id: current.key_id.clone(),
-                nonce: current.nonce.clone(),
-                ciphertext: current.ciphertext.clone(),
-            },
-            &webhook_secret_aad(tenant.id),
-        )
-        .map_err(|e| format!("the secret of {} cannot be decrypted: {e}", tenant.slug))?;
-    let body = serde_json::to_vec(&event).expect("JSON values serialize");
-    let header = signature::sign_header(&secret, now_ms() / 1000, &body);
-    let url = url.unwrap_or_else(|| {
-        let port = config.bind_addr.port();
-        format!(
-            "http://127.0.0.1:{port}/api/v1/webhooks/stripe/{}",
-            tenant.slug
-        )
-    });
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("stripe-signature", header)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("cannot deliver to {url}: {e}"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    println!(
-        "{} {} → {} {}",
-        event["type"].as_str().unwrap_or_default(),
-        event["id"].as_str().unwrap_or_default(),
-        status.as_u16(),
-        text
-    );
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the gateway answered {status}"))
-    }
 }

@@ -1,0 +1,83 @@
+//! `gateway config set-secret|check`
+
+use super::{read_stdin_line, tenant_of};
+use crate::config::Config as Settings;
+use crate::tenants;
+use crate::tenants::audit::{self, Actor};
+use crate::tenants::secrets::{self, Health, WebhookSecret};
+use anyhow::{Result, anyhow, bail};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Set the webhook signing secret (whsec_…), read from standard input.
+    SetSecret { slug: String },
+    /// Decrypt every stored secret and report, per tenant, ok or why not.
+    Check {
+        /// Only this restaurant.
+        slug: Option<String>,
+    },
+}
+
+pub async fn run(command: Command, config: &Settings) -> Result<()> {
+    match command {
+        Command::SetSecret { slug } => set_secret(config, &slug).await,
+        Command::Check { slug } => check(config, slug.as_deref()).await,
+    }
+}
+
+async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
+    let db = crate::db::open_migrated(config).await?;
+    let tenant = tenant_of(&db, slug).await?;
+    let secret =
+        WebhookSecret::parse(&read_stdin_line("the webhook secret")?).map_err(|e| anyhow!(e))?;
+    secrets::set(&db, &config.keys, tenant.id, &secret).await?;
+    audit::record(
+        &db,
+        &Actor::cli(),
+        Some(tenant.id),
+        "payment_config.set",
+        serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()}),
+    )
+    .await?;
+    println!(
+        "secret {} ({}) set for {}",
+        secret.hint(),
+        secret.fingerprint(),
+        tenant.slug
+    );
+    Ok(())
+}
+
+async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
+    let db = crate::db::open_migrated(config).await?;
+    let list = match slug {
+        Some(slug) => vec![tenant_of(&db, slug).await?],
+        None => tenants::list(&db, None).await?,
+    };
+    let mut broken = 0;
+    for tenant in &list {
+        match secrets::check(&db, &config.keys, tenant.id).await? {
+            Health::Ok { secrets } => println!(
+                "{}: ok ({secrets} active secret{})",
+                tenant.slug,
+                if secrets == 1 { "" } else { "s" }
+            ),
+            Health::Missing => {
+                broken += 1;
+                println!("{}: missing (no webhook secret configured)", tenant.slug);
+            }
+            Health::Broken(why) => {
+                broken += 1;
+                println!("{}: {why}", tenant.slug);
+            }
+        }
+    }
+    if broken > 0 {
+        bail!(
+            "{broken} of {} tenant(s) cannot verify webhooks",
+            list.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The `gateway` command line: one function per subcommand, each calling the domain.
+//! Secrets and passwords are read from standard input, never from argv.
+
+mod admin;
+mod config;
+mod keys;
+mod send_test_event;
+mod tenant;
+
+use crate::config::Config;
+use crate::tenants::{self, TenantSlug};
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Multi-tenant Stripe webhook gateway for restaurant platforms",
+    long_about = "Multi-tenant Stripe webhook gateway for restaurant platforms.\n\n\
+                  Settings come from the environment (DATABASE_URL, PAYMENT_CONFIG_ENC_KEY, JWT_SECRET, …; \
+                  see the README). Without a command, `serve` runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage restaurants.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::Command,
+    },
+    /// Manage a restaurant's Stripe configuration.
+    Config {
+        #[command(subcommand)]
+        command: config::Command,
+    },
+    /// Manage admin accounts.
+    Admin {
+        #[command(subcommand)]
+        command: admin::Command,
+    },
+    /// Manage the encryption keys of stored secrets.
+    Keys {
+        #[command(subcommand)]
+        command: keys::Command,
+    },
+    /// Sign a realistic event with the tenant's secret and deliver it, like `stripe trigger`.
+    SendTestEvent(send_test_event::Args),
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config, matches!(command, Command::Serve));
+    match execute(command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Tenant { command } => tenant::run(command, &config).await,
+        Command::Config { command } => config::run(command, &config).await,
+        Command::Admin { command } => admin::run(command, &config).await,
+        Command::Keys { command } => keys::run(command, &config).await,
+        Command::SendTestEvent(args) => send_test_event::run(args, &config).await,
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+    crate::http::run(config, listener).await
+}
+
+async fn migrate(config: &Config) -> Result<()> {
+    crate::db::open_migrated(config).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| if serving { "info" } else { "warn" }.to_string());
+    // Library chatter (migration notices, PostgreSQL NOTICEs) stays out unless it matters.
+    let quiet = "sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
+    let filter = EnvFilter::try_new(format!("{base},{quiet}"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{quiet}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.json_logs {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn parse_slug(slug: &str) -> Result<TenantSlug> {
+    TenantSlug::parse(slug).map_err(|e| anyhow!("{slug:?}: {e}"))
+}
+
+/// The tenant with this slug, or an error that says how to create it.
+async fn tenant_of(db: &DatabaseConnection, slug: &str) -> Result<entity::tenant::Model> {
+    let slug = parse_slug(slug)?;
+    tenants::find_by_slug(db, &slug)
+        .await
+        .context("reading the tenant")?
+        .ok_or_else(|| {
+            anyhow!("no tenant {slug}: create it with `gateway tenant create {slug} --name NAME`")
+        })
+}
+
+/// The first line of standard input, trimmed; `what` names it in errors.
+fn read_stdin_line(what: &str) -> Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {what} from standard input"))?;
+    let line = text.lines().next().unwrap_or_default().trim().to_string();
+    if line.is_empty() {
+        return Err(anyhow!("expected {what} on standard input"));
+    }
+    Ok(line)
+}

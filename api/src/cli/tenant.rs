@@ -1,0 +1,71 @@
+//! `gateway tenant create|api-key`
+
+use super::{parse_slug, tenant_of};
+use crate::config::Config;
+use crate::tenants::audit::{self, Actor};
+use crate::tenants::{self, CreateError, api_keys};
+use anyhow::{Result, anyhow};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a restaurant.
+    Create {
+        /// Lower-case letters, digits and dashes, 3 to 63 characters: it is in the webhook URL.
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an API key for a restaurant's backend; prints it once.
+    ApiKey { slug: String },
+}
+
+pub async fn run(command: Command, config: &Config) -> Result<()> {
+    match command {
+        Command::Create { slug, name } => create(config, &slug, &name).await,
+        Command::ApiKey { slug } => api_key(config, &slug).await,
+    }
+}
+
+async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
+    let slug = parse_slug(slug)?;
+    let name = tenants::validate_name(name).map_err(|e| anyhow!("--{e}"))?;
+    let db = crate::db::open_migrated(config).await?;
+    let tenant = tenants::create(&db, &slug, name)
+        .await
+        .map_err(|e| match e {
+            CreateError::Taken => anyhow!("tenant {slug} already exists"),
+            CreateError::Db(e) => anyhow!(e).context("creating the tenant"),
+        })?;
+    audit::record(
+        &db,
+        &Actor::cli(),
+        Some(tenant.id),
+        "tenant.create",
+        serde_json::json!({"slug": tenant.slug, "name": tenant.name}),
+    )
+    .await?;
+    println!("created tenant {} ({})", tenant.slug, tenant.name);
+    println!("webhook URL: /api/v1/webhooks/stripe/{}", tenant.slug);
+    Ok(())
+}
+
+async fn api_key(config: &Config, slug: &str) -> Result<()> {
+    let db = crate::db::open_migrated(config).await?;
+    let tenant = tenant_of(&db, slug).await?;
+    let key = api_keys::create(&db, tenant.id).await?;
+    audit::record(
+        &db,
+        &Actor::cli(),
+        Some(tenant.id),
+        "api_key.create",
+        serde_json::json!({"id": key.id}),
+    )
+    .await?;
+    eprintln!(
+        "API key {} for {}: shown once, store it now",
+        key.id, tenant.slug
+    );
+    println!("{}", key.key);
+    Ok(())
+}

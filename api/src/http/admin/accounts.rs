@@ -1,0 +1,223 @@
+//! Login, the caller, tenants and admin accounts.
+
+use super::auth::{self, Admin};
+use crate::clock::ms_to_rfc3339;
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
+use crate::http::extract::{ApiJson, Items};
+use crate::tenants::admins::{self, Role};
+use crate::tenants::audit;
+use crate::tenants::{self, TenantSlug};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use entity::tenant;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Token {
+    /// A bearer token for the admin API.
+    token: String,
+    expires_at: String,
+}
+
+/// `POST /api/v1/admin/login`: the same 401 for an unknown account and a wrong password,
+/// in the same time; throttled per address (route limit) and per account.
+#[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin", request_body = Login, responses(
+    (status = 200, description = "a token for ADMIN_TOKEN_TTL_SECS (one hour by default)", body = Token),
+    (status = 401, description = "`invalid_credentials`, for an unknown account and a wrong password alike", body = ErrorBody),
+    (status = 429, description = "too many attempts for this address or account", body = ErrorBody)))]
+pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response> {
+    let email = body.email.trim().to_ascii_lowercase();
+    if app.login_limiter.check_key(&email).is_err() {
+        return Ok(crate::http::ratelimit::too_many_requests(
+            tower_governor::GovernorError::TooManyRequests {
+                wait_time: 60,
+                headers: None,
+            },
+        ));
+    }
+    let row = admins::find_by_email(&app.db, &email).await?;
+    let password = body.password;
+    let hash = row.as_ref().map_or(admins::dummy_hash().to_string(), |r| {
+        r.password_hash.clone()
+    });
+    let ok = tokio::task::spawn_blocking(move || admins::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    match row {
+        Some(admin) if ok => {
+            let (token, exp) = auth::issue_token(
+                app.config.jwt_secret.expose(),
+                &admin,
+                app.config.admin_token_ttl_secs,
+            );
+            Ok(respond(
+                StatusCode::OK,
+                Token {
+                    token,
+                    expires_at: ms_to_rfc3339(exp * 1000),
+                },
+            ))
+        }
+        _ => {
+            tracing::warn!("admin login failed");
+            Err(ErrorCode::InvalidCredentials.into())
+        }
+    }
+}
+
+/// The signed-in admin.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    id: i64,
+    email: String,
+    /// `platform_admin` or `tenant_admin`
+    role: String,
+    /// The tenant admin's restaurant.
+    tenant: Option<String>,
+}
+
+/// `GET /api/v1/admin/me`
+#[utoipa::path(get, path = "/api/v1/admin/me", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, description = "the caller", body = Me), (status = 401, description = "`invalid_token`", body = ErrorBody)))]
+pub async fn me(State(app): State<AppState>, admin: Admin) -> Result<Json<Me>> {
+    Ok(Json(Me {
+        tenant: tenants::slug_of(&app.db, admin.tenant_id).await?,
+        id: admin.id,
+        email: admin.email,
+        role: admin.role.as_str().to_string(),
+    }))
+}
+
+/// A restaurant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    slug: String,
+    name: String,
+    created_at: String,
+    /// The path of the endpoint URL to give Stripe.
+    webhook_path: String,
+}
+
+fn tenant_view(t: tenant::Model) -> TenantView {
+    TenantView {
+        webhook_path: format!("/api/v1/webhooks/stripe/{}", t.slug),
+        created_at: ms_to_rfc3339(t.created_at),
+        slug: t.slug,
+        name: t.name,
+    }
+}
+
+/// `GET /api/v1/admin/tenants`: every tenant for a platform admin, its own for a tenant admin.
+#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])), responses(
+    (status = 200, description = "every tenant (platform admin) or the caller's own", body = Items<TenantView>)))]
+pub async fn list_tenants(
+    State(app): State<AppState>,
+    admin: Admin,
+) -> Result<Json<Items<TenantView>>> {
+    let only = match admin.role {
+        Role::PlatformAdmin => None,
+        Role::TenantAdmin => Some(admin.tenant_id.unwrap_or(-1)),
+    };
+    let rows = tenants::list(&app.db, only).await?;
+    Ok(Json(Items {
+        items: rows.into_iter().map(tenant_view).collect(),
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewTenant {
+    slug: String,
+    name: String,
+}
+
+/// `POST /api/v1/admin/tenants` (platform admin) → 201, 409 on a taken slug.
+#[utoipa::path(post, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])), request_body = NewTenant, responses(
+    (status = 201, description = "created", body = TenantView), (status = 403, description = "platform admins only", body = ErrorBody),
+    (status = 409, description = "`slug_taken`", body = ErrorBody), (status = 422, description = "invalid slug or name", body = ErrorBody)))]
+pub async fn create_tenant(
+    State(app): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> Result<Response> {
+    admin.require_platform()?;
+    let slug = TenantSlug::parse(body.slug.trim()).map_err(|e| Error::invalid(e.to_string()))?;
+    let name = tenants::validate_name(&body.name).map_err(Error::invalid)?;
+    let tenant = match tenants::create(&app.db, &slug, name).await {
+        Ok(t) => t,
+        Err(tenants::CreateError::Taken) => return Err(ErrorCode::SlugTaken.into()),
+        Err(tenants::CreateError::Db(e)) => return Err(e.into()),
+    };
+    audit::record(
+        &app.db,
+        &admin.actor(),
+        Some(tenant.id),
+        "tenant.create",
+        json!({"slug": tenant.slug, "name": tenant.name}),
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, tenant_view(tenant)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewAdmin {
+    email: String,
+    password: String,
+    role: String,
+    tenant: Option<String>,
+}
+
+/// A new admin account.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AdminCreated {
+    id: i64,
+    email: String,
+    role: String,
+    tenant: Option<String>,
+}
+
+/// `POST /api/v1/admin/users` (platform admin).
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewAdmin, responses(
+    (status = 201, description = "created", body = AdminCreated), (status = 403, description = "platform admins only", body = ErrorBody),
+    (status = 409, description = "`email_taken`", body = ErrorBody), (status = 422, description = "invalid email, password (12+ characters), role or tenant", body = ErrorBody)))]
+pub async fn create_user(
+    State(app): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<NewAdmin>,
+) -> Result<Response> {
+    admin.require_platform()?;
+    let created = admins::create(
+        &app.db,
+        &body.email,
+        &body.password,
+        &body.role,
+        body.tenant.as_deref(),
+    )
+    .await?;
+    audit::record(
+        &app.db,
+        &admin.actor(),
+        created.tenant_id,
+        "admin.create",
+        json!({"email": created.email, "role": created.role}),
+    )
+    .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        AdminCreated {
+            tenant: tenants::slug_of(&app.db, created.tenant_id).await?,
+            id: created.id,
+            email: created.email,
+            role: created.role,
+        },
+    ))
+}

@@ -1,0 +1,94 @@
+//! Tenant API keys: created (shown once), listed by id and prefix, revoked.
+
+use super::auth::TenantAccess;
+use crate::clock::ms_to_rfc3339;
+use crate::http::AppState;
+use crate::http::error::{ErrorBody, ErrorCode, Result, respond};
+use crate::tenants::{api_keys, audit};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::http::extract::Items;
+
+/// A new key: shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    id: i64,
+    key: String,
+}
+
+/// A key as it is listed: never the key itself.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyView {
+    id: i64,
+    /// The first characters of the key, to tell keys apart.
+    prefix: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 201, description = "the key is shown this once and stored hashed", body = ApiKeyCreated)))]
+pub async fn create(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
+    let key = api_keys::create(&app.db, access.tenant.id).await?;
+    audit::record(
+        &app.db,
+        &access.admin.actor(),
+        Some(access.tenant.id),
+        "api_key.create",
+        json!({"id": key.id}),
+    )
+    .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        ApiKeyCreated {
+            id: key.id,
+            key: key.key,
+        },
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 200, description = "every key of the tenant, newest first", body = Items<ApiKeyView>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    access: TenantAccess,
+) -> Result<Json<Items<ApiKeyView>>> {
+    let rows = api_keys::list(&app.db, access.tenant.id).await?;
+    Ok(Json(Items {
+        items: rows
+            .into_iter()
+            .map(|k| ApiKeyView {
+                id: k.id,
+                prefix: k.prefix,
+                created_at: ms_to_rfc3339(k.created_at),
+                revoked_at: k.revoked_at.map(ms_to_rfc3339),
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/api-keys/{id}", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses(
+    (status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody)))]
+pub async fn revoke(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    if !api_keys::revoke(&app.db, access.tenant.id, id).await? {
+        return Err(ErrorCode::ApiKeyNotFound.into());
+    }
+    audit::record(
+        &app.db,
+        &access.admin.actor(),
+        Some(access.tenant.id),
+        "api_key.revoke",
+        json!({"id": id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,283 @@
+//! The webhook event log of a tenant: newest first with keyset pagination, filters by
+//! status and type, one event with its payload, and retries of FAILED events.
+
+use super::auth::{Admin, TenantAccess};
+use crate::clock::ms_to_rfc3339;
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
+use crate::http::extract::{ApiQuery, Page, Paging};
+use crate::stripe::event;
+use crate::tenants::audit;
+use crate::webhooks::log::{self, EventStatus, Filter};
+use crate::webhooks::processor::Work;
+use axum::Json;
+use axum::extract::{Path, State};
+use entity::webhook_event;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Deserialize, Default)]
+pub struct FilterParams {
+    status: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+impl FilterParams {
+    fn parse(self) -> Result<Filter> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = EventStatus::ALL.iter().map(|s| s.as_str()).collect();
+                Error::with_message(
+                    ErrorCode::InvalidFilter,
+                    format!("status is one of {}", all.join(", ")),
+                )
+            })?),
+        };
+        Ok(Filter {
+            status,
+            event_type: self.kind.filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+/// One delivery in the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventItem {
+    id: i64,
+    stripe_event_id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// PROCESSING, COMPLETED, FAILED, VERIFICATION_FAILED or NO_CONFIG
+    status: String,
+    /// What applying did: applied, unchanged, unmatched or ignored.
+    outcome: Option<String>,
+    /// Why it failed, in words.
+    error: Option<String>,
+    attempts: i32,
+    order_id: Option<String>,
+    received_at: String,
+    processed_at: Option<String>,
+}
+
+fn item(row: webhook_event::Model) -> EventItem {
+    EventItem {
+        id: row.id,
+        stripe_event_id: row.stripe_event_id,
+        event_type: row.event_type,
+        status: row.status,
+        outcome: row.outcome,
+        error: row.error,
+        attempts: row.attempts,
+        order_id: row.order_id,
+        received_at: ms_to_rfc3339(row.received_at),
+        processed_at: row.processed_at.map(ms_to_rfc3339),
+    }
+}
+
+/// `GET …/webhook-events?status=&type=&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, description = "newest first", body = Page<EventItem>),
+              (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiQuery(filter): ApiQuery<FilterParams>,
+    paging: Paging,
+) -> Result<Json<Page<EventItem>>> {
+    let filter = filter.parse()?;
+    let rows = log::list(
+        &app.db,
+        access.tenant.id,
+        &filter,
+        paging.cursor_id()?,
+        paging.limit,
+    )
+    .await?;
+    Ok(Json(paging.page(rows, |r| r.id.to_string(), item)))
+}
+
+/// One delivery with its payload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    item: EventItem,
+    /// The verified body (JSON when it parses); none for unverified deliveries.
+    #[schema(value_type = Object)]
+    payload: Value,
+}
+
+async fn one(app: &AppState, tenant_id: i64, id: i64) -> Result<webhook_event::Model> {
+    log::find(&app.db, tenant_id, id)
+        .await?
+        .ok_or(ErrorCode::WebhookEventNotFound.into())
+}
+
+/// `GET …/webhook-events/{id}`: with its payload (JSON when it parses).
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
+    responses((status = 200, description = "one event with its payload", body = EventDetail), (status = 404, description = "no such event", body = ErrorBody)))]
+pub async fn show(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Json<EventDetail>> {
+    let mut row = one(&app, access.tenant.id, id).await?;
+    let payload = match row.payload.take() {
+        Some(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        None => Value::Null,
+    };
+    Ok(Json(EventDetail {
+        item: item(row),
+        payload,
+    }))
+}
+
+/// Puts a FAILED event back to PROCESSING with a fresh set of attempts, and queues it.
+/// False when its stored body is not an event, or it was not FAILED.
+async fn requeue(app: &AppState, row: &webhook_event::Model) -> Result<bool> {
+    let facts = match row.payload.as_deref().map(|p| event::parse(p.as_bytes())) {
+        Some(Ok(facts)) => facts,
+        _ => return Ok(false),
+    };
+    let claimed = log::requeue_failed(&app.db, row.id, app.config.processing.lease).await?;
+    if claimed && let Some(tenant_id) = row.tenant_id {
+        app.queue.offer(Work {
+            event_row_id: row.id,
+            tenant_id,
+            attempts: 0,
+            facts,
+        });
+    }
+    Ok(claimed)
+}
+
+/// An event sent back to processing.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Retried {
+    id: i64,
+    /// `PROCESSING`
+    status: &'static str,
+}
+
+/// `POST …/webhook-events/{id}/retry`: process a FAILED event again.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}/retry", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses((status = 200, description = "back to PROCESSING with fresh attempts", body = Retried),
+    (status = 409, description = "`not_failed`", body = ErrorBody), (status = 422, description = "the stored body is not a Stripe event", body = ErrorBody)))]
+pub async fn retry(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Json<Retried>> {
+    let row = one(&app, access.tenant.id, id).await?;
+    if EventStatus::parse(&row.status) != Some(EventStatus::Failed) {
+        return Err(ErrorCode::NotFailed.into());
+    }
+    if !requeue(&app, &row).await? {
+        return Err(Error::with_message(
+            ErrorCode::NotRetryable,
+            "the stored body is not a Stripe event; only Stripe can send it again",
+        ));
+    }
+    audit::record(
+        &app.db,
+        &access.admin.actor(),
+        Some(access.tenant.id),
+        "webhook_event.retry",
+        json!({"id": id}),
+    )
+    .await?;
+    Ok(Json(Retried {
+        id,
+        status: EventStatus::Processing.as_str(),
+    }))
+}
+
+/// What a bulk retry did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RetriedAll {
+    retried: u32,
+    /// FAILED events whose stored body is not an event.
+    skipped: u32,
+}
+
+#[derive(Deserialize)]
+pub struct TypeParam {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// `POST …/webhook-events/retry?type=`: every FAILED event matching the filter (at most 1000).
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/retry", tag = "webhook events", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("type" = Option<String>, Query)),
+    responses((status = 200, description = "every FAILED event matching (at most 1000)", body = RetriedAll)))]
+pub async fn retry_all(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiQuery(params): ApiQuery<TypeParam>,
+) -> Result<Json<RetriedAll>> {
+    let kind = params.kind.filter(|t| !t.is_empty());
+    let rows = log::failed(&app.db, access.tenant.id, kind.clone(), 1000).await?;
+    let (mut retried, mut skipped) = (0, 0);
+    for row in &rows {
+        if requeue(&app, row).await? {
+            retried += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    audit::record(
+        &app.db,
+        &access.admin.actor(),
+        Some(access.tenant.id),
+        "webhook_event.retry_all",
+        json!({"type": kind, "retried": retried, "skipped": skipped}),
+    )
+    .await?;
+    Ok(Json(RetriedAll { retried, skipped }))
+}
+
+/// A delivery to a slug that matches no restaurant.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UnroutedItem {
+    id: i64,
+    /// The slug in the URL Stripe called.
+    tenant_slug: String,
+    stripe_event_id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    status: String,
+    error: Option<String>,
+    received_at: String,
+}
+
+/// `GET /api/v1/admin/unrouted-deliveries`: deliveries to slugs that match no tenant,
+/// newest first (platform admins). A mistyped endpoint URL in Stripe shows up here.
+#[utoipa::path(get, path = "/api/v1/admin/unrouted-deliveries", tag = "webhook events", security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "newest first", body = Page<UnroutedItem>),
+              (status = 403, description = "platform admins only", body = ErrorBody)))]
+pub async fn unrouted(
+    State(app): State<AppState>,
+    admin: Admin,
+    paging: Paging,
+) -> Result<Json<Page<UnroutedItem>>> {
+    admin.require_platform()?;
+    let rows = log::unrouted(&app.db, paging.cursor_id()?, paging.limit).await?;
+    Ok(Json(paging.page(
+        rows,
+        |r| r.id.to_string(),
+        |r| UnroutedItem {
+            id: r.id,
+            tenant_slug: r.tenant_slug,
+            stripe_event_id: r.stripe_event_id,
+            event_type: r.event_type,
+            status: r.status,
+            error: r.error,
+            received_at: ms_to_rfc3339(r.received_at),
+        },
+    )))
+}

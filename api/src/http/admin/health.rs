@@ -1,0 +1,100 @@
+//! Per-tenant health: is it configured, when did Stripe last call, what failed lately.
+
+use super::auth::TenantAccess;
+use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::http::AppState;
+use crate::http::error::{ErrorBody, Result};
+use crate::tenants::secrets;
+use crate::webhooks::log::{self, EventStatus};
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+const HOUR_MS: i64 = 3600 * 1000;
+/// An event PROCESSING for longer than this is stuck (the lease and retries ran out of time).
+const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// The latest delivery of any kind.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LastDelivery {
+    at: String,
+    status: String,
+}
+
+/// Failed deliveries of the last 24 hours.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecentFailures {
+    verification_failed: i64,
+    no_config: i64,
+    failed: i64,
+}
+
+/// Deliveries in one clock hour, by status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HourCounts {
+    /// The start of the hour.
+    hour: String,
+    counts: BTreeMap<String, i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TenantHealth {
+    /// An active webhook secret that decrypts.
+    configured: bool,
+    last_successful_webhook: Option<String>,
+    last_delivery: Option<LastDelivery>,
+    recent_failures: RecentFailures,
+    stuck_processing: u64,
+    /// The last 24 clock hours, oldest first.
+    deliveries_per_hour: Vec<HourCounts>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/health", tag = "admin", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+    (status = 200, description = "the tenant at a glance", body = TenantHealth),
+    (status = 404, description = "no such tenant, or not the caller's", body = ErrorBody)))]
+pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<TenantHealth>> {
+    let tenant_id = access.tenant.id;
+    let now = now_ms();
+    let configured = matches!(
+        secrets::check(&app.db, &app.config.keys, tenant_id).await?,
+        secrets::Health::Ok { .. }
+    );
+    let last_success = log::latest(&app.db, tenant_id, Some(EventStatus::Completed)).await?;
+    let last_delivery = log::latest(&app.db, tenant_id, None).await?;
+    let first_hour = now / HOUR_MS - 23;
+    let mut hours: Vec<HourCounts> = (0..24)
+        .map(|i| HourCounts {
+            hour: ms_to_rfc3339((first_hour + i) * HOUR_MS),
+            counts: BTreeMap::new(),
+        })
+        .collect();
+    let mut by_status: HashMap<String, i64> = HashMap::new();
+    for (hour, status, n) in log::counts_by_hour(&app.db, tenant_id, now - DAY_MS).await? {
+        *by_status.entry(status.clone()).or_default() += n;
+        if let Some(slot) = usize::try_from(hour - first_hour)
+            .ok()
+            .and_then(|i| hours.get_mut(i))
+        {
+            slot.counts.insert(status, n);
+        }
+    }
+    let recent = |s: EventStatus| by_status.get(s.as_str()).copied().unwrap_or(0);
+    let stuck = log::count_processing_since(&app.db, tenant_id, now - STUCK_AFTER_MS).await?;
+    Ok(Json(TenantHealth {
+        configured,
+        last_successful_webhook: last_success.map(|e| ms_to_rfc3339(e.received_at)),
+        last_delivery: last_delivery.map(|e| LastDelivery {
+            at: ms_to_rfc3339(e.received_at),
+            status: e.status,
+        }),
+        recent_failures: RecentFailures {
+            verification_failed: recent(EventStatus::VerificationFailed),
+            no_config: recent(EventStatus::NoConfig),
+            failed: recent(EventStatus::Failed),
+        },
+        stuck_processing: stuck,
+        deliveries_per_hour: hours,
+    }))
+}

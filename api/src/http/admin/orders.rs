@@ -1,0 +1,166 @@
+//! A tenant's orders with their payments, and the manual status override.
+
+use super::auth::TenantAccess;
+use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
+use crate::http::extract::{ApiJson, ApiQuery, Page, Paging, bad_cursor};
+use crate::orders::lifecycle::OrderStatus;
+use crate::orders::store;
+use crate::tenants::audit;
+use axum::Json;
+use axum::extract::{Path, State};
+use entity::{order, payment};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Deserialize)]
+pub struct StatusParam {
+    status: Option<String>,
+}
+
+/// A payment of an order (one per PaymentIntent).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentView {
+    payment_intent_id: Option<String>,
+    charge_id: Option<String>,
+    status: String,
+    amount: Option<i64>,
+    currency: Option<String>,
+    amount_refunded: i64,
+    updated_at: String,
+}
+
+/// An order with its payments.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    order_id: String,
+    status: String,
+    amount: i64,
+    currency: String,
+    reference: Option<String>,
+    checkout_session_id: Option<String>,
+    payment_intent_id: Option<String>,
+    /// The status an admin set by hand, if any: a floor later events can raise.
+    manual_status: Option<String>,
+    manual_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+    payments: Vec<PaymentView>,
+}
+
+fn payment_view(p: &payment::Model) -> PaymentView {
+    PaymentView {
+        payment_intent_id: p.payment_intent_id.clone(),
+        charge_id: p.charge_id.clone(),
+        status: p.status.clone(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        amount_refunded: p.amount_refunded,
+        updated_at: ms_to_rfc3339(p.updated_at),
+    }
+}
+
+fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
+    let payments = payments
+        .iter()
+        .filter(|p| p.order_id.as_deref() == Some(o.id.as_str()))
+        .map(payment_view)
+        .collect();
+    OrderView {
+        created_at: ms_to_rfc3339(o.created_at),
+        updated_at: ms_to_rfc3339(o.updated_at),
+        order_id: o.id,
+        status: o.status,
+        amount: o.amount,
+        currency: o.currency,
+        reference: o.reference,
+        checkout_session_id: o.checkout_session_id,
+        payment_intent_id: o.payment_intent_id,
+        manual_status: o.manual_status,
+        manual_reason: o.manual_reason,
+        payments,
+    }
+}
+
+fn parse_cursor(cursor: &str) -> Result<store::OrderCursor> {
+    cursor
+        .split_once('_')
+        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, format!("ord_{id}"))))
+        .ok_or_else(bad_cursor)
+}
+
+/// `GET …/orders?status=&limit=&cursor=`: newest first, each with its payments.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/orders", tag = "orders", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "newest first, each with its payments", body = Page<OrderView>),
+              (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiQuery(param): ApiQuery<StatusParam>,
+    paging: Paging,
+) -> Result<Json<Page<OrderView>>> {
+    let status = match param.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| {
+            Error::with_message(
+                ErrorCode::InvalidFilter,
+                "status is an order status, e.g. PAID",
+            )
+        })?),
+    };
+    let before = paging.cursor.as_deref().map(parse_cursor).transpose()?;
+    let tenant_id = access.tenant.id;
+    let rows = store::list(&app.db, tenant_id, status, before, paging.limit).await?;
+    let ids = rows.iter().map(|o| o.id.clone()).collect();
+    let payments = store::payments_of_orders(&app.db, tenant_id, ids).await?;
+    Ok(Json(paging.page(
+        rows,
+        |o| format!("{}_{}", o.created_at, o.id.trim_start_matches("ord_")),
+        |o| order_view(o, &payments),
+    )))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Override {
+    status: String,
+    reason: String,
+}
+
+/// `POST …/orders/{order_id}/override` `{"status","reason"}`: sets the status by hand
+/// (a payment settled outside Stripe, say). Later events can raise it, not lower it.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/orders/{order_id}/override", tag = "orders", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("order_id" = String, Path)), request_body = Override,
+    responses((status = 200, description = "the order with its new status (a floor later events can raise)", body = OrderView),
+              (status = 422, description = "unknown status or missing reason", body = ErrorBody), (status = 404, description = "no such order", body = ErrorBody)))]
+pub async fn override_status(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, order_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Override>,
+) -> Result<Json<OrderView>> {
+    let status = OrderStatus::parse(body.status.trim())
+        .ok_or_else(|| Error::invalid("status is an order status, e.g. PAID"))?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::invalid("a reason (1 to 500 characters) is required"));
+    }
+    let tenant_id = access.tenant.id;
+    let txn = crate::db::begin_write(&app.db).await?;
+    let (previous, updated) =
+        store::override_status(&*txn, tenant_id, &order_id, status, reason, now_ms())
+            .await?
+            .ok_or(Error::from(ErrorCode::OrderNotFound))?;
+    audit::record(
+        &*txn,
+        &access.admin.actor(),
+        Some(tenant_id),
+        "order.override",
+        json!({"order_id": order_id, "from": previous, "to": status.as_str(), "reason": reason}),
+    )
+    .await?;
+    txn.commit().await?;
+    let payments = store::payments_of(&app.db, tenant_id, &updated.id).await?;
+    Ok(Json(order_view(updated, &payments)))
+}

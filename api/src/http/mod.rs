@@ -1,0 +1,144 @@
+//! The HTTP server: every route, its limits, and the translation of requests into
+//! domain calls and of their results into answers.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod operations;
+pub mod orders;
+pub mod panel;
+pub mod ratelimit;
+pub mod state;
+pub mod webhooks;
+
+use crate::config::Config;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, header};
+use axum::routing::{get, post};
+use ratelimit::{ApiKeyOrPeer, PeerKey, TenantKey, limiter, spawn_cleanup, too_many_requests};
+use sea_orm::DatabaseConnection;
+pub use state::AppState;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_governor::GovernorLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+/// Starts the background workers and builds the HTTP application.
+pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_orm::DbErr> {
+    Ok(router(AppState::start(config, db).await?))
+}
+
+fn router(state: AppState) -> Router {
+    let limits = &state.config.rate_limits;
+    let webhook_limit = limiter(TenantKey, limits.webhook);
+    let orders_limit = limiter(ApiKeyOrPeer, limits.orders);
+    let status_limit = limiter(PeerKey, limits.status);
+    let other_limit = limiter(PeerKey, limits.other);
+    let login_limit = limiter(PeerKey, limits.login);
+    spawn_cleanup(webhook_limit.clone());
+    spawn_cleanup(orders_limit.clone());
+    spawn_cleanup(status_limit.clone());
+    spawn_cleanup(other_limit.clone());
+    spawn_cleanup(login_limit.clone());
+
+    let webhooks = Router::new()
+        .route(webhooks::PATH, post(webhooks::receive))
+        .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes))
+        .layer(GovernorLayer::new(webhook_limit).error_handler(too_many_requests));
+    let orders = Router::new()
+        .route(orders::CREATE_PATH, post(orders::create))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(GovernorLayer::new(orders_limit).error_handler(too_many_requests));
+    let status = Router::new()
+        .route(orders::STATUS_PATH, get(orders::status))
+        .layer(GovernorLayer::new(status_limit).error_handler(too_many_requests))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::any())
+                .allow_methods([Method::GET])
+                .allow_headers([header::IF_NONE_MATCH])
+                .expose_headers([header::ETAG])
+                .max_age(Duration::from_secs(600)),
+        );
+    let admin = admin::router()
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
+    let login = Router::new()
+        .route(admin::LOGIN_PATH, post(admin::accounts::login))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
+    let operations = operations::router()
+        .merge(panel::router())
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
+
+    Router::new()
+        .merge(webhooks)
+        .merge(orders)
+        .merge(status)
+        .merge(admin)
+        .merge(login)
+        .merge(operations)
+        .fallback_service(
+            axum::routing::any(operations::not_found)
+                .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(20),
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until the process receives SIGTERM or Ctrl-C.
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Migrates, then serves: what `gateway serve` does.
+pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let db = crate::db::open_migrated(&config).await?;
+    if !config.development_keys.is_empty() {
+        tracing::warn!(
+            settings = ?config.development_keys,
+            "DEVELOPMENT KEYS IN USE: generated keys from the data directory stand in for unset settings; \
+             set PAYMENT_CONFIG_ENC_KEY and JWT_SECRET (and GATEWAY_ENV=production) before real use"
+        );
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "gateway listening");
+    let app = app(config, db)
+        .await
+        .context("DATABASE_URL: cannot open the database")?;
+    serve(listener, app).await.context("serving HTTP")
+}

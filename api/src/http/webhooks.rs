@@ -1,0 +1,257 @@
+//! `POST /api/v1/webhooks/stripe/{tenant}`: verify, store durably, answer, then process.
+//!
+//! `handle` either stores the event or returns a `Refusal`; `Refusal::answer` is the
+//! one place where a refusal becomes its log row, its metric label and its response.
+
+use super::AppState;
+use super::error::{Error, ErrorBody, ErrorCode, respond};
+use crate::clock::now_ms;
+use crate::stripe::{event, signature};
+use crate::tenants::TenantSlug;
+use crate::tenants::secrets::Lookup;
+use crate::webhooks::log::{EventStatus, Rejected, Verified};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+pub const PATH: &str = "/api/v1/webhooks/stripe/{tenant}";
+
+/// The answer to a stored delivery.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Received {
+    /// Always true.
+    pub received: bool,
+    pub event_id: String,
+    /// True when this tenant already had the event id: nothing is applied twice.
+    pub duplicate: bool,
+}
+
+/// Why a delivery is not stored as an event to process.
+#[derive(Debug)]
+enum Refusal {
+    /// No tenant has this slug (`tenant_id` None), or it has no usable secret.
+    NoConfig {
+        tenant_id: Option<i64>,
+        why: &'static str,
+    },
+    /// The signature does not verify: the reason goes to the row and the answer.
+    Unverified { tenant_id: i64, reason: String },
+    /// Verified, but not a Stripe event: the row keeps the body.
+    NotAnEvent { tenant_id: i64, reason: String },
+    /// Storage, or a secret that cannot be decrypted: 503, no row, Stripe retries.
+    Unavailable(Error),
+}
+
+impl Refusal {
+    fn label(&self) -> &'static str {
+        match self {
+            Refusal::NoConfig { .. } => EventStatus::NoConfig.as_str(),
+            Refusal::Unverified { .. } => EventStatus::VerificationFailed.as_str(),
+            Refusal::NotAnEvent { .. } => "INVALID_PAYLOAD",
+            Refusal::Unavailable(_) => "UNAVAILABLE",
+        }
+    }
+
+    /// Records the row (without waiting for it) and builds the answer.
+    fn answer(self, app: &AppState, slug: &str, body: &[u8]) -> Response {
+        let (claimed_id, claimed_type) = claimed_id_and_type(body);
+        let record = |tenant_id, status, error: String, payload| {
+            app.inbox.record_rejected(Rejected {
+                tenant_id,
+                tenant_slug: slug.to_string(),
+                status,
+                stripe_event_id: claimed_id.clone(),
+                event_type: claimed_type.clone(),
+                error,
+                payload,
+            })
+        };
+        let refuse = |code: ErrorCode, message: Option<String>, reason: Option<String>| {
+            respond(
+                code.status(),
+                ErrorBody {
+                    error: code,
+                    message,
+                    reason,
+                },
+            )
+        };
+        match self {
+            Refusal::NoConfig { tenant_id, why } => {
+                tracing::warn!(why, "delivery refused: no config");
+                record(tenant_id, EventStatus::NoConfig, why.to_string(), None);
+                refuse(ErrorCode::NoConfig, None, None)
+            }
+            Refusal::Unverified { tenant_id, reason } => {
+                tracing::warn!(reason = %reason, "webhook verification failed");
+                record(
+                    Some(tenant_id),
+                    EventStatus::VerificationFailed,
+                    reason.clone(),
+                    None,
+                );
+                refuse(ErrorCode::VerificationFailed, None, Some(reason))
+            }
+            Refusal::NotAnEvent { tenant_id, reason } => {
+                tracing::warn!(error = %reason, "verified body is not a Stripe event");
+                let payload = Some(String::from_utf8_lossy(body).into_owned());
+                record(
+                    Some(tenant_id),
+                    EventStatus::Failed,
+                    reason.clone(),
+                    payload,
+                );
+                refuse(ErrorCode::InvalidPayload, Some(reason), None)
+            }
+            Refusal::Unavailable(e) => e.into_response(),
+        }
+    }
+}
+
+/// The id and type an unverified body claims, for the log row only.
+fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Claimed {
+        id: Option<serde_json::Value>,
+        #[serde(rename = "type")]
+        kind: Option<serde_json::Value>,
+    }
+    let short = |v: Option<serde_json::Value>| {
+        v.and_then(|v| v.as_str().map(str::to_owned))
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+    };
+    match serde_json::from_slice::<Claimed>(body) {
+        Ok(c) => (short(c.id), short(c.kind)),
+        Err(_) => (None, None),
+    }
+}
+
+#[tracing::instrument(name = "webhook", skip_all, fields(tenant = %tenant))]
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", tag = "webhooks",
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
+    request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),
+    responses(
+        (status = 200, description = "verified and durably stored; `duplicate` when this tenant already had the event id", body = Received),
+        (status = 400, description = "`verification_failed` (with a `reason`) or `invalid_payload`", body = ErrorBody),
+        (status = 404, description = "`no_config`: unknown tenant, or no active Stripe webhook secret", body = ErrorBody),
+        (status = 413, description = "body over WEBHOOK_MAX_BODY_BYTES"),
+        (status = 429, description = "over the tenant's rate limit; see Retry-After", body = ErrorBody),
+        (status = 503, description = "storage unavailable: nothing stored, Stripe retries", body = ErrorBody)))]
+pub async fn receive(
+    State(app): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let (label, response) = match handle(&app, &tenant, &headers, &body).await {
+        Ok(received) => {
+            let label = if received.duplicate {
+                "DUPLICATE"
+            } else {
+                EventStatus::Processing.as_str()
+            };
+            (label, respond(StatusCode::OK, received))
+        }
+        Err(refusal) => (refusal.label(), refusal.answer(&app, &tenant, &body)),
+    };
+    app.metrics.webhook(label, started.elapsed());
+    response
+}
+
+async fn handle(
+    app: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Received, Refusal> {
+    let Ok(slug) = TenantSlug::parse(tenant) else {
+        return Err(Refusal::NoConfig {
+            tenant_id: None,
+            why: "not a tenant slug: check the endpoint URL in Stripe's dashboard",
+        });
+    };
+    let lookup = app
+        .secrets
+        .lookup(&app.db, &app.config.keys, &slug)
+        .await
+        .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?;
+    let (tenant_id, secrets) = match &*lookup {
+        Lookup::UnknownTenant => {
+            return Err(Refusal::NoConfig {
+                tenant_id: None,
+                why: "no tenant has this slug: check the endpoint URL in Stripe's dashboard",
+            });
+        }
+        Lookup::NoConfig { tenant_id } => {
+            return Err(Refusal::NoConfig {
+                tenant_id: Some(*tenant_id),
+                why: "the tenant has no Stripe webhook secret configured",
+            });
+        }
+        Lookup::Undecryptable { reason, .. } => {
+            // Not the sender's fault: answer 503 so that Stripe retries once fixed.
+            tracing::error!(reason = %reason, "the tenant's webhook secret cannot be decrypted; run `gateway config check`");
+            return Err(Refusal::Unavailable(Error::Unavailable(
+                "webhook secret cannot be decrypted".into(),
+            )));
+        }
+        Lookup::Ready { tenant_id, secrets } => (*tenant_id, secrets),
+    };
+    let now_ms = now_ms();
+    let active: Vec<&[u8]> = secrets
+        .iter()
+        .filter(|s| s.expires_at.is_none_or(|at| at > now_ms))
+        .map(|s| s.secret.expose())
+        .collect();
+    if active.is_empty() {
+        return Err(Refusal::NoConfig {
+            tenant_id: Some(tenant_id),
+            why: "every webhook secret of the tenant has expired",
+        });
+    }
+
+    let header = headers
+        .get("stripe-signature")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    signature::verify(
+        body,
+        header,
+        &active,
+        now_ms / 1000,
+        app.config.webhook_tolerance_secs,
+    )
+    .map_err(|why| Refusal::Unverified {
+        tenant_id,
+        reason: why.to_string(),
+    })?;
+
+    let facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
+        tenant_id,
+        reason: why.to_string(),
+    })?;
+    let event_id = facts.event_id.clone();
+    let payload = match std::str::from_utf8(body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let stored = app
+        .inbox
+        .store(Verified {
+            tenant_id,
+            tenant_slug: slug.to_string(),
+            payload,
+            facts,
+        })
+        .await
+        .map_err(|e| Refusal::Unavailable(Error::Unavailable(e.to_string())))?;
+    tracing::debug!(stripe_event_id = %event_id, duplicate = stored.duplicate, "event stored");
+    Ok(Received {
+        received: true,
+        event_id,
+        duplicate: stored.duplicate,
+    })
+}

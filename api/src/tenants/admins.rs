@@ -1,0 +1,174 @@
+//! Admin accounts: roles, argon2id password hashes, and creating an account (the same
+//! rules for the admin API and `gateway admin create`).
+
+use super::TenantSlug;
+use crate::clock::now_ms;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use entity::admin_user;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    PlatformAdmin,
+    TenantAdmin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "platform_admin" => Some(Self::PlatformAdmin),
+            "tenant_admin" => Some(Self::TenantAdmin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlatformAdmin => "platform_admin",
+            Self::TenantAdmin => "tenant_admin",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A value the caller must change: the message says which and how.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an admin with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2id hashing of an in-memory password cannot fail")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// A hash to verify against when the account does not exist, so that an unknown email
+/// costs the same time as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password("no such account: constant-time stand-in"))
+}
+
+pub fn validate_password(password: &str) -> Result<(), AdminError> {
+    if password.chars().count() < 12 || password.len() > 1024 {
+        return Err(AdminError::Invalid(
+            "a password is 12 to 1024 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The email, trimmed and lower-cased, when it looks like one.
+pub fn validate_email(email: &str) -> Result<String, AdminError> {
+    let email = email.trim().to_ascii_lowercase();
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if ok {
+        Ok(email)
+    } else {
+        Err(AdminError::Invalid("email is not an email address".into()))
+    }
+}
+
+pub async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<admin_user::Model>, DbErr> {
+    admin_user::Entity::find()
+        .filter(admin_user::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+/// Creates an admin account.
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+    password: &str,
+    role: &str,
+    tenant: Option<&str>,
+) -> Result<admin_user::Model, AdminError> {
+    let invalid = |m: String| AdminError::Invalid(m);
+    let email = validate_email(email)?;
+    validate_password(password)?;
+    let role = Role::parse(role)
+        .ok_or_else(|| invalid("role is platform_admin or tenant_admin".into()))?;
+    let tenant_id = match (role, tenant) {
+        (Role::PlatformAdmin, None) => None,
+        (Role::PlatformAdmin, Some(_)) => {
+            return Err(invalid("a platform_admin has no tenant".into()));
+        }
+        (Role::TenantAdmin, None) => return Err(invalid("a tenant_admin needs a tenant".into())),
+        (Role::TenantAdmin, Some(slug)) => {
+            let slug = TenantSlug::parse(slug).map_err(|e| invalid(e.to_string()))?;
+            Some(
+                super::find_by_slug(db, &slug)
+                    .await?
+                    .ok_or_else(|| invalid(format!("no tenant {slug}")))?
+                    .id,
+            )
+        }
+    };
+    if find_by_email(db, &email).await?.is_some() {
+        return Err(AdminError::EmailTaken);
+    }
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AdminError::Db(DbErr::Custom(format!("password hashing failed: {e}"))))?;
+    admin_user::ActiveModel {
+        email: Set(email),
+        password_hash: Set(hash),
+        role: Set(role.as_str().to_string()),
+        tenant_id: Set(tenant_id),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AdminError::EmailTaken,
+        _ => AdminError::Db(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(validate_email(" A@B.Example ").unwrap(), "a@b.example");
+        for bad in ["", "a@", "@b.c", "a b@c.d", "a@.c", "a@bc"] {
+            assert!(validate_email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! The webhook event log: every row of `webhook_event` and every change of its status
+//! goes through here.
+//!
+//! ```text
+//! verified ─▶ PROCESSING ─▶ COMPLETED
+//!                  │  ▲
+//!                  ▼  │ (admin retry)
+//!                 FAILED
+//! rejected ─▶ VERIFICATION_FAILED | NO_CONFIG | FAILED (not an event)
+//! ```
+//! Every query of one tenant's log is scoped by its tenant id.
+
+use crate::clock::now_ms;
+use crate::stripe::event::EventFacts;
+use entity::webhook_event::{self, Column};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement, TryInsertResult,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The status of a delivery in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventStatus {
+    /// Verified and stored; being applied (or waiting for a retry).
+    Processing,
+    Completed,
+    /// Applying failed every attempt, or the verified body is not an event.
+    Failed,
+    VerificationFailed,
+    NoConfig,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 5] = [
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+        Self::VerificationFailed,
+        Self::NoConfig,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "PROCESSING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::VerificationFailed => "VERIFICATION_FAILED",
+            Self::NoConfig => "NO_CONFIG",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A verified event, to be stored `PROCESSING` unless the tenant already has it.
+#[derive(Debug)]
+pub struct Verified {
+    pub tenant_id: i64,
+    pub tenant_slug: String,
+    pub payload: String,
+    pub facts: EventFacts,
+}
+
+/// A delivery that will not be processed: unverified, unknown tenant, or not an event.
+#[derive(Debug)]
+pub struct Rejected {
+    pub tenant_id: Option<i64>,
+    pub tenant_slug: String,
+    pub status: EventStatus,
+    pub stripe_event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub error: String,
+    /// Only for verified bodies.
+    pub payload: Option<String>,
+}
+
+/// Text as PostgreSQL can store it (no NUL).
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text
+    }
+}
+
+/// Stores a group of verified events in one transaction. For each, the row id when it
+/// was inserted, or `None` when the tenant already had the event id (a duplicate,
+/// also of an earlier delivery in the same group).
+pub async fn insert_verified(
+    db: &DatabaseConnection,
+    group: &[&Verified],
+    lease: Duration,
+) -> Result<Vec<Option<i64>>, DbErr> {
+    let now = now_ms();
+    let key = |e: &Verified| (e.tenant_id, e.facts.event_id.clone());
+    // The first delivery of an event id in this group is the one inserted.
+    let mut first_of: HashMap<(i64, String), usize> = HashMap::new();
+    let mut rows = Vec::new();
+    for (i, event) in group.iter().enumerate() {
+        if first_of.contains_key(&key(event)) {
+            continue;
+        }
+        first_of.insert(key(event), i);
+        rows.push(webhook_event::ActiveModel {
+            tenant_id: Set(Some(event.tenant_id)),
+            tenant_slug: Set(event.tenant_slug.clone()),
+            stripe_event_id: Set(Some(event.facts.event_id.clone())),
+            dedup_key: Set(Some(event.facts.event_id.clone())),
+            event_type: Set(Some(event.facts.event_type.clone())),
+            status: Set(EventStatus::Processing.as_str().to_string()),
+            outcome: Set(None),
+            error: Set(None),
+            attempts: Set(0),
+            payload: Set(Some(event.payload.clone())),
+            order_id: Set(None),
+            received_at: Set(now),
+            processed_at: Set(None),
+            next_attempt_at: Set(Some(now + lease.as_millis() as i64)),
+            ..Default::default()
+        });
+    }
+    let mut inserted: HashMap<(i64, String), i64> = HashMap::new();
+    let txn = crate::db::begin_write(db).await?;
+    if !rows.is_empty() {
+        let result = webhook_event::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([Column::TenantId, Column::DedupKey])
+            .exec_with_returning_many(&*txn)
+            .await?;
+        if let TryInsertResult::Inserted(models) = result {
+            for m in models {
+                if let (Some(tenant_id), Some(key)) = (m.tenant_id, m.dedup_key) {
+                    inserted.insert((tenant_id, key), m.id);
+                }
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(group
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let k = key(event);
+            (first_of.get(&k) == Some(&i))
+                .then(|| inserted.get(&k).copied())
+                .flatten()
+        })
+        .collect())
+}
+
+/// Records rejected deliveries (never with an unverified body).
+pub async fn insert_rejected(
+    db: &DatabaseConnection,
+    rejected: Vec<Rejected>,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    let rows = rejected.into_iter().map(|r| webhook_event::ActiveModel {
+        tenant_id: Set(r.tenant_id),
+        tenant_slug: Set(r.tenant_slug),
+        stripe_event_id: Set(r.stripe_event_id.map(storable)),
+        dedup_key: Set(None),
+        event_type: Set(r.event_type.map(storable)),
+        status: Set(r.status.as_str().to_string()),
+        outcome: Set(None),
+        error: Set(Some(storable(r.error))),
+        attempts: Set(0),
+        payload: Set(r.payload.map(storable)),
+        order_id: Set(None),
+        received_at: Set(now),
+        processed_at: Set(Some(now)),
+        next_attempt_at: Set(None),
+        ..Default::default()
+    });
+    let txn = crate::db::begin_write(db).await?;
+    webhook_event::Entity::insert_many(rows)
+        .exec_without_returning(&*txn)
+        .await?;
+    txn.commit().await
+}
+
+/// PROCESSING → COMPLETED, with what applying did. Guarded by status: if another
+/// replica completed it first, this changes nothing.
+pub async fn mark_completed<C: ConnectionTrait>(
+    db: &C,
+    row_id: i64,
+    attempts: i32,
+    outcome: &str,
+    order_id: Option<String>,
+    now: i64,
+) -> Result<(), DbErr> {
+    webhook_event::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(EventStatus::Completed.as_str()))
+        .col_expr(Column::Outcome, Expr::value(outcome))
+        .col_expr(Column::OrderId, Expr::value(order_id))
+        .col_expr(Column::Error, Expr::value(Option::<String>::None))
+        .col_expr(Column::Attempts, Expr::value(attempts))
+        .col_expr(Column::ProcessedAt, Expr::value(now))
+        .col_expr(Column::NextAttemptAt, Expr::value(Option::<i64>::None))
+        .filter(Column::Id.eq(row_id))
+        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What to do after a failed attempt.
+pub enum AfterFailure {
+    /// Try again at this time (ms).
+    RetryAt(i64),
+    /// PROCESSING → FAILED.
+    GiveUp,
+}
+
+/// Records a failed attempt of a PROCESSING event.
+pub async fn record_failure(
+    db: &DatabaseConnection,
+    row_id: i64,
+    attempts: i32,
+    error: &str,
+    next: AfterFailure,
+) -> Result<(), DbErr> {
+    let mut update = webhook_event::Entity::update_many()
+        .col_expr(Column::Attempts, Expr::value(attempts))
+        .col_expr(Column::Error, Expr::value(error))
+        .filter(Column::Id.eq(row_id))
+        .filter(Column::Status.eq(EventStatus::Processing.as_str()));
+    update = match next {
+        AfterFailure::RetryAt(due) => update.col_expr(Column::NextAttemptAt, Expr::value(due)),
+        AfterFailure::GiveUp => update
+            .col_expr(Column::Status, Expr::value(EventStatus::Failed.as_str()))
+            .col_expr(Column::ProcessedAt, Expr::value(now_ms()))
+            .col_expr(Column::NextAttemptAt, Expr::value(Option::<i64>::None)),
+    };
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// PROCESSING events whose lease ran out (crash, full queue, or a retry now due).
+pub async fn due(
+    db: &DatabaseConnection,
+    now: i64,
+    limit: u64,
+) -> Result<Vec<webhook_event::Model>, DbErr> {
+    webhook_event::Entity::find()
+        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
+        .filter(Column::NextAttemptAt.lte(now))
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Takes a due event for `lease`: only one claimer (of any replica) wins it.
+pub async fn claim(
+    db: &DatabaseConnection,
+    row: &webhook_event::Model,
+    now: i64,
+    lease: Duration,
+) -> Result<bool, DbErr> {
+    Ok(webhook_event::Entity::update_many()
+        .col_expr(
+            Column::NextAttemptAt,
+            Expr::value(now + lease.as_millis() as i64),
+        )
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
+        .filter(Column::NextAttemptAt.eq(row.next_attempt_at))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// A stored body that no longer parses as an event: FAILED with the reason.
+pub async fn mark_unparseable(
+    db: &DatabaseConnection,
+    row_id: i64,
+    error: &str,
+) -> Result<(), DbErr> {
+    webhook_event::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(EventStatus::Failed.as_str()))
+        .col_expr(Column::Error, Expr::value(error))
+        .col_expr(Column::ProcessedAt, Expr::value(now_ms()))
+        .filter(Column::Id.eq(row_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// FAILED → PROCESSING with a fresh set of attempts; false when it was not FAILED.
+pub async fn requeue_failed(
+    db: &DatabaseConnection,
+    row_id: i64,
+    lease: Duration,
+) -> Result<bool, DbErr> {
+    let lease_until = now_ms() + lease.as_millis() as i64;
+    Ok(webhook_event::Entity::update_many()
+        .col_expr(
+            Column::Status,
+            Expr::value(EventStatus::Processing.as_str()),
+        )
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::NextAttemptAt, Expr::value(lease_until))
+        .col_expr(Column::ProcessedAt, Expr::value(Option::<i64>::None))
+        .filter(Column::Id.eq(row_id))
+        .filter(Column::Status.eq(EventStatus::Failed.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+// ---- reading the log ----
+
+fn of_tenant(tenant_id: i64) -> Select<webhook_event::Entity> {
+    webhook_event::Entity::find().filter(Column::TenantId.eq(tenant_id))
+}
+
+/// What a list of one tenant's log is narrowed to.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub status: Option<EventStatus>,
+    pub event_type: Option<String>,
+}
+
+fn filtered(tenant_id: i64, filter: &Filter) -> Select<webhook_event::Entity> {
+    let mut query = of_tenant(tenant_id);
+    if let Some(s) = filter.status {
+        query = query.filter(Column::Status.eq(s.as_str()));
+    }
+    if let Some(t) = &filter.event_type {
+        query = query.filter(Column::EventType.eq(t.as_str()));
+    }
+    query
+}
+
+/// Newest first, `limit + 1` rows before row id `before`, without their payloads.
+pub async fn list(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<webhook_event::Model>, DbErr> {
+    let mut query = filtered(tenant_id, filter);
+    if let Some(before) = before {
+        query = query.filter(Column::Id.lt(before));
+    }
+    // Only the listed columns: the payloads stay in the database.
+    query
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::TenantId,
+            Column::TenantSlug,
+            Column::StripeEventId,
+            Column::DedupKey,
+            Column::EventType,
+            Column::Status,
+            Column::Outcome,
+            Column::Error,
+            Column::Attempts,
+            Column::OrderId,
+            Column::ReceivedAt,
+            Column::ProcessedAt,
+            Column::NextAttemptAt,
+        ])
+        .column_as(Expr::cust("NULL"), "payload")
+        .order_by_desc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await
+}
+
+/// One event of the tenant, with its payload.
+pub async fn find(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    row_id: i64,
+) -> Result<Option<webhook_event::Model>, DbErr> {
+    of_tenant(tenant_id)
+        .filter(Column::Id.eq(row_id))
+        .one(db)
+        .await
+}
+
+/// The tenant's FAILED events of a type (any when `None`), oldest first.
+pub async fn failed(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    event_type: Option<String>,
+    limit: u64,
+) -> Result<Vec<webhook_event::Model>, DbErr> {
+    let filter = Filter {
+        status: Some(EventStatus::Failed),
+        event_type,
+    };
+    filtered(tenant_id, &filter)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Deliveries to slugs that match no tenant, newest first (`limit + 1` rows).
+pub async fn unrouted(
+    db: &DatabaseConnection,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<webhook_event::Model>, DbErr> {
+    let mut query = webhook_event::Entity::find().filter(Column::TenantId.is_null());
+    if let Some(before) = before {
+        query = query.filter(Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await
+}
+
+/// The tenant's latest delivery, of a status or of any.
+pub async fn latest(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    status: Option<EventStatus>,
+) -> Result<Option<webhook_event::Model>, DbErr> {
+    let filter = Filter {
+        status,
+        event_type: None,
+    };
+    filtered(tenant_id, &filter)
+        .order_by_desc(Column::Id)
+        .one(db)
+        .await
+}
+
+/// How many of the tenant's events have been PROCESSING since before `received_before`.
+pub async fn count_processing_since(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    received_before: i64,
+) -> Result<u64, DbErr> {
+    of_tenant(tenant_id)
+        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
+        .filter(Column::ReceivedAt.lt(received_before))
+        .count(db)
+        .await
+}
+
+/// Deliveries received since `since`, counted by clock hour (ms / 3,600,000) and status,
+/// in one short range of the (tenant, received_at, status) index.
+pub async fn counts_by_hour(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    since: i64,
+) -> Result<Vec<(i64, String, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT received_at / 3600000 AS hour, status, COUNT(*) AS n FROM webhook_event \
+             WHERE tenant_id = $1 AND received_at >= $2 GROUP BY 1, 2"
+        }
+        _ => {
+            "SELECT received_at / 3600000 AS hour, status, COUNT(*) AS n FROM webhook_event \
+             WHERE tenant_id = ? AND received_at >= ? GROUP BY 1, 2"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [tenant_id.into(), since.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "hour")?,
+                row.try_get("", "status")?,
+                row.try_get("", "n")?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in EventStatus::ALL {
+            assert_eq!(EventStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(EventStatus::parse("processing"), None);
+    }
+}
