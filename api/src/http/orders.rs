@@ -32,6 +32,7 @@ const MAX_AMOUNT: i64 = 99_999_999;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderCreated {
     pub order_id: String,
+    #[schema(value_type = crate::orders::lifecycle::OrderStatus)]
     pub status: String,
     /// Where a widget polls the status (public).
     pub status_url: String,
@@ -41,6 +42,7 @@ pub struct OrderCreated {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderStatusView {
     pub order_id: String,
+    #[schema(value_type = crate::orders::lifecycle::OrderStatus)]
     pub status: String,
     pub amount: i64,
     pub currency: String,

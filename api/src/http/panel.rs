@@ -4,6 +4,7 @@
 
 use super::AppState;
 use axum::Router;
+use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -11,6 +12,36 @@ use axum::routing::get;
 const INDEX: &str = include_str!("../../../admin-ui/index.html");
 const SCRIPT: &str = include_str!("../../../admin-ui/app.js");
 const STYLE: &str = include_str!("../../../admin-ui/app.css");
+
+/// The panel's ES modules, by their path under `/admin/js/`.
+const MODULES: [(&str, &str); 8] = [
+    ("api.js", include_str!("../../../admin-ui/js/api.js")),
+    ("dom.js", include_str!("../../../admin-ui/js/dom.js")),
+    (
+        "views/events.js",
+        include_str!("../../../admin-ui/js/views/events.js"),
+    ),
+    (
+        "views/health.js",
+        include_str!("../../../admin-ui/js/views/health.js"),
+    ),
+    (
+        "views/keys.js",
+        include_str!("../../../admin-ui/js/views/keys.js"),
+    ),
+    (
+        "views/orders.js",
+        include_str!("../../../admin-ui/js/views/orders.js"),
+    ),
+    (
+        "views/settings.js",
+        include_str!("../../../admin-ui/js/views/settings.js"),
+    ),
+    (
+        "views/tenants.js",
+        include_str!("../../../admin-ui/js/views/tenants.js"),
+    ),
+];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -21,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/", get(index))
         .route("/admin/app.js", get(script))
         .route("/admin/app.css", get(style))
+        .route("/admin/js/{*path}", get(module))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -50,6 +82,13 @@ pub async fn index() -> Response {
 
 pub async fn script() -> Response {
     asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+pub async fn module(Path(path): Path<String>) -> Response {
+    match MODULES.iter().find(|(name, _)| *name == path) {
+        Some((_, body)) => asset(body, "text/javascript; charset=utf-8"),
+        None => super::operations::not_found().await,
+    }
 }
 
 pub async fn style() -> Response {

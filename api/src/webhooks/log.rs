@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The status of a delivery in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventStatus {
     /// Verified and stored; being applied (or waiting for a retry).
     Processing,

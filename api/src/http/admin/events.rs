@@ -50,6 +50,7 @@ pub struct EventItem {
     #[serde(rename = "type")]
     event_type: Option<String>,
     /// PROCESSING, COMPLETED, FAILED, VERIFICATION_FAILED or NO_CONFIG
+    #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
     /// What applying did: applied, unchanged, unmatched or ignored.
     outcome: Option<String>,
@@ -249,6 +250,7 @@ pub struct UnroutedItem {
     stripe_event_id: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
+    #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
     error: Option<String>,
     received_at: String,

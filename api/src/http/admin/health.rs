@@ -20,6 +20,7 @@ const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LastDelivery {
     at: String,
+    #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
 }
 

@@ -35,6 +35,7 @@ pub struct PaymentView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     order_id: String,
+    #[schema(value_type = crate::orders::lifecycle::OrderStatus)]
     status: String,
     amount: i64,
     currency: String,
@@ -124,6 +125,7 @@ pub async fn list(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Override {
+    #[schema(value_type = crate::orders::lifecycle::OrderStatus)]
     status: String,
     reason: String,
 }

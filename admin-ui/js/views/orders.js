@@ -1,0 +1,36 @@
+// A restaurant's orders with their payments, and the manual override.
+import { api, serverEnum } from "../api.js";
+import { h, badge, money, table, row, code } from "../dom.js";
+
+function payments(o) {
+  if (!o.payments.length) return "—";
+  return o.payments.map((p) => {
+    const amount = p.amount === null ? "" : ` ${money(p.amount, p.currency)}`;
+    const refunded = p.amount_refunded ? ` (refunded ${money(p.amount_refunded, p.currency)})` : "";
+    return h("div", {}, `${p.status}${amount}${refunded}`);
+  });
+}
+
+function overrideForm(o, base, statuses, reload) {
+  const select = h("select", { id: `override-status-${o.order_id}`, "aria-label": `New status of ${o.order_id}` },
+    statuses.map((s) => h("option", { value: s, selected: s === "PAID" }, s))); // settled by hand: paid, most often
+  const reason = h("input", { id: `override-reason-${o.order_id}`, "aria-label": `Reason for ${o.order_id}`, placeholder: "reason (required)" });
+  const msg = h("span", { class: "error", role: "alert" });
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", `${base}/orders/${encodeURIComponent(o.order_id)}/override`, { status: select.value, reason: reason.value });
+      reload();
+    } catch (err) {
+      msg.textContent = err.message;
+    }
+  };
+  return h("form", { onsubmit: submit }, select, reason, h("button", { type: "submit" }, "Override"), msg);
+}
+
+export async function ordersView(body, { base, reload }) {
+  const [list, statuses] = await Promise.all([api("GET", `${base}/orders?limit=100`), serverEnum("OrderStatus")]);
+  const rows = list.items.map((o) => row(code(o.order_id), badge(o.status), money(o.amount, o.currency), o.reference || "—",
+    payments(o), o.manual_status ? `${o.manual_status}: ${o.manual_reason}` : "—", overrideForm(o, base, statuses, reload)));
+  body.append(table("orders", ["Order", "Status", "Amount", "Reference", "Payments", "Manual status", "Override"], rows, "No orders yet."));
+}

@@ -1,0 +1,66 @@
+// Payment settings: the webhook URL to give Stripe, the secrets (hint and fingerprint
+// only), set, rotate and remove.
+import { api } from "../api.js";
+import { h, fill, when, badge, table, row, code, fieldError, copyButton } from "../dom.js";
+
+const configured = (yes) => (yes ? badge("ok") : h("span", { class: "status bad" }, "not configured"));
+
+function secretsState(state, c) {
+  const rows = c.secrets.map((s) => row(code(s.hint), code(s.fingerprint), when(s.created_at), s.expires_at ? when(s.expires_at) : "current"));
+  fill(state,
+    h("dl", { class: "kv" }, h("dt", {}, "Configured"), h("dd", {}, configured(c.configured)),
+      h("dt", {}, "Last change"), h("dd", {}, when(c.updated_at))),
+    rows.length ? table("secrets", ["Secret", "Fingerprint", "Since", "Expires"], rows, "") : null);
+}
+
+export async function settingsView(body, { base, slug, config }) {
+  const url = `${location.origin}/api/v1/webhooks/stripe/${slug}`;
+  const urlField = h("input", { id: "webhook-url", readonly: true, value: url });
+  const secret = h("input", { id: "secret", type: "password", autocomplete: "off", placeholder: "whsec_…" });
+  const rotateSecret = h("input", { id: "rotate-secret", type: "password", autocomplete: "off", placeholder: "whsec_…" });
+  const grace = h("select", { id: "rotate-grace" },
+    h("option", { value: "3600" }, "1 hour"), h("option", { value: "21600" }, "6 hours"), h("option", { value: "86400" }, "24 hours"));
+  const saved = h("p", { class: "muted", role: "status" });
+  const state = h("div");
+  secretsState(state, config);
+
+  const submit = async (input, method, path, extra) => {
+    fieldError(input, "");
+    try {
+      const c = await api(method, path, { webhook_secret: input.value, ...extra });
+      input.value = ""; // never kept, never shown again
+      saved.textContent = "Saved.";
+      secretsState(state, c);
+    } catch (err) {
+      fieldError(input, err.message);
+    }
+  };
+  const remove = async () => {
+    if (!confirm("Remove the Stripe configuration? Stripe's deliveries will be refused until a new secret is set.")) return;
+    try { await api("DELETE", `${base}/payment-config`); } catch (err) { if (err.status !== 404) throw err; }
+    secretsState(state, await api("GET", `${base}/payment-config`));
+  };
+
+  body.append(
+    h("section", { class: "card", "aria-labelledby": "url-title" }, h("h2", { id: "url-title" }, "Webhook URL"),
+      h("p", { class: "muted" }, "Paste this into the endpoint of Stripe's dashboard (Developers → Webhooks)."),
+      h("label", { for: "webhook-url" }, "Endpoint URL"), urlField, copyButton(() => url, "Copy URL")),
+    h("section", { class: "card", "aria-labelledby": "secret-title" }, h("h2", { id: "secret-title" }, "Signing secret"), state, saved),
+    h("form", { class: "card", "aria-labelledby": "set-title",
+      onsubmit: (e) => { e.preventDefault(); submit(secret, "PUT", `${base}/payment-config`, {}); } },
+      h("h2", { id: "set-title" }, "Enter or replace the secret"),
+      h("p", { class: "muted" }, "Replacing stops the old secret at once. To change without missing events, rotate instead."),
+      h("label", { for: "secret" }, "Signing secret (whsec_…)"), secret, h("button", { type: "submit" }, "Save secret")),
+    h("form", { class: "card", "aria-labelledby": "rotate-title",
+      onsubmit: (e) => {
+        e.preventDefault();
+        submit(rotateSecret, "POST", `${base}/payment-config/rotate`, { previous_expires_in_secs: Number(grace.value) });
+      } },
+      h("h2", { id: "rotate-title" }, "Rotate"),
+      h("p", { class: "muted" }, "The new secret works now; the current one keeps working until the grace period ends."),
+      h("label", { for: "rotate-secret" }, "New signing secret"), rotateSecret,
+      h("label", { for: "rotate-grace" }, "Keep the current secret for"), grace,
+      h("button", { type: "submit" }, "Rotate secret")),
+    h("section", { class: "card" }, h("h2", {}, "Remove"),
+      h("button", { type: "button", class: "danger", id: "delete-secret", onclick: remove }, "Remove configuration")));
+}
