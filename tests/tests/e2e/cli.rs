@@ -2,7 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn a_secret_set_by_the_cli_is_honoured_by_a_running_gateway_within_a_second(
     backend: Backend,
@@ -19,30 +19,22 @@ async fn a_secret_set_by_the_cli_is_honoured_by_a_running_gateway_within_a_secon
 
     let new_secret = format!("whsec_{}", random_hex(16));
     app.cli_ok(&["config", "set-secret", &tenant.slug], Some(&new_secret));
-    let changed = Instant::now();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        app.deliver(&tenant.slug, &tenant.secret, &body())
-            .await
-            .status(),
-        400,
-        "the old secret stopped working"
-    );
+    let within = Duration::from_millis(1500); // the cache holds 500 ms; the rest is slack
+    app.deliveries_answer(&tenant.slug, &tenant.secret, 400, within)
+        .await;
     assert_eq!(
         app.deliver(&tenant.slug, &new_secret, &body())
             .await
             .status(),
         200
     );
-    assert!(changed.elapsed() < Duration::from_secs(3));
 
     // A tenant created while the gateway runs is served at once.
     let slug = format!("late-{}", random_hex(3));
     assert_eq!(app.deliver(&slug, &new_secret, &body()).await.status(), 404);
     app.cli_ok(&["tenant", "create", &slug, "--name", "Late"], None);
     app.cli_ok(&["config", "set-secret", &slug], Some(&new_secret));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(app.deliver(&slug, &new_secret, &body()).await.status(), 200);
+    app.deliveries_answer(&slug, &new_secret, 200, within).await;
 }
 
 async fn config_check_reports_wrong_keys_tampering_and_missing_secrets(backend: Backend) {
@@ -90,7 +82,13 @@ async fn config_check_reports_wrong_keys_tampering_and_missing_secrets(backend: 
         "{stdout}"
     );
     // And the gateway answers 503 (Stripe retries) rather than verifying with it.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.deliveries_answer(
+        &victim.slug,
+        &victim.secret,
+        503,
+        Duration::from_millis(1500),
+    )
+    .await;
     let body = event(&evt_id(), "customer.created", fixture("customer"));
     assert_eq!(
         app.deliver(&victim.slug, &victim.secret, &body)
@@ -173,11 +171,7 @@ async fn send_test_event_pays_an_order_like_stripe_would(backend: Backend) {
         None,
     );
     assert!(out.contains("→ 200"), "{out}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.order_status(&order).await["status"] != "PAID" {
-        assert!(Instant::now() < deadline, "order not paid");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.order_reaches(&order, "PAID").await;
 }
 
 on_both_backends!(
@@ -186,3 +180,30 @@ on_both_backends!(
     cli_errors_are_one_clear_line,
     send_test_event_pays_an_order_like_stripe_would,
 );
+
+/// Every command and subcommand explains itself, without touching a database.
+#[test]
+fn every_command_has_help() {
+    let commands: [&[&str]; 12] = [
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["tenant"],
+        &["tenant", "create"],
+        &["tenant", "api-key"],
+        &["config", "set-secret"],
+        &["config", "check"],
+        &["admin", "create"],
+        &["keys", "rotate"],
+        &["send-test-event"],
+        &["config"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = cli(&[], &args, None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("Usage: gateway"), "{args:?}: {text}");
+    }
+}

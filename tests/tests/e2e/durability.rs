@@ -37,7 +37,18 @@ async fn events_acknowledged_before_a_sigkill_are_processed_after_restart(backen
         ids.push(id);
     }
     // Let at least one attempt fail, so that the kill interrupts real retry work.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("a failed attempt", Duration::from_secs(10), || async {
+        let rows = app
+            .db
+            .query("SELECT COUNT(*) AS n FROM webhook_event WHERE attempts > 0")
+            .await;
+        if rows[0]["n"] != 0 {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
     app.kill();
     let stuck = app
         .db

@@ -48,7 +48,7 @@ async fn a_full_flow_logs_no_secret_signature_or_api_key(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&cli.stderr)
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.order_reaches(&order, "PAID").await;
 
     let logs =
         app.logs() + &String::from_utf8_lossy(&cli.stdout) + &String::from_utf8_lossy(&cli.stderr);

@@ -12,16 +12,18 @@ async fn rows_for(app: &TestApp, slug: &str) -> Vec<Value> {
         .await
 }
 
-/// Rejected rows are written without the sender waiting; give the writer a moment.
+/// Rejected rows are written without the sender waiting: waits for `n` rows.
 async fn wait_rows(app: &TestApp, slug: &str, n: usize) -> Vec<Value> {
-    for _ in 0..100 {
+    let what = format!("{n} row(s) for {slug}");
+    eventually(&what, std::time::Duration::from_secs(5), || async {
         let rows = rows_for(app, slug).await;
         if rows.len() >= n {
-            return rows;
+            Ok(rows)
+        } else {
+            Err(format!("{rows:?}"))
         }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    }
-    rows_for(app, slug).await
+    })
+    .await
 }
 
 async fn signed_event_is_stored_processed_and_pays_the_order(backend: Backend) {
@@ -286,8 +288,10 @@ async fn database_gone_is_503_and_ready_says_so() {
         .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
         .unwrap();
-    // Past the secret cache, so that the delivery needs the database.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Once past the secret cache, deliveries need the database.
+    let within = std::time::Duration::from_secs(5);
+    app.deliveries_answer(&tenant.slug, &tenant.secret, 503, within)
+        .await;
     let body = event(&evt_id(), "customer.created", fixture("customer"));
     let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
     assert_eq!(response.status(), 503);

@@ -1,47 +1,13 @@
-//! The test harness: a real `gateway` process per test, on port 0, with a fresh
-//! database (a SQLite file, or a new PostgreSQL database on the server that
-//! `scripts/test.sh` started), and helpers that speak the gateway's API.
+//! The gateway process: started on port 0 with its log captured, its CLI on the same
+//! database, and the calls Stripe, restaurant backends and widgets make.
 
-#![allow(dead_code)]
-
-use hmac::{Hmac, KeyInit, Mac};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use super::{Backend, TestDb, eventually, now, random_hex, sign};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Runs a test body once per backend, as `NAME::sqlite` and `NAME::postgres`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
-            }
-        }
-    )*};
-}
-
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::fill(&mut buf[..]);
-    hex::encode(buf)
-}
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub fn gateway_bin() -> PathBuf {
     if let Ok(path) = std::env::var("GATEWAY_BIN") {
@@ -60,146 +26,6 @@ pub fn gateway_bin() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A database made for one test.
-#[derive(Clone)]
-pub struct TestDb {
-    pub backend: Backend,
-    pub url: String,
-    _dir: Arc<TempDir>,
-}
-
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("gateway-test-{}", random_hex(8)));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn postgres_server_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").expect(
-        "TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    )
-}
-
-impl TestDb {
-    pub async fn new(backend: Backend) -> Self {
-        let dir = Arc::new(TempDir::new());
-        let url = match backend {
-            Backend::Sqlite => format!("sqlite://{}/gateway.db?mode=rwc", dir.0.display()),
-            Backend::Postgres => {
-                let server = postgres_server_url();
-                let name = format!("gw_{}", random_hex(8));
-                let admin = Database::connect(format!("{server}/postgres"))
-                    .await
-                    .expect("connect to the test PostgreSQL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
-                admin.close().await.ok();
-                format!("{server}/{name}")
-            }
-        };
-        Self {
-            backend,
-            url,
-            _dir: dir,
-        }
-    }
-
-    pub fn dir(&self) -> &std::path::Path {
-        &self._dir.0
-    }
-
-    pub async fn connect(&self) -> DatabaseConnection {
-        Database::connect(&self.url)
-            .await
-            .expect("connect to the test database")
-    }
-
-    /// Makes every insert of a payment fail: a processing failure on demand.
-    pub async fn break_payments(&self) {
-        let db = self.connect().await;
-        match self.backend {
-            Backend::Sqlite => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
-                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-                )
-                .await
-                .unwrap();
-            }
-            Backend::Postgres => {
-                db.execute_unprepared(
-                    "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
-                     BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
-                )
-                .await
-                .unwrap();
-                db.execute_unprepared(
-                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
-                     FOR EACH ROW EXECUTE FUNCTION injected_failure()",
-                )
-                .await
-                .unwrap();
-            }
-        }
-        db.close().await.ok();
-    }
-
-    pub async fn repair_payments(&self) {
-        let db = self.connect().await;
-        let sql = match self.backend {
-            Backend::Sqlite => "DROP TRIGGER injected_failure",
-            Backend::Postgres => "DROP TRIGGER injected_failure ON payments",
-        };
-        db.execute_unprepared(sql).await.unwrap();
-        db.close().await.ok();
-    }
-
-    /// Rows of a query as JSON objects.
-    pub async fn query(&self, sql: &str) -> Vec<Value> {
-        let db = self.connect().await;
-        let backend = db.get_database_backend();
-        let rows = db
-            .query_all_raw(Statement::from_string(backend, sql.to_string()))
-            .await
-            .unwrap();
-        let out = rows
-            .into_iter()
-            .map(|row| {
-                let mut obj = serde_json::Map::new();
-                for col in row.column_names() {
-                    let v = if let Ok(v) = row.try_get::<Option<i64>>("", &col) {
-                        json!(v)
-                    } else if let Ok(v) = row.try_get::<Option<bool>>("", &col) {
-                        json!(v)
-                    } else if let Ok(v) = row.try_get::<Option<String>>("", &col) {
-                        json!(v)
-                    } else if let Ok(v) = row.try_get::<Option<i32>>("", &col) {
-                        json!(v)
-                    } else {
-                        Value::Null
-                    };
-                    obj.insert(col, v);
-                }
-                Value::Object(obj)
-            })
-            .collect();
-        db.close().await.ok();
-        out
-    }
 }
 
 /// A running gateway process with its captured log.
@@ -372,6 +198,20 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Waits until the widget's view of the order shows `status`.
+    pub async fn order_reaches(&self, order_id: &str, status: &str) -> Value {
+        let what = format!("order {order_id} {status}");
+        eventually(&what, Duration::from_secs(10), || async {
+            let seen = self.order_status(order_id).await;
+            if seen["status"] == status {
+                Ok(seen)
+            } else {
+                Err(seen.to_string())
+            }
+        })
+        .await
+    }
+
     /// Delivers a body signed with `secret` now.
     pub async fn deliver(&self, slug: &str, secret: &str, body: &str) -> reqwest::Response {
         let header = sign(secret, now(), body);
@@ -397,45 +237,72 @@ impl TestApp {
 
     /// Waits until the tenant's event with this Stripe id is no longer PROCESSING.
     pub async fn settled(&self, stripe_event_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let rows = self
-                .db
-                .query(&format!(
-                    "SELECT status, outcome, error, attempts, order_id FROM webhook_event WHERE stripe_event_id = '{stripe_event_id}' AND dedup_key IS NOT NULL"
-                ))
-                .await;
-            if let Some(row) = rows.first()
-                && row["status"] != "PROCESSING"
-            {
-                return row.clone();
+        let sql = format!(
+            "SELECT status, outcome, error, attempts, order_id FROM webhook_event \
+             WHERE stripe_event_id = '{stripe_event_id}' AND dedup_key IS NOT NULL"
+        );
+        let what = format!("event {stripe_event_id} settled");
+        eventually(&what, Duration::from_secs(20), || async {
+            let rows = self.db.query(&sql).await;
+            match rows.first() {
+                Some(row) if row["status"] != "PROCESSING" => Ok(row.clone()),
+                _ => Err(format!("{rows:?}\n{}", self.logs())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "event {stripe_event_id} still {rows:?}\n{}",
-                self.logs()
+        })
+        .await
+    }
+
+    /// Delivers fresh events signed with `secret` until one is answered `status`: a change
+    /// of configuration has reached this gateway (its secret cache holds for 500 ms).
+    pub async fn deliveries_answer(&self, slug: &str, secret: &str, status: u16, within: Duration) {
+        let what = format!("deliveries to {slug} answered {status}");
+        eventually(&what, within, || async {
+            let body = super::event(
+                &super::evt_id(),
+                "customer.created",
+                super::fixture("customer"),
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let got = self.deliver(slug, secret, &body).await.status().as_u16();
+            if got == status {
+                Ok(())
+            } else {
+                Err(got.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Waits until the log holds at least `n` rows for this slug with this status (rejected
+    /// deliveries are recorded without the sender waiting); those rows, oldest first.
+    pub async fn recorded(&self, slug: &str, status: &str, n: usize) -> Vec<Value> {
+        let sql = format!(
+            "SELECT id, tenant_id, stripe_event_id, event_type, status, error, payload \
+             FROM webhook_event WHERE tenant_slug = '{slug}' AND status = '{status}' ORDER BY id"
+        );
+        let what = format!("{n} {status} row(s) for {slug}");
+        eventually(&what, Duration::from_secs(10), || async {
+            let rows = self.db.query(&sql).await;
+            if rows.len() >= n {
+                Ok(rows)
+            } else {
+                Err(format!("{rows:?}"))
+            }
+        })
+        .await
     }
 
     /// Waits until no event of the database is PROCESSING.
     pub async fn all_settled(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let rows = self
-                .db
-                .query("SELECT COUNT(*) AS n FROM webhook_event WHERE status = 'PROCESSING'")
-                .await;
+        let sql = "SELECT COUNT(*) AS n FROM webhook_event WHERE status = 'PROCESSING'";
+        eventually("no event PROCESSING", Duration::from_secs(30), || async {
+            let rows = self.db.query(sql).await;
             if rows[0]["n"] == 0 {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{rows:?}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "events still PROCESSING: {rows:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -469,114 +336,4 @@ pub struct Tenant {
     pub slug: String,
     pub secret: String,
     pub api_key: String,
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// `t=…,v1=…` as Stripe signs: HMAC-SHA256 of `t.body`.
-pub fn sign(secret: &str, t: i64, body: &str) -> String {
-    format!("t={t},v1={}", signature(secret, t, body))
-}
-
-pub fn signature(secret: &str, t: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Stripe's published example objects (`shared/stripe/fixtures3.json`).
-pub fn fixture(resource: &str) -> Value {
-    static ALL: OnceLock<Value> = OnceLock::new();
-    let all = ALL.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/stripe/fixtures3.json"
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).expect("shared/stripe/fixtures3.json"))
-            .unwrap()
-    });
-    all["resources"][resource].clone()
-}
-
-/// An event envelope around `object`, as Stripe sends it.
-pub fn event(id: &str, kind: &str, object: Value) -> String {
-    let mut envelope = fixture("event");
-    envelope["id"] = json!(id);
-    envelope["type"] = json!(kind);
-    envelope["created"] = json!(now());
-    envelope["livemode"] = json!(false);
-    envelope["api_version"] = json!("2025-11-17.clover");
-    envelope["data"] = json!({"object": object});
-    serde_json::to_string(&envelope).unwrap()
-}
-
-pub fn evt_id() -> String {
-    format!("evt_{}", random_hex(12))
-}
-
-/// Realistic objects for one order's payment, built from Stripe's fixtures.
-pub struct Payment {
-    pub order_id: String,
-    pub amount: i64,
-    pub session: String,
-    pub intent: String,
-    pub charge: String,
-}
-
-impl Payment {
-    pub fn new(order_id: &str, amount: i64) -> Self {
-        Self {
-            order_id: order_id.to_string(),
-            amount,
-            session: format!("cs_test_{}", random_hex(12)),
-            intent: format!("pi_{}", random_hex(12)),
-            charge: format!("ch_{}", random_hex(12)),
-        }
-    }
-
-    pub fn session(&self, payment_status: &str) -> Value {
-        let mut s = fixture("checkout.session");
-        s["id"] = json!(self.session);
-        s["metadata"] = json!({"order_id": self.order_id});
-        s["client_reference_id"] = json!(self.order_id);
-        s["payment_intent"] = json!(self.intent);
-        s["payment_status"] = json!(payment_status);
-        s["amount_total"] = json!(self.amount);
-        s["currency"] = json!("eur");
-        s
-    }
-
-    /// A PaymentIntent as Checkout creates it: no order metadata of its own.
-    pub fn intent(&self, status: &str) -> Value {
-        let mut pi = fixture("payment_intent");
-        pi["id"] = json!(self.intent);
-        pi["amount"] = json!(self.amount);
-        pi["amount_received"] = json!(if status == "succeeded" {
-            self.amount
-        } else {
-            0
-        });
-        pi["currency"] = json!("eur");
-        pi["status"] = json!(status);
-        pi["metadata"] = json!({});
-        pi
-    }
-
-    pub fn charge(&self, status: &str, refunded: i64) -> Value {
-        let mut ch = fixture("charge");
-        ch["id"] = json!(self.charge);
-        ch["payment_intent"] = json!(self.intent);
-        ch["amount"] = json!(self.amount);
-        ch["amount_refunded"] = json!(refunded);
-        ch["refunded"] = json!(refunded == self.amount);
-        ch["currency"] = json!("eur");
-        ch["status"] = json!(status);
-        ch["metadata"] = json!({});
-        ch
-    }
 }

@@ -1,0 +1,166 @@
+//! The OpenAPI document: every route of the contract, each served, each answer typed.
+
+use crate::on_both_backends;
+use crate::support::*;
+use serde_json::{Value, json};
+
+async fn document(app: &TestApp) -> Value {
+    app.client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The OpenAPI document covers every route of the contract, and every route it lists
+/// is really served (none falls through to the router's 404).
+async fn openapi_document_lists_every_route_and_each_is_served(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("post", "/api/v1/webhooks/stripe/{tenant}"),
+        ("post", "/api/v1/tenants/{tenant}/orders"),
+        ("get", "/api/v1/orders/{order_id}/status"),
+        ("post", "/api/v1/admin/login"),
+        ("get", "/api/v1/admin/me"),
+        ("get", "/api/v1/admin/tenants"),
+        ("post", "/api/v1/admin/tenants"),
+        ("post", "/api/v1/admin/users"),
+        ("get", "/api/v1/admin/tenants/{tenant}/payment-config"),
+        ("put", "/api/v1/admin/tenants/{tenant}/payment-config"),
+        ("delete", "/api/v1/admin/tenants/{tenant}/payment-config"),
+        (
+            "post",
+            "/api/v1/admin/tenants/{tenant}/payment-config/rotate",
+        ),
+        ("post", "/api/v1/admin/tenants/{tenant}/api-keys"),
+        ("get", "/api/v1/admin/tenants/{tenant}/webhook-events"),
+        ("get", "/api/v1/admin/tenants/{tenant}/webhook-events/{id}"),
+        (
+            "post",
+            "/api/v1/admin/tenants/{tenant}/webhook-events/{id}/retry",
+        ),
+        ("get", "/api/v1/admin/tenants/{tenant}/orders"),
+        ("get", "/api/v1/admin/tenants/{tenant}/health"),
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+        ("get", "/api/v1/openapi.json"),
+    ];
+    for (method, path) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
+    }
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{tenant}", "some-tenant")
+                .replace("{order_id}", "ord_00")
+                .replace("{id}", "1");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(
+                !(status == 404 && body == r#"{"error":"not_found"}"#) && status != 405,
+                "{method} {path} is documented but not served ({status} {body})"
+            );
+        }
+    }
+}
+
+/// Why a schema says nothing of its shape: an object without properties, or an array of
+/// such. `$ref`s are followed into the components.
+fn untyped(doc: &Value, schema: &Value) -> Option<String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return untyped(doc, &doc["components"]["schemas"][name]);
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        return parts
+            .iter()
+            .all(|p| untyped(doc, p).is_some())
+            .then(|| format!("{schema}"));
+    }
+    let object = schema["type"] == "object"
+        || (schema["type"].is_null() && schema.get("properties").is_none());
+    if schema["type"] == "array" {
+        return untyped(doc, &schema["items"]);
+    }
+    let described = schema
+        .get("properties")
+        .is_some_and(|p| p.as_object().is_some_and(|p| !p.is_empty()))
+        || schema
+            .get("additionalProperties")
+            .is_some_and(|p| p.is_object())
+        || schema.get("enum").is_some();
+    (object && !described).then(|| format!("{schema}"))
+}
+
+/// Every 2xx answer with a body declares its shape: no `body = Object`.
+async fn every_success_body_in_the_openapi_document_is_typed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    let mut bodies = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    bodies += 1;
+                    if let Some(why) = untyped(&doc, &content["schema"]) {
+                        panic!("{method} {path} {status} {media}: untyped body {why}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        bodies > 25,
+        "only {bodies} typed bodies: the document lost its schemas"
+    );
+    // The enumerations the panel reads instead of keeping copies.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["EventStatus"]["enum"],
+        json!([
+            "PROCESSING",
+            "COMPLETED",
+            "FAILED",
+            "VERIFICATION_FAILED",
+            "NO_CONFIG"
+        ])
+    );
+    assert!(
+        schemas["OrderStatus"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("PAID"))
+    );
+    assert!(
+        schemas["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tenant_not_found"))
+    );
+}
+
+on_both_backends!(
+    openapi_document_lists_every_route_and_each_is_served,
+    every_success_body_in_the_openapi_document_is_typed,
+);

@@ -1,0 +1,148 @@
+//! The test's own database: made fresh for each test, queried as JSON rows, and given
+//! faults on demand.
+
+use super::{Backend, random_hex};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A database made for one test.
+#[derive(Clone)]
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    _dir: Arc<TempDir>,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("gateway-test-{}", random_hex(8)));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn postgres_server_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    )
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = Arc::new(TempDir::new());
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}/gateway.db?mode=rwc", dir.0.display()),
+            Backend::Postgres => {
+                let server = postgres_server_url();
+                let name = format!("gw_{}", random_hex(8));
+                let admin = Database::connect(format!("{server}/postgres"))
+                    .await
+                    .expect("connect to the test PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                admin.close().await.ok();
+                format!("{server}/{name}")
+            }
+        };
+        Self {
+            backend,
+            url,
+            _dir: dir,
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        Database::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// Makes every insert of a payment fail: a processing failure on demand.
+    pub async fn break_payments(&self) {
+        let db = self.connect().await;
+        match self.backend {
+            Backend::Sqlite => {
+                db.execute_unprepared(
+                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+                )
+                .await
+                .unwrap();
+            }
+            Backend::Postgres => {
+                db.execute_unprepared(
+                    "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+                     BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                )
+                .await
+                .unwrap();
+                db.execute_unprepared(
+                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
+                     FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+                )
+                .await
+                .unwrap();
+            }
+        }
+        db.close().await.ok();
+    }
+
+    pub async fn repair_payments(&self) {
+        let db = self.connect().await;
+        let sql = match self.backend {
+            Backend::Sqlite => "DROP TRIGGER injected_failure",
+            Backend::Postgres => "DROP TRIGGER injected_failure ON payments",
+        };
+        db.execute_unprepared(sql).await.unwrap();
+        db.close().await.ok();
+    }
+
+    /// Rows of a query as JSON objects.
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let db = self.connect().await;
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, sql.to_string()))
+            .await
+            .unwrap();
+        let out = rows
+            .into_iter()
+            .map(|row| {
+                let mut obj = serde_json::Map::new();
+                for col in row.column_names() {
+                    let v = if let Ok(v) = row.try_get::<Option<i64>>("", &col) {
+                        json!(v)
+                    } else if let Ok(v) = row.try_get::<Option<bool>>("", &col) {
+                        json!(v)
+                    } else if let Ok(v) = row.try_get::<Option<String>>("", &col) {
+                        json!(v)
+                    } else if let Ok(v) = row.try_get::<Option<i32>>("", &col) {
+                        json!(v)
+                    } else {
+                        Value::Null
+                    };
+                    obj.insert(col, v);
+                }
+                Value::Object(obj)
+            })
+            .collect();
+        db.close().await.ok();
+        out
+    }
+}

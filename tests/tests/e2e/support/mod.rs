@@ -1,0 +1,70 @@
+//! The test harness: a real `gateway` process per test, on port 0, with a fresh
+//! database (a SQLite file, or a new PostgreSQL database on the server that
+//! `scripts/test.sh` started), and helpers that speak the gateway's API.
+//!
+//! - `app`: the gateway process, its CLI, deliveries and the widget's view of an order
+//! - `db`: the test's own database, SQL against it, and faults injected into it
+//! - `stripe`: Stripe's signing scheme and realistic objects from its fixtures
+//! - `admin_client`: admin accounts and a typed client for the admin API
+
+pub mod admin_client;
+pub mod app;
+pub mod db;
+pub mod stripe;
+
+pub use admin_client::*;
+pub use app::*;
+pub use db::*;
+pub use stripe::*;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend, as `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    hex::encode(buf)
+}
+
+/// Polls `probe` until it gives `Some`, or fails the test after `within`, saying what
+/// was awaited and the last thing seen. Instead of fixed sleeps: as quick as the
+/// gateway, and as patient as a slow machine needs.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {within:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+}
