@@ -154,193 +154,207 @@ impl Config {
         Self::load(&Source::env())
     }
 
+    /// Every setting, one section at a time; the first bad one stops with its name.
     pub fn load(src: &Source) -> Result<Self, ConfigError> {
-        let environment = match src.get("GATEWAY_ENV").as_deref() {
-            None | Some("development") => Environment::Development,
-            Some("production") => Environment::Production,
-            Some(other) => {
-                return Err(bad(
-                    "GATEWAY_ENV",
-                    format!("{other:?} is neither \"production\" nor \"development\""),
-                ));
-            }
-        };
+        let environment = environment(src)?;
         let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-
-        let database_url = match src.get("DATABASE_URL") {
-            Some(url) => url,
-            None => {
-                if environment == Environment::Production {
-                    return Err(bad("DATABASE_URL", "must be set in production"));
-                }
-                format!("sqlite://{}/gateway.db?mode=rwc", data_dir.display())
-            }
-        };
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(bad(
-                "DATABASE_URL",
-                "must start with sqlite: or postgres://",
-            ));
-        }
-
-        let bind_addr = match (src.get("BIND_ADDR"), src.get("PORT")) {
-            (Some(addr), _) => addr.parse().map_err(|_| {
-                bad(
-                    "BIND_ADDR",
-                    format!("{addr:?} is not host:port (e.g. 0.0.0.0:3000)"),
-                )
-            })?,
-            (None, Some(port)) => {
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| bad("PORT", format!("{port:?} is not a port number")))?;
-                SocketAddr::from(([0, 0, 0, 0], port))
-            }
-            (None, None) => SocketAddr::from(([0, 0, 0, 0], 3000)),
-        };
-
-        let mut development_keys = Vec::new();
-        let current = match src.get("PAYMENT_CONFIG_ENC_KEY") {
-            Some(hex) => VaultKey::from_hex(&hex)
-                .map_err(|e| bad("PAYMENT_CONFIG_ENC_KEY", e.to_string()))?,
-            None if environment == Environment::Production => {
-                return Err(bad(
-                    "PAYMENT_CONFIG_ENC_KEY",
-                    "must be set in production (64 hex characters)",
-                ));
-            }
-            None => {
-                development_keys.push("PAYMENT_CONFIG_ENC_KEY");
-                let hex = dev_secret(
-                    &data_dir,
-                    "dev-payment-config-enc.key",
-                    VaultKey::generate_hex,
-                )
-                .map_err(|e| bad("PAYMENT_CONFIG_ENC_KEY", e))?;
-                VaultKey::from_hex(&hex).map_err(|e| {
-                    bad(
-                        "PAYMENT_CONFIG_ENC_KEY",
-                        format!("the development key file is damaged: {e}"),
-                    )
-                })?
-            }
-        };
-        let mut previous = Vec::new();
-        if let Some(list) = src.get("PAYMENT_CONFIG_ENC_KEY_PREVIOUS") {
-            for (i, hex) in list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .enumerate()
-            {
-                previous.push(VaultKey::from_hex(hex).map_err(|e| {
-                    bad(
-                        "PAYMENT_CONFIG_ENC_KEY_PREVIOUS",
-                        format!("key {}: {e}", i + 1),
-                    )
-                })?);
-            }
-        }
-
-        let jwt_secret = match src.get("JWT_SECRET") {
-            Some(s) if s.len() >= 32 => s.into_bytes(),
-            Some(s) => {
-                return Err(bad(
-                    "JWT_SECRET",
-                    format!("must be at least 32 bytes, got {}", s.len()),
-                ));
-            }
-            None if environment == Environment::Production => {
-                return Err(bad(
-                    "JWT_SECRET",
-                    "must be set in production (at least 32 bytes)",
-                ));
-            }
-            None => {
-                development_keys.push("JWT_SECRET");
-                dev_secret(&data_dir, "dev-jwt-secret", VaultKey::generate_hex)
-                    .map_err(|e| bad("JWT_SECRET", e))?
-                    .into_bytes()
-            }
-        };
-
-        let webhook_tolerance_secs = src.positive("WEBHOOK_TOLERANCE_SECS", 300)? as i64;
-        let webhook_max_body_bytes = src.positive("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)? as usize;
-        let quota = |name: &'static str,
-                     burst_name: &'static str,
-                     per_second,
-                     burst|
-         -> Result<Quota, ConfigError> {
-            Ok(Quota {
-                per_second: src.positive(name, per_second)?,
-                burst: src.positive(burst_name, burst)?.min(u32::MAX as u64) as u32,
-            })
-        };
-        let rate_limits = RateLimits {
-            webhook: quota(
-                "RATE_LIMIT_WEBHOOK_PER_SEC",
-                "RATE_LIMIT_WEBHOOK_BURST",
-                1000,
-                2000,
-            )?,
-            status: quota(
-                "RATE_LIMIT_STATUS_PER_SEC",
-                "RATE_LIMIT_STATUS_BURST",
-                20,
-                100,
-            )?,
-            orders: quota(
-                "RATE_LIMIT_ORDERS_PER_SEC",
-                "RATE_LIMIT_ORDERS_BURST",
-                100,
-                500,
-            )?,
-            other: quota(
-                "RATE_LIMIT_OTHER_PER_SEC",
-                "RATE_LIMIT_OTHER_BURST",
-                50,
-                200,
-            )?,
-            login: quota("RATE_LIMIT_LOGIN_PER_SEC", "RATE_LIMIT_LOGIN_BURST", 1, 10)?,
-        };
+        let database_url = database_url(src, environment, &data_dir)?;
         let sqlite = database_url.starts_with("sqlite:");
-        let processing = Processing {
-            lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 10_000)?),
-            max_attempts: src.positive("PROCESSING_MAX_ATTEMPTS", 10)?.min(1000) as i32,
-            retry_base: Duration::from_millis(src.positive("PROCESSING_RETRY_BASE_MS", 2_000)?),
-            sweep_interval: Duration::from_millis(src.positive("PROCESSING_SWEEP_MS", 1_000)?),
-            batch_size: src.positive("PROCESSING_BATCH_SIZE", 128)?.min(1000) as usize,
-            workers: if sqlite {
-                1
-            } else {
-                src.positive("PROCESSING_WORKERS", 6)?.min(64) as usize
-            },
-        };
-        let default_connections = if sqlite { 4 } else { 16 };
+        let mut development_keys = Vec::new();
+        let keys = key_ring(src, environment, &data_dir, &mut development_keys)?;
+        let jwt_secret = jwt_secret(src, environment, &data_dir, &mut development_keys)?;
         Ok(Self {
             environment,
             database_max_connections: src
-                .positive("DATABASE_MAX_CONNECTIONS", default_connections)?
+                .positive("DATABASE_MAX_CONNECTIONS", if sqlite { 4 } else { 16 })?
                 .min(1000) as u32,
             database_url,
-            bind_addr,
-            keys: KeyRing::new(current, previous),
-            jwt_secret: SecretBytes(jwt_secret),
+            bind_addr: bind_addr(src)?,
+            keys,
+            jwt_secret,
             admin_token_ttl_secs: src
                 .positive("ADMIN_TOKEN_TTL_SECS", 3600)?
                 .min(7 * 24 * 3600) as i64,
-            webhook_tolerance_secs,
-            webhook_max_body_bytes,
+            webhook_tolerance_secs: src.positive("WEBHOOK_TOLERANCE_SECS", 300)? as i64,
+            webhook_max_body_bytes: src.positive("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)? as usize,
             secret_cache_ttl: Duration::from_millis(src.parse("SECRET_CACHE_TTL_MS", 500)?),
-            rate_limits,
-            processing,
+            rate_limits: rate_limits(src)?,
+            processing: processing(src, sqlite)?,
             json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
             development_keys,
         })
     }
+}
+
+fn environment(src: &Source) -> Result<Environment, ConfigError> {
+    match src.get("GATEWAY_ENV").as_deref() {
+        None | Some("development") => Ok(Environment::Development),
+        Some("production") => Ok(Environment::Production),
+        Some(other) => Err(bad(
+            "GATEWAY_ENV",
+            format!("{other:?} is neither \"production\" nor \"development\""),
+        )),
+    }
+}
+
+fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<String, ConfigError> {
+    let url = match src.get("DATABASE_URL") {
+        Some(url) => url,
+        None if env == Environment::Production => {
+            return Err(bad("DATABASE_URL", "must be set in production"));
+        }
+        None => format!("sqlite://{}/gateway.db?mode=rwc", data_dir.display()),
+    };
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err(bad(
+            "DATABASE_URL",
+            "must start with sqlite: or postgres://",
+        ));
+    }
+    Ok(url)
+}
+
+fn bind_addr(src: &Source) -> Result<SocketAddr, ConfigError> {
+    match (src.get("BIND_ADDR"), src.get("PORT")) {
+        (Some(addr), _) => addr.parse().map_err(|_| {
+            bad(
+                "BIND_ADDR",
+                format!("{addr:?} is not host:port (e.g. 0.0.0.0:3000)"),
+            )
+        }),
+        (None, Some(port)) => {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| bad("PORT", format!("{port:?} is not a port number")))?;
+            Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+        }
+        (None, None) => Ok(SocketAddr::from(([0, 0, 0, 0], 3000))),
+    }
+}
+
+/// `PAYMENT_CONFIG_ENC_KEY` (or a development key) and the previous keys.
+fn key_ring(
+    src: &Source,
+    env: Environment,
+    data_dir: &Path,
+    development_keys: &mut Vec<&'static str>,
+) -> Result<KeyRing, ConfigError> {
+    const NAME: &str = "PAYMENT_CONFIG_ENC_KEY";
+    let current = match src.get(NAME) {
+        Some(hex) => VaultKey::from_hex(&hex).map_err(|e| bad(NAME, e.to_string()))?,
+        None if env == Environment::Production => {
+            return Err(bad(NAME, "must be set in production (64 hex characters)"));
+        }
+        None => {
+            development_keys.push(NAME);
+            let hex = dev_secret(
+                data_dir,
+                "dev-payment-config-enc.key",
+                VaultKey::generate_hex,
+            )
+            .map_err(|e| bad(NAME, e))?;
+            VaultKey::from_hex(&hex)
+                .map_err(|e| bad(NAME, format!("the development key file is damaged: {e}")))?
+        }
+    };
+    let mut previous = Vec::new();
+    if let Some(list) = src.get("PAYMENT_CONFIG_ENC_KEY_PREVIOUS") {
+        let keys = list.split(',').map(str::trim).filter(|s| !s.is_empty());
+        for (i, hex) in keys.enumerate() {
+            previous.push(VaultKey::from_hex(hex).map_err(|e| {
+                bad(
+                    "PAYMENT_CONFIG_ENC_KEY_PREVIOUS",
+                    format!("key {}: {e}", i + 1),
+                )
+            })?);
+        }
+    }
+    Ok(KeyRing::new(current, previous))
+}
+
+fn jwt_secret(
+    src: &Source,
+    env: Environment,
+    data_dir: &Path,
+    development_keys: &mut Vec<&'static str>,
+) -> Result<SecretBytes, ConfigError> {
+    let bytes = match src.get("JWT_SECRET") {
+        Some(s) if s.len() >= 32 => s.into_bytes(),
+        Some(s) => {
+            return Err(bad(
+                "JWT_SECRET",
+                format!("must be at least 32 bytes, got {}", s.len()),
+            ));
+        }
+        None if env == Environment::Production => {
+            return Err(bad(
+                "JWT_SECRET",
+                "must be set in production (at least 32 bytes)",
+            ));
+        }
+        None => {
+            development_keys.push("JWT_SECRET");
+            dev_secret(data_dir, "dev-jwt-secret", VaultKey::generate_hex)
+                .map_err(|e| bad("JWT_SECRET", e))?
+                .into_bytes()
+        }
+    };
+    Ok(SecretBytes(bytes))
+}
+
+fn rate_limits(src: &Source) -> Result<RateLimits, ConfigError> {
+    let quota = |name: &'static str, burst_name: &'static str, per_second, burst| {
+        Ok::<_, ConfigError>(Quota {
+            per_second: src.positive(name, per_second)?,
+            burst: src.positive(burst_name, burst)?.min(u32::MAX as u64) as u32,
+        })
+    };
+    Ok(RateLimits {
+        webhook: quota(
+            "RATE_LIMIT_WEBHOOK_PER_SEC",
+            "RATE_LIMIT_WEBHOOK_BURST",
+            1000,
+            2000,
+        )?,
+        status: quota(
+            "RATE_LIMIT_STATUS_PER_SEC",
+            "RATE_LIMIT_STATUS_BURST",
+            20,
+            100,
+        )?,
+        orders: quota(
+            "RATE_LIMIT_ORDERS_PER_SEC",
+            "RATE_LIMIT_ORDERS_BURST",
+            100,
+            500,
+        )?,
+        other: quota(
+            "RATE_LIMIT_OTHER_PER_SEC",
+            "RATE_LIMIT_OTHER_BURST",
+            50,
+            200,
+        )?,
+        login: quota("RATE_LIMIT_LOGIN_PER_SEC", "RATE_LIMIT_LOGIN_BURST", 1, 10)?,
+    })
+}
+
+fn processing(src: &Source, sqlite: bool) -> Result<Processing, ConfigError> {
+    Ok(Processing {
+        lease: Duration::from_millis(src.positive("PROCESSING_LEASE_MS", 10_000)?),
+        max_attempts: src.positive("PROCESSING_MAX_ATTEMPTS", 10)?.min(1000) as i32,
+        retry_base: Duration::from_millis(src.positive("PROCESSING_RETRY_BASE_MS", 2_000)?),
+        sweep_interval: Duration::from_millis(src.positive("PROCESSING_SWEEP_MS", 1_000)?),
+        batch_size: src.positive("PROCESSING_BATCH_SIZE", 128)?.min(1000) as usize,
+        // SQLite has one writer: more appliers would only queue for it.
+        workers: if sqlite {
+            1
+        } else {
+            src.positive("PROCESSING_WORKERS", 6)?.min(64) as usize
+        },
+    })
 }
 
 /// A development secret kept in the data directory, made on first use.

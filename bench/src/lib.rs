@@ -73,3 +73,63 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// CPU time (user + system) a process has used, from `/proc/PID/stat`.
+pub fn cpu_of(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    ticks_to_duration(ticks(11) + ticks(12))
+}
+
+/// CPU time of every process named `name` (e.g. all PostgreSQL backends), alive now.
+pub fn cpu_of_all(name: &str) -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .map(cpu_of)
+        .sum()
+}
+
+fn ticks_to_duration(ticks: u64) -> Duration {
+    // USER_HZ is 100 on Linux everywhere that matters here.
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU used by the gateway and by the database server between two readings.
+pub struct CpuMeter {
+    gateway: u32,
+    start: (Duration, Duration),
+}
+
+impl CpuMeter {
+    pub fn start(gateway: u32) -> Self {
+        Self {
+            gateway,
+            start: (cpu_of(gateway), cpu_of_all("postgres")),
+        }
+    }
+
+    /// `µs of CPU per unit` for the gateway and the database since `start`.
+    pub fn per_unit(&self, units: usize) -> (f64, f64) {
+        let gateway = cpu_of(self.gateway).saturating_sub(self.start.0);
+        let database = cpu_of_all("postgres").saturating_sub(self.start.1);
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
+        (per(gateway), per(database))
+    }
+}

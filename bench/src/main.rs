@@ -13,7 +13,7 @@ use gateway::orders::store;
 use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
-use gateway_bench::{ENC_KEY, ms, open_database, percentile, start_gateway};
+use gateway_bench::{CpuMeter, ENC_KEY, ms, open_database, percentile, start_gateway};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use std::sync::Arc;
@@ -223,6 +223,7 @@ async fn main() {
         .collect();
     let requests = Arc::new(requests);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cpu = CpuMeter::start(child.id());
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
@@ -262,6 +263,7 @@ async fn main() {
     let acked = started.elapsed();
     let applied_at = wait_applied(&db, args.events as i64).await;
     let applied = applied_at - started;
+    let (gateway_cpu, database_cpu) = cpu.per_unit(args.events);
     latencies.sort();
     let completed = count(
         &db,
@@ -282,6 +284,12 @@ async fn main() {
         args.events as f64 / applied.as_secs_f64(),
         applied.as_secs_f64()
     );
+    let database_cpu = if backend == "PostgreSQL" {
+        format!(", PostgreSQL {database_cpu:.0} µs")
+    } else {
+        String::new() // SQLite runs inside the gateway: its CPU is the gateway's
+    };
+    println!("  CPU per webhook (from /proc): gateway {gateway_cpu:.0} µs{database_cpu}");
     println!(
         "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         ms(percentile(&latencies, 0.5)),
