@@ -19,7 +19,7 @@ fn fixture(resource: &str) -> Value {
 }
 
 fn facts(kind: &str, object: Value) -> EventFacts {
-    let body = json!({"id": format!("evt_{kind}"), "object": "event", "type": kind, "data": {"object": object}});
+    let body = json!({"id": format!("evt_{kind}"), "object": "event", "type": kind, "livemode": true, "data": {"object": object}});
     event::parse(&serde_json::to_vec(&body).unwrap()).unwrap()
 }
 
@@ -146,7 +146,7 @@ async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
     let tenant = tenants::create(&db, &TenantSlug::parse("perm-test").unwrap(), "Perm")
         .await
         .unwrap();
-    let order = store::create(&db, tenant.id, 2599, "eur", None, 1)
+    let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
         .await
         .unwrap();
     let events = events(&order.id, 0);

@@ -85,7 +85,7 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
         let mut orders = Vec::new();
         for o in 0..args.orders_per_tenant {
             let amount = 1000 + (o as i64 * 37) % 9000;
-            let order = store::create(db, tenant.id, amount, "eur", None, 1)
+            let order = store::create(db, tenant.id, amount, "eur", None, true, 1)
                 .await
                 .unwrap();
             orders.push((order.id, amount));
@@ -125,7 +125,7 @@ fn event_for(tenants: &[Tenant], n: usize, run: &str) -> (String, String, String
         "charge.succeeded",
     ][n % 3];
     let body = json!({"id": format!("evt_{run}_{n:08}"), "object": "event", "api_version": "2025-11-17.clover",
-                      "created": chrono_now(), "livemode": false, "type": kind, "data": {"object": object}})
+                      "created": chrono_now(), "livemode": true, "type": kind, "data": {"object": object}})
     .to_string();
     let header = sign(&tenant.secret, &body);
     (

@@ -12,6 +12,8 @@ pub struct Model {
     pub key_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Live (true) or test: an order takes the mode of the key that created it.
+    pub livemode: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod order;
 pub mod payment;
 pub mod payment_config;
+pub mod rejected_tally;
 pub mod tenant;
 pub mod webhook_event;
 pub mod webhook_secret;

@@ -17,6 +17,8 @@ pub struct Model {
     /// A status an admin set by hand; events can raise the order above it, not below.
     pub manual_status: Option<String>,
     pub manual_reason: Option<String>,
+    /// Live (true) or test: an order takes the mode of the key that created it.
+    pub livemode: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

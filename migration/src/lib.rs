@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_core;
 mod m20261122_000002_admin;
 mod m20261122_000003_event_time;
+mod m20261123_000004_integrity;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_event_time::Migration),
+            Box::new(m20261123_000004_integrity::Migration),
         ]
     }
 }

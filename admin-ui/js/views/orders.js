@@ -28,9 +28,19 @@ function overrideForm(o, base, statuses, reload) {
   return h("form", { onsubmit: submit }, select, reason, h("button", { type: "submit" }, "Override"), msg);
 }
 
+// What was expected, and for an order whose payments did not cover it, what came in.
+function amount(o) {
+  if (o.status !== "AMOUNT_MISMATCH") return money(o.amount, o.currency);
+  return h("div", { class: "mismatch" },
+    h("div", {}, `expected ${money(o.amount, o.currency)}`),
+    h("div", {}, `received ${money(o.amount_received, o.currency)} in ${o.currency.toUpperCase()}`));
+}
+
+const mode = (o) => h("span", { class: `mode ${o.livemode ? "live" : "test"}` }, o.livemode ? "live" : "test");
+
 export async function ordersView(body, { base, reload }) {
   const [list, statuses] = await Promise.all([api("GET", `${base}/orders?limit=100`), serverEnum("OrderStatus")]);
-  const rows = list.items.map((o) => row(code(o.order_id), badge(o.status), money(o.amount, o.currency), o.reference || "—",
+  const rows = list.items.map((o) => row(code(o.order_id), badge(o.status), mode(o), amount(o), o.reference || "—",
     payments(o), o.manual_status ? `${o.manual_status}: ${o.manual_reason}` : "—", overrideForm(o, base, statuses, reload)));
-  body.append(table("orders", ["Order", "Status", "Amount", "Reference", "Payments", "Manual status", "Override"], rows, "No orders yet."));
+  body.append(table("orders", ["Order", "Status", "Mode", "Amount", "Reference", "Payments", "Manual status", "Override"], rows, "No orders yet."));
 }

@@ -44,6 +44,8 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
             .as_ref()
             .map(|o| (o.id.as_str(), o.amount, o.currency.as_str())),
         order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
+        // The order's own mode, so that it applies; a test event otherwise.
+        order.as_ref().is_some_and(|o| o.livemode),
     )
     .map_err(|e| anyhow!(e))?;
     let rows = secrets::active_rows(&db, tenant.id, now_ms()).await?;

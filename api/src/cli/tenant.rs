@@ -2,8 +2,9 @@
 
 use super::{parse_slug, tenant_of};
 use crate::config::Config;
+use crate::tenants::api_keys::{self, Mode};
 use crate::tenants::audit::{self, Actor};
-use crate::tenants::{self, CreateError, api_keys};
+use crate::tenants::{self, CreateError};
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
 
@@ -17,13 +18,21 @@ pub enum Command {
         name: String,
     },
     /// Create an API key for a restaurant's backend; prints it once.
-    ApiKey { slug: String },
+    ApiKey {
+        slug: String,
+        /// A test key: its orders are paid only by test-mode events.
+        #[arg(long)]
+        test: bool,
+    },
 }
 
 pub async fn run(command: Command, config: &Config) -> Result<()> {
     match command {
         Command::Create { slug, name } => create(config, &slug, &name).await,
-        Command::ApiKey { slug } => api_key(config, &slug).await,
+        Command::ApiKey { slug, test } => {
+            let mode = if test { Mode::Test } else { Mode::Live };
+            api_key(config, &slug, mode).await
+        }
     }
 }
 
@@ -50,21 +59,23 @@ async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn api_key(config: &Config, slug: &str) -> Result<()> {
+async fn api_key(config: &Config, slug: &str, mode: Mode) -> Result<()> {
     let db = crate::db::open_migrated(config).await?;
     let tenant = tenant_of(&db, slug).await?;
-    let key = api_keys::create(&db, tenant.id).await?;
+    let key = api_keys::create(&db, tenant.id, mode).await?;
     audit::record(
         &db,
         &Actor::cli(),
         Some(tenant.id),
         "api_key.create",
-        serde_json::json!({"id": key.id}),
+        serde_json::json!({"id": key.id, "mode": mode.as_str()}),
     )
     .await?;
     eprintln!(
-        "API key {} for {}: shown once, store it now",
-        key.id, tenant.slug
+        "{} API key {} for {}: shown once, store it now",
+        mode.as_str(),
+        key.id,
+        tenant.slug
     );
     println!("{}", key.key);
     Ok(())

@@ -33,6 +33,29 @@ where
     }
 }
 
+/// An optional JSON body: none when the request has no body at all.
+impl<S, T> axum::extract::OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = !req.headers().contains_key(header::CONTENT_TYPE)
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|n| n.as_bytes() == b"0");
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
 /// `Query<T>`, but a bad query string is a 400 `invalid_filter` with the reason.
 pub struct ApiQuery<T>(pub T);
 

@@ -36,6 +36,8 @@ pub struct OrderCreated {
     pub status: String,
     /// Where a widget polls the status (public).
     pub status_url: String,
+    /// Live or test, from the API key that created it.
+    pub livemode: bool,
 }
 
 /// What a widget may know of an order.
@@ -46,6 +48,7 @@ pub struct OrderStatusView {
     pub status: String,
     pub amount: i64,
     pub currency: String,
+    pub livemode: bool,
     pub updated_at: String,
 }
 
@@ -63,13 +66,14 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> Result<Response> {
     let key = bearer(&headers).ok_or(Error::from(ErrorCode::InvalidApiKey))?;
-    let tenant_id = api_keys::authenticate(&app.db, key)
+    let owner = api_keys::authenticate(&app.db, key)
         .await?
         .ok_or(Error::from(ErrorCode::InvalidApiKey))?;
+    let tenant_id = owner.tenant_id;
     // A key of another tenant is as good as no key here.
     let slug = TenantSlug::parse(&tenant).map_err(|_| Error::from(ErrorCode::InvalidApiKey))?;
-    let owner = tenants::find_by_slug(&app.db, &slug).await?;
-    if owner.map(|t| t.id) != Some(tenant_id) {
+    let tenant = tenants::find_by_slug(&app.db, &slug).await?;
+    if tenant.map(|t| t.id) != Some(tenant_id) {
         return Err(Error::from(ErrorCode::InvalidApiKey));
     }
     if body.amount <= 0 || body.amount > MAX_AMOUNT {
@@ -96,6 +100,7 @@ pub async fn create(
         body.amount,
         &currency,
         reference,
+        owner.mode.livemode(),
         now_ms(),
     )
     .await?;
@@ -105,6 +110,7 @@ pub async fn create(
             status_url: format!("/api/v1/orders/{}/status", order.id),
             order_id: order.id,
             status: order.status,
+            livemode: order.livemode,
         },
     ))
 }
@@ -160,6 +166,7 @@ pub async fn status(
                 status: order.status,
                 amount: order.amount,
                 currency: order.currency,
+                livemode: order.livemode,
             },
         )
     };

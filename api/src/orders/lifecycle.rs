@@ -19,16 +19,19 @@ pub enum OrderStatus {
     PaymentPending,
     PaymentFailed,
     Expired,
+    /// A payment succeeded but does not cover the order (less, or another currency).
+    AmountMismatch,
     Paid,
     PartiallyRefunded,
     Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
         Self::PaymentPending,
         Self::PaymentFailed,
         Self::Expired,
+        Self::AmountMismatch,
         Self::Paid,
         Self::PartiallyRefunded,
         Self::Refunded,
@@ -39,6 +42,7 @@ impl OrderStatus {
             Self::PaymentPending => "PAYMENT_PENDING",
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::Expired => "EXPIRED",
+            Self::AmountMismatch => "AMOUNT_MISMATCH",
             Self::Paid => "PAID",
             Self::PartiallyRefunded => "PARTIALLY_REFUNDED",
             Self::Refunded => "REFUNDED",
@@ -166,11 +170,32 @@ impl PaymentFacts {
     }
 }
 
+/// What an order is owed and what its succeeded payments brought in its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money<'a> {
+    pub amount: i64,
+    pub currency: &'a str,
+}
+
+/// The sum of the succeeded payments in `currency` (a payment that does not say its
+/// amount or currency counts for nothing: money is checked, never assumed).
+pub fn received(currency: &str, payments: &[PaymentFacts]) -> i64 {
+    payments
+        .iter()
+        .filter(|p| p.succeeded && p.currency.as_deref() == Some(currency))
+        .filter_map(|p| p.amount)
+        .sum()
+}
+
 /// The status of an order from its own facts and those of its payments.
-pub fn order_status(amount: i64, expired: bool, payments: &[PaymentFacts]) -> OrderStatus {
+///
+/// `PAID` only when the succeeded payments in the order's currency add up to at least
+/// its amount; a succeeded payment short of that (less, or another currency) is
+/// `AMOUNT_MISMATCH` until another payment covers it.
+pub fn order_status(order: Money, expired: bool, payments: &[PaymentFacts]) -> OrderStatus {
     let paid: Vec<&PaymentFacts> = payments.iter().filter(|p| p.succeeded).collect();
     let refunded: i64 = paid.iter().map(|p| p.amount_refunded()).sum();
-    let paid_total: i64 = paid.iter().map(|p| p.amount.unwrap_or(amount)).sum();
+    let paid_total: i64 = paid.iter().map(|p| p.amount.unwrap_or(order.amount)).sum();
     if refunded > 0 {
         if paid_total > 0 && refunded >= paid_total {
             OrderStatus::Refunded
@@ -178,7 +203,11 @@ pub fn order_status(amount: i64, expired: bool, payments: &[PaymentFacts]) -> Or
             OrderStatus::PartiallyRefunded
         }
     } else if !paid.is_empty() {
-        OrderStatus::Paid
+        if received(order.currency, payments) >= order.amount {
+            OrderStatus::Paid
+        } else {
+            OrderStatus::AmountMismatch
+        }
     } else if expired {
         OrderStatus::Expired
     } else if payments.iter().any(|p| p.failed) {
@@ -214,7 +243,64 @@ mod tests {
             expired |= *effect == Effect::Expired;
             payment.apply(effect);
         }
-        order_status(2599, expired, &[payment])
+        order_status(EUR_2599, expired, &[payment])
+    }
+
+    const EUR_2599: Money = Money {
+        amount: 2599,
+        currency: "eur",
+    };
+
+    fn payment_of(amount: i64, currency: &str) -> PaymentFacts {
+        let mut p = PaymentFacts::default();
+        p.apply(&Effect::Paid {
+            amount: Some(amount),
+            currency: Some(currency.into()),
+        });
+        p
+    }
+
+    #[test]
+    fn money_is_checked_before_an_order_is_paid() {
+        let order = Money {
+            amount: 3000,
+            currency: "eur",
+        };
+        assert_eq!(
+            order_status(EUR_2599, false, &[payment_of(1, "jpy")]),
+            OrderStatus::AmountMismatch,
+            "1 JPY does not pay 25.99 EUR"
+        );
+        assert_eq!(
+            order_status(EUR_2599, false, &[payment_of(2599, "usd")]),
+            OrderStatus::AmountMismatch,
+            "the same number in another currency does not either"
+        );
+        let first = payment_of(1000, "eur");
+        assert_eq!(
+            order_status(order, false, std::slice::from_ref(&first)),
+            OrderStatus::AmountMismatch
+        );
+        assert_eq!(
+            order_status(order, false, &[first, payment_of(2000, "eur")]),
+            OrderStatus::Paid,
+            "two payments that add up pay it"
+        );
+        assert_eq!(
+            order_status(EUR_2599, false, &[payment_of(5000, "eur")]),
+            OrderStatus::Paid,
+            "more than enough pays it"
+        );
+        let mut unknown = PaymentFacts::default();
+        unknown.apply(&Effect::Paid {
+            amount: None,
+            currency: None,
+        });
+        assert_eq!(
+            order_status(EUR_2599, false, &[unknown]),
+            OrderStatus::AmountMismatch,
+            "a payment that does not say how much is not assumed to be enough"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! event, by a retry or by another replica, leaves the rows as they were. Every query
 //! is scoped by tenant.
 
-use super::lifecycle::{OrderStatus, PaymentFacts, order_status};
+use super::lifecycle::{Money, OrderStatus, PaymentFacts, order_status};
 use crate::stripe::event::{Effect, EventFacts};
 use entity::{order, payment};
 use sea_orm::{
@@ -24,6 +24,9 @@ pub enum Outcome {
     Unmatched,
     /// An event type the gateway does not act on.
     Ignored,
+    /// A test event about a live order, or a live event about a test order: the order
+    /// is left as it was.
+    ModeMismatch,
 }
 
 impl Outcome {
@@ -33,6 +36,7 @@ impl Outcome {
             Self::Unchanged => "unchanged",
             Self::Unmatched => "unmatched",
             Self::Ignored => "ignored",
+            Self::ModeMismatch => "mode_mismatch",
         }
     }
 }
@@ -109,7 +113,8 @@ async fn find_order<C: ConnectionTrait>(
     Ok(None)
 }
 
-fn facts_of(row: &payment::Model) -> PaymentFacts {
+/// What a payment row knows, as the lifecycle reads it.
+pub fn facts_of(row: &payment::Model) -> PaymentFacts {
     PaymentFacts {
         succeeded: row.succeeded,
         failed: row.failed,
@@ -209,6 +214,14 @@ pub async fn apply<C: ConnectionTrait>(
         });
     }
     let order = find_order(db, tenant_id, facts).await?;
+    if let Some(order) = &order
+        && order.livemode != facts.livemode
+    {
+        return Ok(Applied {
+            outcome: Outcome::ModeMismatch,
+            order_id: Some(order.id.clone()),
+        });
+    }
     if let Some(key) = facts.payment_key() {
         record_payment(db, tenant_id, key, facts, order.as_ref(), now).await?;
     }
@@ -240,7 +253,11 @@ pub async fn apply<C: ConnectionTrait>(
         .map(facts_of)
         .collect();
     let expired = order.expired || facts.effect == Effect::Expired;
-    let mut status = order_status(order.amount, expired, &payments);
+    let money = Money {
+        amount: order.amount,
+        currency: &order.currency,
+    };
+    let mut status = order_status(money, expired, &payments);
     // An admin's manual status is a floor: events may raise the order above it.
     if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
         status = status.max(floor);
@@ -290,6 +307,7 @@ pub async fn create<C: ConnectionTrait>(
     amount: i64,
     currency: &str,
     reference: Option<String>,
+    livemode: bool,
     now: i64,
 ) -> Result<order::Model, DbErr> {
     order::ActiveModel {
@@ -304,6 +322,7 @@ pub async fn create<C: ConnectionTrait>(
         expired: Set(false),
         manual_status: Set(None),
         manual_reason: Set(None),
+        livemode: Set(livemode),
         created_at: Set(now),
         updated_at: Set(now),
     }

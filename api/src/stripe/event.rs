@@ -78,6 +78,9 @@ pub struct EventFacts {
     pub payment_intent_id: Option<String>,
     pub charge_id: Option<String>,
     pub effect: Effect,
+    /// The event's `livemode`: a test event never touches a live order, nor the reverse.
+    /// An event that does not say is taken for a test event.
+    pub livemode: bool,
 }
 
 impl EventFacts {
@@ -111,6 +114,7 @@ struct RawEvent {
     #[serde(rename = "type")]
     kind: Option<Value>,
     data: Option<RawData>,
+    livemode: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -175,10 +179,11 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
             ));
         }
     };
-    Ok(facts(event_id, event_type, &object))
+    let livemode = raw.livemode.and_then(|v| v.as_bool()).unwrap_or(false);
+    Ok(facts(event_id, event_type, &object, livemode))
 }
 
-fn facts(event_id: String, event_type: String, object: &Value) -> EventFacts {
+fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -> EventFacts {
     let mut order_refs = Vec::new();
     if let Some(id) = object
         .get("metadata")
@@ -273,6 +278,7 @@ fn facts(event_id: String, event_type: String, object: &Value) -> EventFacts {
         payment_intent_id,
         charge_id,
         effect,
+        livemode,
     }
 }
 

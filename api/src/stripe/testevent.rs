@@ -9,11 +9,12 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}_test_{}", hex::encode(bytes))
 }
 
-/// A Stripe event of `event_type` about `order` (id, amount, currency).
+/// A Stripe event of `event_type` about `order` (id, amount, currency), live or test.
 pub fn build(
     event_type: &str,
     order: Option<(&str, i64, &str)>,
     payment_intent: Option<&str>,
+    livemode: bool,
 ) -> Result<Value, String> {
     let (order_id, amount, currency) = order.unwrap_or(("", 2599, "eur"));
     let metadata = if order_id.is_empty() {
@@ -33,7 +34,7 @@ pub fn build(
             "id": random_id("cs"), "object": "checkout.session", "mode": "payment",
             "amount_total": amount, "amount_subtotal": amount, "currency": currency,
             "client_reference_id": reference, "metadata": metadata, "payment_intent": pi,
-            "payment_status": payment_status, "status": status, "livemode": false,
+            "payment_status": payment_status, "status": status, "livemode": livemode,
         })
     };
     let intent = |status: &str| {
@@ -41,7 +42,7 @@ pub fn build(
             "id": pi, "object": "payment_intent", "amount": amount,
             "amount_received": if status == "succeeded" { amount } else { 0 },
             "currency": currency, "metadata": metadata, "status": status, "latest_charge": charge,
-            "livemode": false,
+            "livemode": livemode,
         })
     };
     let charge_object = |status: &str, refunded: i64| {
@@ -49,7 +50,7 @@ pub fn build(
             "id": charge, "object": "charge", "amount": amount, "amount_captured": amount,
             "amount_refunded": refunded, "refunded": refunded >= amount, "currency": currency,
             "metadata": metadata, "payment_intent": pi, "status": status, "paid": status == "succeeded",
-            "livemode": false,
+            "livemode": livemode,
         })
     };
     let object = match event_type {
@@ -73,7 +74,7 @@ pub fn build(
     };
     Ok(json!({
         "id": random_id("evt"), "object": "event", "api_version": "2025-11-17.clover",
-        "created": now_ms() / 1000, "livemode": false, "pending_webhooks": 1,
+        "created": now_ms() / 1000, "livemode": livemode, "pending_webhooks": 1,
         "request": {"id": null, "idempotency_key": null}, "type": event_type,
         "data": {"object": object},
     }))

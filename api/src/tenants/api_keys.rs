@@ -1,5 +1,7 @@
-//! Tenant API keys: `gk_` + 32 random bytes in hex, shown once, stored as SHA-256.
-//! The key has 256 bits of entropy, so a fast hash is enough and lookups stay cheap.
+//! Tenant API keys: `gk_live_` or `gk_test_` + 32 random bytes in hex, shown once,
+//! stored as SHA-256. The key has 256 bits of entropy, so a fast hash is enough and
+//! lookups stay cheap. A key is live or test, and so is every order it creates; keys
+//! made before modes existed (`gk_` + hex) are live.
 
 use crate::clock::now_ms;
 use entity::api_key;
@@ -16,31 +18,84 @@ pub fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Live or test: of a key, and of every order it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Test,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "live" => Some(Self::Live),
+            "test" => Some(Self::Test),
+            _ => None,
+        }
+    }
+
+    pub fn from_livemode(livemode: bool) -> Self {
+        if livemode { Self::Live } else { Self::Test }
+    }
+
+    pub fn livemode(self) -> bool {
+        self == Self::Live
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+        }
+    }
+}
+
 pub struct NewKey {
     pub id: i64,
     /// The key itself: give it to the caller once, never store or log it.
     pub key: String,
+    pub mode: Mode,
 }
 
-pub async fn create<C: ConnectionTrait>(db: &C, tenant_id: i64) -> Result<NewKey, DbErr> {
+/// What a valid key opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub tenant_id: i64,
+    pub mode: Mode,
+}
+
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    mode: Mode,
+) -> Result<NewKey, DbErr> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    let key = format!("{PREFIX}{}", hex::encode(bytes));
+    let key = format!("{PREFIX}{}_{}", mode.as_str(), hex::encode(bytes));
+    let shown = PREFIX.len() + mode.as_str().len() + 1 + 8;
     let model = api_key::ActiveModel {
         tenant_id: Set(tenant_id),
-        prefix: Set(key[..PREFIX.len() + 8].to_string()),
+        prefix: Set(key[..shown].to_string()),
         key_hash: Set(hash(&key)),
         created_at: Set(now_ms()),
         revoked_at: Set(None),
+        livemode: Set(mode.livemode()),
         ..Default::default()
     }
     .insert(db)
     .await?;
-    Ok(NewKey { id: model.id, key })
+    Ok(NewKey {
+        id: model.id,
+        key,
+        mode,
+    })
 }
 
-/// The tenant id a live key belongs to.
-pub async fn authenticate<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<i64>, DbErr> {
+/// The tenant and mode of a key that is not revoked.
+pub async fn authenticate<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+) -> Result<Option<KeyOwner>, DbErr> {
     if !key.starts_with(PREFIX) || key.len() > 200 {
         return Ok(None);
     }
@@ -49,7 +104,10 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, key: &str) -> Result<Optio
         .filter(api_key::Column::RevokedAt.is_null())
         .one(db)
         .await?
-        .map(|k| k.tenant_id))
+        .map(|k| KeyOwner {
+            tenant_id: k.tenant_id,
+            mode: Mode::from_livemode(k.livemode),
+        }))
 }
 
 /// The tenant's keys, newest first (hashes only: never a key).

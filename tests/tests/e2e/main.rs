@@ -7,6 +7,7 @@ mod cli;
 mod durability;
 mod exactly_once;
 mod logs;
+mod money;
 mod openapi;
 mod ordering;
 mod orders;

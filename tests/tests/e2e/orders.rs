@@ -95,7 +95,14 @@ async fn status_polling_has_etags_cors_and_nothing_more(backend: Backend) {
         .collect();
     assert_eq!(
         keys,
-        ["amount", "currency", "order_id", "status", "updated_at"]
+        [
+            "amount",
+            "currency",
+            "livemode",
+            "order_id",
+            "status",
+            "updated_at"
+        ]
     );
     assert_eq!(body["status"], "PAYMENT_PENDING");
 

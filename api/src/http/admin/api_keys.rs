@@ -3,13 +3,15 @@
 use super::auth::TenantAccess;
 use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
-use crate::http::error::{ErrorBody, ErrorCode, Result, respond};
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
+use crate::http::extract::ApiJson;
+use crate::tenants::api_keys::Mode;
 use crate::tenants::{api_keys, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::http::extract::Items;
@@ -19,6 +21,14 @@ use crate::http::extract::Items;
 pub struct ApiKeyCreated {
     id: i64,
     key: String,
+    /// `live` or `test`: the mode of every order the key creates.
+    mode: &'static str,
+}
+
+/// `{"mode": "live" | "test"}`; live when absent.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct NewApiKey {
+    mode: Option<String>,
 }
 
 /// A key as it is listed: never the key itself.
@@ -27,20 +37,33 @@ pub struct ApiKeyView {
     id: i64,
     /// The first characters of the key, to tell keys apart.
     prefix: String,
+    /// `live` or `test`
+    mode: &'static str,
     created_at: String,
     revoked_at: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
-    (status = 201, description = "the key is shown this once and stored hashed", body = ApiKeyCreated)))]
-pub async fn create(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
-    let key = api_keys::create(&app.db, access.tenant.id).await?;
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+    request_body(content = Option<NewApiKey>, description = "optional: the mode, live by default"), responses(
+    (status = 201, description = "the key is shown this once and stored hashed", body = ApiKeyCreated),
+    (status = 422, description = "mode is neither live nor test", body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    body: Option<ApiJson<NewApiKey>>,
+) -> Result<Response> {
+    let requested = body.map(|ApiJson(b)| b).unwrap_or_default();
+    let mode = match requested.mode.as_deref() {
+        None => Mode::Live,
+        Some(m) => Mode::parse(m).ok_or_else(|| Error::invalid("mode is \"live\" or \"test\""))?,
+    };
+    let key = api_keys::create(&app.db, access.tenant.id, mode).await?;
     audit::record(
         &app.db,
         &access.admin.actor(),
         Some(access.tenant.id),
         "api_key.create",
-        json!({"id": key.id}),
+        json!({"id": key.id, "mode": mode.as_str()}),
     )
     .await?;
     Ok(respond(
@@ -48,6 +71,7 @@ pub async fn create(State(app): State<AppState>, access: TenantAccess) -> Result
         ApiKeyCreated {
             id: key.id,
             key: key.key,
+            mode: key.mode.as_str(),
         },
     ))
 }
@@ -65,6 +89,7 @@ pub async fn list(
             .map(|k| ApiKeyView {
                 id: k.id,
                 prefix: k.prefix,
+                mode: Mode::from_livemode(k.livemode).as_str(),
                 created_at: ms_to_rfc3339(k.created_at),
                 revoked_at: k.revoked_at.map(ms_to_rfc3339),
             })

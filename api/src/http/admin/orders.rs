@@ -5,7 +5,7 @@ use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::{ApiJson, ApiQuery, Page, Paging, bad_cursor};
-use crate::orders::lifecycle::OrderStatus;
+use crate::orders::lifecycle::{self, OrderStatus};
 use crate::orders::store;
 use crate::tenants::audit;
 use axum::Json;
@@ -40,6 +40,11 @@ pub struct OrderView {
     amount: i64,
     currency: String,
     reference: Option<String>,
+    /// Live or test, from the API key that created it.
+    livemode: bool,
+    /// What the succeeded payments brought in the order's currency: beside `amount`,
+    /// what an `AMOUNT_MISMATCH` is about.
+    amount_received: i64,
     checkout_session_id: Option<String>,
     payment_intent_id: Option<String>,
     /// The status an admin set by hand, if any: a floor later events can raise.
@@ -63,11 +68,13 @@ fn payment_view(p: &payment::Model) -> PaymentView {
 }
 
 fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
-    let payments = payments
+    let mine: Vec<&payment::Model> = payments
         .iter()
         .filter(|p| p.order_id.as_deref() == Some(o.id.as_str()))
-        .map(payment_view)
         .collect();
+    let facts: Vec<_> = mine.iter().map(|p| store::facts_of(p)).collect();
+    let amount_received = lifecycle::received(&o.currency, &facts);
+    let payments = mine.into_iter().map(payment_view).collect();
     OrderView {
         created_at: ms_to_rfc3339(o.created_at),
         updated_at: ms_to_rfc3339(o.updated_at),
@@ -76,6 +83,8 @@ fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
         amount: o.amount,
         currency: o.currency,
         reference: o.reference,
+        livemode: o.livemode,
+        amount_received,
         checkout_session_id: o.checkout_session_id,
         payment_intent_id: o.payment_intent_id,
         manual_status: o.manual_status,

@@ -39,13 +39,19 @@ pub fn fixture(resource: &str) -> Value {
     all["resources"][resource].clone()
 }
 
-/// An event envelope around `object`, as Stripe sends it.
+/// A live-mode event envelope around `object`, as Stripe sends it (orders are live
+/// unless a test key created them).
 pub fn event(id: &str, kind: &str, object: Value) -> String {
+    event_in_mode(id, kind, object, true)
+}
+
+/// An event envelope of either mode: `livemode: false` is what a test endpoint sends.
+pub fn event_in_mode(id: &str, kind: &str, object: Value, livemode: bool) -> String {
     let mut envelope = fixture("event");
     envelope["id"] = json!(id);
     envelope["type"] = json!(kind);
     envelope["created"] = json!(now());
-    envelope["livemode"] = json!(false);
+    envelope["livemode"] = json!(livemode);
     envelope["api_version"] = json!("2025-11-17.clover");
     envelope["data"] = json!({"object": object});
     serde_json::to_string(&envelope).unwrap()
