@@ -3,6 +3,7 @@
 //! A bad value stops start-up with one line naming the setting and why.
 
 use crate::vault::{KeyRing, VaultKey};
+use ipnet::IpNet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,9 +29,16 @@ pub enum Environment {
     Production,
 }
 
-/// Bytes that must never be printed: `Debug` shows only their length.
+/// Bytes that must never be printed: `Debug` shows only their length. Wiped from
+/// memory when dropped.
 #[derive(Clone)]
 pub struct SecretBytes(Vec<u8>);
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl From<Vec<u8>> for SecretBytes {
     fn from(bytes: Vec<u8>) -> Self {
@@ -83,6 +91,17 @@ pub struct Processing {
     pub workers: usize,
 }
 
+/// How connections are held: what a slow or idle client may cost.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    /// Open connections at most; more wait in the kernel's accept queue.
+    pub max: usize,
+    /// A client that has not sent a request's whole header block this long after it
+    /// connected, or after its previous answer (an idle keep-alive connection), is
+    /// disconnected.
+    pub header_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
@@ -99,6 +118,11 @@ pub struct Config {
     /// CLI or another replica changes is honoured within this time.
     pub secret_cache_ttl: Duration,
     pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`, CIDRs).
+    pub trusted_proxies: Vec<IpNet>,
+    pub connections: Connections,
+    /// How long rejected deliveries (and their per-minute counts) are kept.
+    pub rejected_retention: Duration,
     pub processing: Processing,
     pub json_logs: bool,
     /// Names of the settings that fell back to generated development keys.
@@ -179,6 +203,14 @@ impl Config {
             webhook_max_body_bytes: src.positive("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)? as usize,
             secret_cache_ttl: Duration::from_millis(src.parse("SECRET_CACHE_TTL_MS", 500)?),
             rate_limits: rate_limits(src)?,
+            trusted_proxies: trusted_proxies(src)?,
+            connections: Connections {
+                max: src.positive("MAX_CONNECTIONS", 10_000)?.min(1_000_000) as usize,
+                header_timeout: Duration::from_secs(src.positive("HEADER_TIMEOUT_SECS", 10)?),
+            },
+            rejected_retention: Duration::from_secs(
+                src.positive("REJECTED_RETENTION_DAYS", 7)?.min(3650) * 24 * 3600,
+            ),
             processing: processing(src, sqlite)?,
             json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
             development_keys,
@@ -303,6 +335,28 @@ fn jwt_secret(
         }
     };
     Ok(SecretBytes(bytes))
+}
+
+fn trusted_proxies(src: &Source) -> Result<Vec<IpNet>, ConfigError> {
+    const NAME: &str = "TRUSTED_PROXIES";
+    let Some(list) = src.get(NAME) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            // A bare address is a network of one.
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        NAME,
+                        format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an address"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn rate_limits(src: &Source) -> Result<RateLimits, ConfigError> {
@@ -453,6 +507,7 @@ mod tests {
         assert!(with(("GATEWAY_ENV", "staging")).starts_with("GATEWAY_ENV:"));
         assert!(with(("DATABASE_URL", "mysql://x")).starts_with("DATABASE_URL:"));
         assert!(with(("JWT_SECRET", "short")).starts_with("JWT_SECRET: must be at least 32 bytes"));
+        assert!(with(("TRUSTED_PROXIES", "10.0.0.0/8, lb")).starts_with("TRUSTED_PROXIES: \"lb\""));
     }
 
     #[test]

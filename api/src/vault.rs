@@ -136,8 +136,9 @@ impl KeyRing {
     }
 }
 
-/// The associated data binding a tenant's webhook secret to that tenant and purpose.
-pub fn webhook_secret_aad(tenant_id: i64) -> Vec<u8> {
+/// The associated data webhook secrets were first sealed with: tenant and purpose, not
+/// yet the expiry (see `tenants::secrets::aad`). Still opened, and re-sealed at start-up.
+pub fn legacy_webhook_secret_aad(tenant_id: i64) -> Vec<u8> {
     format!("gateway/v1/stripe-webhook-secret/tenant/{tenant_id}").into_bytes()
 }
 
@@ -152,9 +153,9 @@ mod tests {
     #[test]
     fn sealed_value_opens_with_the_same_tenant() {
         let ring = ring();
-        let sealed = ring.seal(b"whsec_abc", &webhook_secret_aad(1));
+        let sealed = ring.seal(b"whsec_abc", &legacy_webhook_secret_aad(1));
         assert_eq!(
-            ring.open(&sealed, &webhook_secret_aad(1)).unwrap(),
+            ring.open(&sealed, &legacy_webhook_secret_aad(1)).unwrap(),
             b"whsec_abc"
         );
         assert_ne!(sealed.ciphertext[..9], b"whsec_abc"[..]);
@@ -173,9 +174,9 @@ mod tests {
     #[test]
     fn ciphertext_copied_to_another_tenant_does_not_open() {
         let ring = ring();
-        let sealed = ring.seal(b"whsec_abc", &webhook_secret_aad(1));
+        let sealed = ring.seal(b"whsec_abc", &legacy_webhook_secret_aad(1));
         assert_eq!(
-            ring.open(&sealed, &webhook_secret_aad(2)),
+            ring.open(&sealed, &legacy_webhook_secret_aad(2)),
             Err(OpenError::Tampered)
         );
     }

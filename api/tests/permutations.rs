@@ -5,6 +5,7 @@
 use entity::{order, payment};
 use gateway::orders::store;
 use gateway::stripe::event::{self, EventFacts};
+use gateway::tenants::audit::Actor;
 use gateway::tenants::{self, TenantSlug};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
@@ -143,9 +144,14 @@ async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
         .await
         .unwrap();
     gateway::db::migrate(&db).await.unwrap();
-    let tenant = tenants::create(&db, &TenantSlug::parse("perm-test").unwrap(), "Perm")
-        .await
-        .unwrap();
+    let tenant = tenants::create(
+        &db,
+        &TenantSlug::parse("perm-test").unwrap(),
+        "Perm",
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
     let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
         .await
         .unwrap();

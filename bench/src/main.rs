@@ -10,6 +10,7 @@
 
 use clap::Parser;
 use gateway::orders::store;
+use gateway::tenants::audit::Actor;
 use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
@@ -68,9 +69,14 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
     let mut out = Vec::new();
     for t in 0..args.tenants {
         let slug = format!("bench-resto-{t:04}");
-        let tenant = tenants::create(db, &TenantSlug::parse(&slug).unwrap(), "Bench")
-            .await
-            .unwrap();
+        let tenant = tenants::create(
+            db,
+            &TenantSlug::parse(&slug).unwrap(),
+            "Bench",
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
         let mut bytes = [0u8; 16];
         rand::fill(&mut bytes);
         let secret = format!("whsec_{}", hex::encode(bytes));
@@ -79,6 +85,7 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
             &ring,
             tenant.id,
             &WebhookSecret::parse(&secret).unwrap(),
+            &Actor::cli(),
         )
         .await
         .unwrap();

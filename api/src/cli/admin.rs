@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::tenants::admins;
-use crate::tenants::audit::{self, Actor};
+use crate::tenants::audit::Actor;
 use anyhow::Result;
 use clap::Subcommand;
 
@@ -33,15 +33,7 @@ pub async fn run(command: Command, config: &Config) -> Result<()> {
 async fn create(config: &Config, email: &str, role: &str, tenant: Option<&str>) -> Result<()> {
     let db = crate::db::open_migrated(config).await?;
     let password = super::read_stdin_line("the password")?;
-    let admin = admins::create(&db, email, &password, role, tenant).await?;
-    audit::record(
-        &db,
-        &Actor::cli(),
-        admin.tenant_id,
-        "admin.create",
-        serde_json::json!({"email": admin.email, "role": admin.role}),
-    )
-    .await?;
+    let admin = admins::create(&db, email, &password, role, tenant, &Actor::cli()).await?;
     println!("created {} {}", admin.role, admin.email);
     Ok(())
 }

@@ -3,7 +3,7 @@
 use super::{read_stdin_line, tenant_of};
 use crate::config::Config as Settings;
 use crate::tenants;
-use crate::tenants::audit::{self, Actor};
+use crate::tenants::audit::Actor;
 use crate::tenants::secrets::{self, Health, WebhookSecret};
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
@@ -31,15 +31,7 @@ async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
     let tenant = tenant_of(&db, slug).await?;
     let secret =
         WebhookSecret::parse(&read_stdin_line("the webhook secret")?).map_err(|e| anyhow!(e))?;
-    secrets::set(&db, &config.keys, tenant.id, &secret).await?;
-    audit::record(
-        &db,
-        &Actor::cli(),
-        Some(tenant.id),
-        "payment_config.set",
-        serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()}),
-    )
-    .await?;
+    secrets::set(&db, &config.keys, tenant.id, &secret, &Actor::cli()).await?;
     println!(
         "secret {} ({}) set for {}",
         secret.hint(),

@@ -5,7 +5,6 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::stripe::{signature, testevent};
 use crate::tenants::secrets;
-use crate::vault::{Sealed, webhook_secret_aad};
 use anyhow::{Context, Result, anyhow, bail};
 use entity::order;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -59,14 +58,7 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
                 tenant.slug
             )
         })?;
-    let sealed = Sealed {
-        key_id: current.key_id.clone(),
-        nonce: current.nonce.clone(),
-        ciphertext: current.ciphertext.clone(),
-    };
-    let secret = config
-        .keys
-        .open(&sealed, &webhook_secret_aad(tenant.id))
+    let secret = secrets::open_row(&config.keys, current)
         .with_context(|| format!("the secret of {} cannot be decrypted", tenant.slug))?;
     let body = serde_json::to_vec(&event).expect("JSON values serialize");
     let header = signature::sign_header(&secret, now_ms() / 1000, &body);

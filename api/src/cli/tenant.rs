@@ -3,7 +3,7 @@
 use super::{parse_slug, tenant_of};
 use crate::config::Config;
 use crate::tenants::api_keys::{self, Mode};
-use crate::tenants::audit::{self, Actor};
+use crate::tenants::audit::Actor;
 use crate::tenants::{self, CreateError};
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
@@ -40,20 +40,12 @@ async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
     let slug = parse_slug(slug)?;
     let name = tenants::validate_name(name).map_err(|e| anyhow!("--{e}"))?;
     let db = crate::db::open_migrated(config).await?;
-    let tenant = tenants::create(&db, &slug, name)
+    let tenant = tenants::create(&db, &slug, name, &Actor::cli())
         .await
         .map_err(|e| match e {
             CreateError::Taken => anyhow!("tenant {slug} already exists"),
             CreateError::Db(e) => anyhow!(e).context("creating the tenant"),
         })?;
-    audit::record(
-        &db,
-        &Actor::cli(),
-        Some(tenant.id),
-        "tenant.create",
-        serde_json::json!({"slug": tenant.slug, "name": tenant.name}),
-    )
-    .await?;
     println!("created tenant {} ({})", tenant.slug, tenant.name);
     println!("webhook URL: /api/v1/webhooks/stripe/{}", tenant.slug);
     Ok(())
@@ -62,15 +54,7 @@ async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
 async fn api_key(config: &Config, slug: &str, mode: Mode) -> Result<()> {
     let db = crate::db::open_migrated(config).await?;
     let tenant = tenant_of(&db, slug).await?;
-    let key = api_keys::create(&db, tenant.id, mode).await?;
-    audit::record(
-        &db,
-        &Actor::cli(),
-        Some(tenant.id),
-        "api_key.create",
-        serde_json::json!({"id": key.id, "mode": mode.as_str()}),
-    )
-    .await?;
+    let key = api_keys::create(&db, tenant.id, mode, &Actor::cli()).await?;
     eprintln!(
         "{} API key {} for {}: shown once, store it now",
         mode.as_str(),

@@ -2,6 +2,7 @@
 //! domain calls and of their results into answers.
 
 pub mod admin;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -9,6 +10,7 @@ pub mod operations;
 pub mod orders;
 pub mod panel;
 pub mod ratelimit;
+pub mod server;
 pub mod state;
 pub mod webhooks;
 
@@ -17,10 +19,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::routing::{get, post};
-use ratelimit::{ApiKeyOrPeer, PeerKey, TenantKey, limiter, spawn_cleanup, too_many_requests};
+use ratelimit::{ApiKeyOrPeer, PeerKey, limiter, spawn_cleanup, too_many_requests};
 use sea_orm::DatabaseConnection;
 pub use state::AppState;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_governor::GovernorLayer;
@@ -34,21 +35,19 @@ pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_o
 
 fn router(state: AppState) -> Router {
     let limits = &state.config.rate_limits;
-    let webhook_limit = limiter(TenantKey, limits.webhook);
     let orders_limit = limiter(ApiKeyOrPeer, limits.orders);
     let status_limit = limiter(PeerKey, limits.status);
     let other_limit = limiter(PeerKey, limits.other);
     let login_limit = limiter(PeerKey, limits.login);
-    spawn_cleanup(webhook_limit.clone());
     spawn_cleanup(orders_limit.clone());
     spawn_cleanup(status_limit.clone());
     spawn_cleanup(other_limit.clone());
     spawn_cleanup(login_limit.clone());
 
+    // Limited per tenant inside the handler, once the signature verifies.
     let webhooks = Router::new()
         .route(webhooks::PATH, post(webhooks::receive))
-        .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes))
-        .layer(GovernorLayer::new(webhook_limit).error_handler(too_many_requests));
+        .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes));
     let orders = Router::new()
         .route(orders::CREATE_PATH, post(orders::create))
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -71,7 +70,7 @@ fn router(state: AppState) -> Router {
         .route(admin::LOGIN_PATH, post(admin::accounts::login))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
-    let operations = operations::router()
+    let operations = operations::limited_router()
         .merge(panel::router())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
@@ -83,6 +82,7 @@ fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(login)
         .merge(operations)
+        .merge(operations::probes())
         .fallback_service(
             axum::routing::any(operations::not_found)
                 .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
@@ -91,43 +91,20 @@ fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(20),
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_ip::layer,
+        ))
         .with_state(state)
-}
-
-/// Serves `app` on `listener` until the process receives SIGTERM or Ctrl-C.
-pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }
 
 /// Migrates, then serves: what `gateway serve` does.
 pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     use anyhow::Context;
     let db = crate::db::open_migrated(&config).await?;
+    crate::tenants::secrets::upgrade_sealing(&db, &config.keys)
+        .await
+        .context("re-sealing stored secrets")?;
     if !config.development_keys.is_empty() {
         tracing::warn!(
             settings = ?config.development_keys,
@@ -137,8 +114,11 @@ pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     }
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
+    let connections = config.connections.clone();
     let app = app(config, db)
         .await
         .context("DATABASE_URL: cannot open the database")?;
-    serve(listener, app).await.context("serving HTTP")
+    server::serve(listener, app, &connections)
+        .await
+        .context("serving HTTP")
 }

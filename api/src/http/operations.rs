@@ -9,11 +9,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
-pub fn router() -> Router<AppState> {
+/// `/health` and `/ready`: never rate-limited, so that a balancer can always ask (and
+/// a flood of other requests cannot make it drop a healthy replica).
+pub fn probes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+}
+
+/// `/metrics`, limited per address like the other operations routes.
+pub fn limited_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,32 +1,23 @@
-//! Per-route rate limits (tower_governor), each keyed by what it protects: the webhook
-//! route by tenant (Stripe sends every tenant's events from the same few addresses),
-//! order creation by API key, status polling and the rest by client address.
+//! Per-route rate limits (tower_governor), each keyed by what it protects: order
+//! creation by API key, status polling and the rest by client address (`ClientIp`:
+//! IPv4, or an IPv6 /64). The webhook route is limited per tenant inside its handler,
+//! after verification, so that unsigned traffic cannot spend a restaurant's budget.
+//! `/health` and `/ready` are never limited: a balancer must always be able to ask.
 
+use super::client_ip::ClientIp;
 use crate::config::Quota;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use governor::middleware::NoOpMiddleware;
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, SocketAddr};
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
-
-/// The tenant slug in `/api/v1/webhooks/stripe/{tenant}`.
-#[derive(Clone, Copy)]
-pub struct TenantKey;
-
-impl KeyExtractor for TenantKey {
-    type Key = String;
-    fn extract<T>(&self, req: &Request<T>) -> Result<String, GovernorError> {
-        let path = req.uri().path();
-        let tenant = path.rsplit('/').next().unwrap_or_default();
-        Ok(tenant.chars().take(64).collect())
-    }
-}
 
 /// The API key (hashed, never kept in clear), or the client address without one.
 #[derive(Clone, Copy)]
@@ -43,7 +34,7 @@ impl KeyExtractor for ApiKeyOrPeer {
     }
 }
 
-/// The client address of the TCP connection.
+/// The client's address (see `client_ip`), per IPv4 address or IPv6 /64.
 #[derive(Clone, Copy)]
 pub struct PeerKey;
 
@@ -56,9 +47,8 @@ impl KeyExtractor for PeerKey {
 
 fn peer<T>(req: &Request<T>) -> IpAddr {
     req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        .get::<ClientIp>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.limit_key())
 }
 
 pub type Limiter<K> = Arc<GovernorConfig<K, NoOpMiddleware<governor::clock::QuantaInstant>>>;
@@ -91,6 +81,40 @@ pub fn too_many_requests(error: GovernorError) -> Response<Body> {
     );
     headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
     response
+}
+
+/// A limiter used inside a handler (not as a layer), keyed by `K`.
+pub type Keyed<K> = governor::DefaultKeyedRateLimiter<K>;
+
+pub fn keyed<K: Hash + Eq + Clone>(quota: Quota) -> Arc<Keyed<K>> {
+    let nanos = (1_000_000_000 / quota.per_second.max(1)).max(1);
+    let burst = NonZeroU32::new(quota.burst.max(1)).expect("at least 1");
+    let quota = governor::Quota::with_period(Duration::from_nanos(nanos))
+        .expect("a positive period")
+        .allow_burst(burst);
+    Arc::new(governor::RateLimiter::keyed(quota))
+}
+
+/// 429 with `Retry-After` for a keyed limiter's refusal.
+pub fn refused(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> Response<Body> {
+    use governor::clock::{Clock, DefaultClock};
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    too_many_requests(GovernorError::TooManyRequests {
+        wait_time: wait.as_secs() + 1,
+        headers: None,
+    })
+}
+
+/// Forgets idle keys of in-handler limiters now and then.
+pub fn spawn_keyed_cleanup<K: Hash + Eq + Clone + Send + Sync + 'static>(limiter: Arc<Keyed<K>>) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticker.tick().await;
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    });
 }
 
 /// Forgets idle keys now and then, so that the limiters' memory stays bounded.

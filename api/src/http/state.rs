@@ -1,11 +1,14 @@
 //! What every handler shares, and starting the workers behind it.
 
+use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::tenants::secrets::SecretCache;
 use crate::webhooks::inbox::Inbox;
 use crate::webhooks::processor::{self, Queue};
+use crate::webhooks::rejected::{self, Budget};
 use sea_orm::{DatabaseConnection, DbErr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -18,8 +21,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The processor's queue, for events an admin retries.
     pub queue: Queue,
-    /// Login attempts per account (the route itself is limited per address).
-    pub login_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    /// Login attempts per account and address (the route itself is limited per
+    /// address): guesses from one address cannot lock the account out elsewhere.
+    pub login_limiter: Arc<Keyed<(String, IpAddr)>>,
+    /// Verified deliveries per tenant: spent only after the signature verifies.
+    pub webhook_limiter: Arc<Keyed<i64>>,
 }
 
 impl AppState {
@@ -34,17 +40,28 @@ impl AppState {
             config.processing.clone(),
             metrics.clone(),
         );
-        let inbox = Inbox::start(db.clone(), queue.clone(), config.processing.lease);
+        let budget = Arc::new(Budget::default());
+        rejected::spawn_upkeep(db.clone(), budget.clone(), config.rejected_retention);
+        let inbox = Inbox::start(db.clone(), queue.clone(), config.processing.lease, budget);
         Ok(Self {
             secrets: Arc::new(SecretCache::new(config.secret_cache_ttl)),
             db,
             inbox,
             metrics,
-            config,
             queue,
-            login_limiter: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
-                NonZeroU32::new(10).expect("10 > 0"),
-            ))),
+            login_limiter: {
+                let limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                    NonZeroU32::new(10).expect("10 > 0"),
+                )));
+                spawn_keyed_cleanup(limiter.clone());
+                limiter
+            },
+            webhook_limiter: {
+                let limiter = keyed(config.rate_limits.webhook);
+                spawn_keyed_cleanup(limiter.clone());
+                limiter
+            },
+            config,
         })
     }
 }

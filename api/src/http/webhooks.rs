@@ -5,6 +5,7 @@
 
 use super::AppState;
 use super::error::{Error, ErrorBody, ErrorCode, respond};
+use super::ratelimit::refused;
 use crate::clock::now_ms;
 use crate::stripe::{event, signature};
 use crate::tenants::TenantSlug;
@@ -41,6 +42,8 @@ enum Refusal {
     Unverified { tenant_id: i64, reason: String },
     /// Verified, but not a Stripe event: the row keeps the body.
     NotAnEvent { tenant_id: i64, reason: String },
+    /// Verified, but over the tenant's rate limit: 429, no row, Stripe retries.
+    Limited(Response),
     /// Storage, or a secret that cannot be decrypted: 503, no row, Stripe retries.
     Unavailable(Error),
 }
@@ -51,6 +54,7 @@ impl Refusal {
             Refusal::NoConfig { .. } => EventStatus::NoConfig.as_str(),
             Refusal::Unverified { .. } => EventStatus::VerificationFailed.as_str(),
             Refusal::NotAnEvent { .. } => "INVALID_PAYLOAD",
+            Refusal::Limited(_) => "RATE_LIMITED",
             Refusal::Unavailable(_) => "UNAVAILABLE",
         }
     }
@@ -106,6 +110,7 @@ impl Refusal {
                 );
                 refuse(ErrorCode::InvalidPayload, Some(reason), None)
             }
+            Refusal::Limited(response) => response,
             Refusal::Unavailable(e) => e.into_response(),
         }
     }
@@ -228,6 +233,11 @@ async fn handle(
         tenant_id,
         reason: why.to_string(),
     })?;
+    // Only verified deliveries spend the tenant's budget: a flood of unsigned requests
+    // to its URL cannot make Stripe's real deliveries wait.
+    app.webhook_limiter
+        .check_key(&tenant_id)
+        .map_err(|not_until| Refusal::Limited(refused(not_until)))?;
 
     let facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
         tenant_id,

@@ -2,12 +2,14 @@
 //! rules for the admin API and `gateway admin create`).
 
 use super::TenantSlug;
+use super::audit::{self, Actor};
 use crate::clock::now_ms;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use entity::admin_user;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set,
 };
 use std::sync::OnceLock;
 
@@ -99,13 +101,14 @@ pub async fn find_by_email<C: ConnectionTrait>(
         .await
 }
 
-/// Creates an admin account.
-pub async fn create<C: ConnectionTrait>(
-    db: &C,
+/// Creates an admin account; audited in the same transaction.
+pub async fn create(
+    db: &DatabaseConnection,
     email: &str,
     password: &str,
     role: &str,
     tenant: Option<&str>,
+    actor: &Actor,
 ) -> Result<admin_user::Model, AdminError> {
     let invalid = |m: String| AdminError::Invalid(m);
     let email = validate_email(email)?;
@@ -131,11 +134,13 @@ pub async fn create<C: ConnectionTrait>(
     if find_by_email(db, &email).await?.is_some() {
         return Err(AdminError::EmailTaken);
     }
+    // Hashed before the transaction: argon2 takes a while, a write turn should not.
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| AdminError::Db(DbErr::Custom(format!("password hashing failed: {e}"))))?;
-    admin_user::ActiveModel {
+    let txn = crate::db::begin_write(db).await?;
+    let admin = admin_user::ActiveModel {
         email: Set(email),
         password_hash: Set(hash),
         role: Set(role.as_str().to_string()),
@@ -143,12 +148,16 @@ pub async fn create<C: ConnectionTrait>(
         created_at: Set(now_ms()),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&*txn)
     .await
     .map_err(|e| match e.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AdminError::EmailTaken,
         _ => AdminError::Db(e),
-    })
+    })?;
+    let detail = serde_json::json!({"email": admin.email, "role": admin.role});
+    audit::record(&*txn, actor, admin.tenant_id, "admin.create", detail).await?;
+    txn.commit().await?;
+    Ok(admin)
 }
 
 #[cfg(test)]

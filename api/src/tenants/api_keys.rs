@@ -3,12 +3,13 @@
 //! lookups stay cheap. A key is live or test, and so is every order it creates; keys
 //! made before modes existed (`gk_` + hex) are live.
 
+use super::audit::{self, Actor};
 use crate::clock::now_ms;
 use entity::api_key;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -64,10 +65,11 @@ pub struct KeyOwner {
     pub mode: Mode,
 }
 
-pub async fn create<C: ConnectionTrait>(
-    db: &C,
+pub async fn create(
+    db: &DatabaseConnection,
     tenant_id: i64,
     mode: Mode,
+    actor: &Actor,
 ) -> Result<NewKey, DbErr> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
@@ -81,9 +83,12 @@ pub async fn create<C: ConnectionTrait>(
         revoked_at: Set(None),
         livemode: Set(mode.livemode()),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    };
+    let txn = crate::db::begin_write(db).await?;
+    let model = model.insert(&*txn).await?;
+    let detail = serde_json::json!({"id": model.id, "mode": mode.as_str()});
+    audit::record(&*txn, actor, Some(tenant_id), "api_key.create", detail).await?;
+    txn.commit().await?;
     Ok(NewKey {
         id: model.id,
         key,
@@ -122,14 +127,27 @@ pub async fn list<C: ConnectionTrait>(
         .await
 }
 
-/// Revokes a live key of the tenant; false when there is none with this id.
-pub async fn revoke<C: ConnectionTrait>(db: &C, tenant_id: i64, id: i64) -> Result<bool, DbErr> {
+/// Revokes a live key of the tenant; false when there is none with this id. Audited in
+/// the same transaction.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    id: i64,
+    actor: &Actor,
+) -> Result<bool, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
     let result = api_key::Entity::update_many()
         .col_expr(api_key::Column::RevokedAt, Expr::value(now_ms()))
         .filter(api_key::Column::TenantId.eq(tenant_id))
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&*txn)
         .await?;
-    Ok(result.rows_affected > 0)
+    if result.rows_affected == 0 {
+        return Ok(false);
+    }
+    let detail = serde_json::json!({"id": id});
+    audit::record(&*txn, actor, Some(tenant_id), "api_key.revoke", detail).await?;
+    txn.commit().await?;
+    Ok(true)
 }

@@ -5,7 +5,8 @@
 //! run again: rows already under the current key are skipped.
 
 use super::audit::{self, Actor};
-use crate::vault::{KeyRing, Sealed, webhook_secret_aad};
+use super::secrets;
+use crate::vault::KeyRing;
 use entity::webhook_secret;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
@@ -39,15 +40,9 @@ pub async fn rotate_all(
         if row.key_id == ring.current_id() {
             summary.already_current += 1;
         } else {
-            let sealed = Sealed {
-                key_id: row.key_id.clone(),
-                nonce: row.nonce.clone(),
-                ciphertext: row.ciphertext.clone(),
-            };
-            let aad = webhook_secret_aad(row.tenant_id);
-            match ring.open(&sealed, &aad) {
+            match secrets::open_row(ring, &row) {
                 Ok(plain) => {
-                    let fresh = ring.seal(&plain, &aad);
+                    let fresh = ring.seal(&plain, &secrets::aad(row.tenant_id, row.expires_at));
                     let result = webhook_secret::Entity::update_many()
                         .col_expr(webhook_secret::Column::KeyId, Expr::value(fresh.key_id))
                         .col_expr(webhook_secret::Column::Nonce, Expr::value(fresh.nonce))

@@ -9,10 +9,11 @@ pub mod secrets;
 pub mod slug;
 
 use crate::clock::now_ms;
+use audit::Actor;
 use entity::tenant;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 pub use slug::TenantSlug;
 
@@ -68,7 +69,22 @@ pub enum CreateError {
     Db(#[from] DbErr),
 }
 
-pub async fn create<C: ConnectionTrait>(
+/// Creates a restaurant; audited in the same transaction (no audit row, no tenant).
+pub async fn create(
+    db: &DatabaseConnection,
+    slug: &TenantSlug,
+    name: &str,
+    actor: &Actor,
+) -> Result<tenant::Model, CreateError> {
+    let txn = crate::db::begin_write(db).await?;
+    let tenant = insert(&*txn, slug, name).await?;
+    let detail = serde_json::json!({"slug": tenant.slug, "name": tenant.name});
+    audit::record(&*txn, actor, Some(tenant.id), "tenant.create", detail).await?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+async fn insert<C: ConnectionTrait>(
     db: &C,
     slug: &TenantSlug,
     name: &str,

@@ -2,9 +2,10 @@
 //! for at most `SECRET_CACHE_TTL_MS` so that a change made by the CLI or another
 //! replica is honoured within a second without any restart.
 
+use super::audit::{self, Actor};
 use crate::clock::now_ms;
 use crate::config::SecretBytes;
-use crate::vault::{KeyRing, OpenError, Sealed, webhook_secret_aad};
+use crate::vault::{KeyRing, OpenError, Sealed, legacy_webhook_secret_aad};
 use entity::{payment_config, webhook_secret};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
@@ -15,10 +16,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use zeroize::{Zeroize, Zeroizing};
 
-/// A Stripe webhook signing secret (`whsec_…`). Never printed.
+/// A Stripe webhook signing secret (`whsec_…`). Never printed; wiped from memory when
+/// dropped.
 #[derive(Clone)]
 pub struct WebhookSecret(String);
+
+impl Drop for WebhookSecret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,13 +95,92 @@ fn sealed_of(row: &webhook_secret::Model) -> Sealed {
     }
 }
 
+/// The associated data a webhook secret is sealed with: its tenant, its purpose and its
+/// expiry. A ciphertext copied into another tenant's row, or a row whose expiry was
+/// changed in the database (say, to keep a rotated-out secret valid forever), no longer
+/// opens: `gateway config check` reports it as tampered.
+pub fn aad(tenant_id: i64, expires_at: Option<i64>) -> Vec<u8> {
+    let expires = expires_at.map_or_else(|| "never".to_string(), |at| at.to_string());
+    format!("gateway/v2/stripe-webhook-secret/tenant/{tenant_id}/expires/{expires}").into_bytes()
+}
+
+/// Opens a stored secret. A row sealed before the expiry was bound (tenant only) still
+/// opens, and `upgrade_sealing` re-seals it at start-up.
+pub fn open_row(
+    ring: &KeyRing,
+    row: &webhook_secret::Model,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let sealed = sealed_of(row);
+    match ring.open(&sealed, &aad(row.tenant_id, row.expires_at)) {
+        Ok(plain) => Ok(Zeroizing::new(plain)),
+        Err(OpenError::Tampered) => ring
+            .open(&sealed, &legacy_webhook_secret_aad(row.tenant_id))
+            .map(Zeroizing::new)
+            .map_err(|_| OpenError::Tampered),
+        Err(e) => Err(e),
+    }
+}
+
+/// Re-seals every secret that opens only under the old binding (tenant only) under the
+/// current one (tenant, purpose and expiry). Rows it cannot open are left as they are.
+pub async fn upgrade_sealing(db: &DatabaseConnection, ring: &KeyRing) -> Result<usize, DbErr> {
+    let rows = webhook_secret::Entity::find().all(db).await?;
+    let mut upgraded = 0;
+    for row in rows {
+        let sealed = sealed_of(&row);
+        if ring
+            .open(&sealed, &aad(row.tenant_id, row.expires_at))
+            .is_ok()
+        {
+            continue;
+        }
+        let Ok(plain) = ring.open(&sealed, &legacy_webhook_secret_aad(row.tenant_id)) else {
+            continue;
+        };
+        let plain = Zeroizing::new(plain);
+        let fresh = ring.seal(&plain, &aad(row.tenant_id, row.expires_at));
+        let done = reseal(db, &row, fresh, row.expires_at).await?;
+        upgraded += usize::from(done);
+    }
+    if upgraded > 0 {
+        tracing::info!(
+            secrets = upgraded,
+            "re-sealed webhook secrets bound to their expiry"
+        );
+    }
+    Ok(upgraded)
+}
+
+/// Writes a row's new sealing (and expiry), only if it still holds what was read.
+async fn reseal<C: ConnectionTrait>(
+    db: &C,
+    row: &webhook_secret::Model,
+    fresh: Sealed,
+    expires_at: Option<i64>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let result = webhook_secret::Entity::update_many()
+        .col_expr(webhook_secret::Column::KeyId, Expr::value(fresh.key_id))
+        .col_expr(webhook_secret::Column::Nonce, Expr::value(fresh.nonce))
+        .col_expr(
+            webhook_secret::Column::Ciphertext,
+            Expr::value(fresh.ciphertext),
+        )
+        .col_expr(webhook_secret::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(webhook_secret::Column::Id.eq(row.id))
+        .filter(webhook_secret::Column::Ciphertext.eq(row.ciphertext.clone()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 fn new_row(
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
     now: i64,
 ) -> webhook_secret::ActiveModel {
-    let sealed = ring.seal(secret.expose().as_bytes(), &webhook_secret_aad(tenant_id));
+    let sealed = ring.seal(secret.expose().as_bytes(), &aad(tenant_id, None));
     webhook_secret::ActiveModel {
         tenant_id: Set(tenant_id),
         key_id: Set(sealed.key_id),
@@ -131,11 +219,14 @@ async fn touch_config<C: ConnectionTrait>(db: &C, tenant_id: i64, now: i64) -> R
 }
 
 /// Sets or replaces the tenant's secret: every older secret stops working now.
+/// Sets the tenant's secret; every older one stops verifying now. Audited in the same
+/// transaction: no audit row, no change.
 pub async fn set(
     db: &DatabaseConnection,
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
+    actor: &Actor,
 ) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
@@ -145,6 +236,8 @@ pub async fn set(
         .exec(&*txn)
         .await?;
     new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
+    let detail = serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()});
+    audit::record(&*txn, actor, Some(tenant_id), "payment_config.set", detail).await?;
     txn.commit().await
 }
 
@@ -152,32 +245,56 @@ pub async fn set(
 pub const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// Installs a new secret now; the current one keeps verifying for `grace`.
+/// A new secret now; the current one stays valid for `grace` (at most 24 hours), and is
+/// re-sealed bound to that expiry. Audited in the same transaction.
 pub async fn rotate(
     db: &DatabaseConnection,
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
     grace: Duration,
+    actor: &Actor,
 ) -> Result<(), DbErr> {
     let grace = grace.min(MAX_GRACE);
     let txn = crate::db::begin_write(db).await?;
     let now = now_ms();
+    let expires = now + grace.as_millis() as i64;
     touch_config(&*txn, tenant_id, now).await?;
-    // Older previous secrets and expired ones go; the current one becomes previous.
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
         .filter(webhook_secret::Column::ExpiresAt.is_not_null())
         .exec(&*txn)
         .await?;
-    webhook_secret::Entity::update_many()
-        .col_expr(
-            webhook_secret::Column::ExpiresAt,
-            sea_orm::sea_query::Expr::value(now + grace.as_millis() as i64),
-        )
+    let current = webhook_secret::Entity::find()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
-        .exec(&*txn)
+        .all(&*txn)
         .await?;
+    for row in current {
+        match open_row(ring, &row) {
+            Ok(plain) => {
+                let fresh = ring.seal(&plain, &aad(tenant_id, Some(expires)));
+                reseal(&*txn, &row, fresh, Some(expires)).await?;
+            }
+            // It could not verify anything anyway: nothing to keep through a grace.
+            Err(e) => {
+                tracing::warn!(error = %e, "the previous secret does not open; dropped at rotation");
+                webhook_secret::Entity::delete_by_id(row.id)
+                    .exec(&*txn)
+                    .await?;
+            }
+        }
+    }
     new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
+    let detail = serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint(),
+                                    "previous_expires_in_secs": grace.as_secs()});
+    audit::record(
+        &*txn,
+        actor,
+        Some(tenant_id),
+        "payment_config.rotate",
+        detail,
+    )
+    .await?;
     txn.commit().await
 }
 
@@ -192,7 +309,9 @@ pub async fn config_updated_at<C: ConnectionTrait>(
         .map(|c| c.updated_at))
 }
 
-pub async fn delete(db: &DatabaseConnection, tenant_id: i64) -> Result<bool, DbErr> {
+/// Removes the tenant's configuration; false when there was none. Audited in the same
+/// transaction.
+pub async fn delete(db: &DatabaseConnection, tenant_id: i64, actor: &Actor) -> Result<bool, DbErr> {
     let txn = crate::db::begin_write(db).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
@@ -200,9 +319,21 @@ pub async fn delete(db: &DatabaseConnection, tenant_id: i64) -> Result<bool, DbE
         .await?;
     let removed = payment_config::Entity::delete_by_id(tenant_id)
         .exec(&*txn)
+        .await?
+        .rows_affected
+        > 0;
+    if removed {
+        audit::record(
+            &*txn,
+            actor,
+            Some(tenant_id),
+            "payment_config.delete",
+            serde_json::json!({}),
+        )
         .await?;
+    }
     txn.commit().await?;
-    Ok(removed.rows_affected > 0)
+    Ok(removed)
 }
 
 /// The secrets that verify now: the current one and an unexpired previous one.
@@ -241,14 +372,14 @@ pub async fn check<C: ConnectionTrait>(
         return Ok(Health::Missing);
     }
     for row in &rows {
-        if let Err(e) = ring.open(&sealed_of(row), &webhook_secret_aad(tenant_id)) {
+        if let Err(e) = open_row(ring, row) {
             let why = match e {
                 OpenError::UnknownKey(id) => format!(
                     "wrong key: secret {} was sealed with key {id}, which is neither PAYMENT_CONFIG_ENC_KEY nor in PAYMENT_CONFIG_ENC_KEY_PREVIOUS",
                     row.hint
                 ),
                 OpenError::Tampered => format!(
-                    "tampered: secret {} does not decrypt with its key (changed, or copied from another tenant)",
+                    "tampered: secret {} does not decrypt with its key (its tenant, purpose or expiry was changed in the database, or it was copied from another tenant)",
                     row.hint
                 ),
             };
@@ -357,9 +488,9 @@ async fn load(
     }
     let mut secrets = Vec::with_capacity(rows.len());
     for row in rows {
-        match ring.open(&sealed_of(&row), &webhook_secret_aad(tenant.id)) {
+        match open_row(ring, &row) {
             Ok(plain) => secrets.push(ActiveSecret {
-                secret: SecretBytes::from(plain),
+                secret: SecretBytes::from(plain.to_vec()),
                 expires_at: row.expires_at,
             }),
             Err(e) => {

@@ -8,7 +8,10 @@
 
 use super::log::{self, Rejected, Verified};
 use super::processor::{Queue, Work};
+use super::rejected::Budget;
+use crate::clock::now_ms;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +28,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Inbox {
     tx: mpsc::Sender<Job>,
+    /// Which rejected deliveries become rows (see `rejected`).
+    budget: Arc<Budget>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +44,15 @@ const MAX_GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer task.
-    pub fn start(db: DatabaseConnection, processor: Queue, lease: Duration) -> Self {
+    pub fn start(
+        db: DatabaseConnection,
+        processor: Queue,
+        lease: Duration,
+        budget: Arc<Budget>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         tokio::spawn(writer(db, rx, processor, lease));
-        Self { tx }
+        Self { tx, budget }
     }
 
     /// Stores a verified event; returns once it is committed.
@@ -57,9 +67,16 @@ impl Inbox {
             .map_err(InboxError::Storage)
     }
 
-    /// Records a rejected delivery without waiting; under a flood, drops it rather
-    /// than letting unverified traffic slow down real events.
+    /// Records a rejected delivery without waiting: as a row while the tenant's budget
+    /// for the minute lasts, else as a count. Under a flood, drops it rather than
+    /// letting unverified traffic slow down real events.
     pub fn record_rejected(&self, rejected: Rejected) {
+        if !self
+            .budget
+            .admit(rejected.tenant_id, rejected.status, now_ms())
+        {
+            return;
+        }
         if self.tx.try_send(Job::Rejected(rejected)).is_err() {
             tracing::warn!("inbox full: a rejected delivery was not recorded");
         }

@@ -293,8 +293,8 @@ pub async fn mark_unparseable(
 }
 
 /// FAILED → PROCESSING with a fresh set of attempts; false when it was not FAILED.
-pub async fn requeue_failed(
-    db: &DatabaseConnection,
+pub async fn requeue_failed<C: ConnectionTrait>(
+    db: &C,
     row_id: i64,
     lease: Duration,
 ) -> Result<bool, DbErr> {

@@ -3,5 +3,6 @@
 pub mod inbox;
 pub mod log;
 pub mod processor;
+pub mod rejected;
 
 pub use log::EventStatus;

@@ -8,6 +8,7 @@
 //! `--repeat` calls each, paced under the default admin rate limit.
 
 use clap::Parser;
+use gateway::tenants::audit::Actor;
 use gateway::tenants::{self, TenantSlug};
 use gateway_bench::{ms, open_database, percentile, start_gateway};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -96,20 +97,31 @@ async fn exec(db: &DatabaseConnection, sql: &str) {
 }
 
 async fn seed(db: &DatabaseConnection, rows: u64) -> (i64, i64) {
-    let big = tenants::create(db, &TenantSlug::parse("log-big").unwrap(), "Busy")
-        .await
-        .unwrap()
-        .id;
-    let other = tenants::create(db, &TenantSlug::parse("log-other").unwrap(), "Other")
-        .await
-        .unwrap()
-        .id;
+    let big = tenants::create(
+        db,
+        &TenantSlug::parse("log-big").unwrap(),
+        "Busy",
+        &Actor::cli(),
+    )
+    .await
+    .unwrap()
+    .id;
+    let other = tenants::create(
+        db,
+        &TenantSlug::parse("log-other").unwrap(),
+        "Other",
+        &Actor::cli(),
+    )
+    .await
+    .unwrap()
+    .id;
     gateway::tenants::admins::create(
         db,
         "bench@example.com",
         "bench-password-123",
         "platform_admin",
         None,
+        &Actor::cli(),
     )
     .await
     .unwrap();

@@ -3,18 +3,19 @@
 use super::auth::{self, Admin};
 use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
+use crate::http::client_ip::ClientIp;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use crate::http::extract::{ApiJson, Items};
+use crate::http::ratelimit::refused;
 use crate::tenants::admins::{self, Role};
-use crate::tenants::audit;
 use crate::tenants::{self, TenantSlug};
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use entity::tenant;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Login {
@@ -35,15 +36,23 @@ pub struct Token {
     (status = 200, description = "a token for ADMIN_TOKEN_TTL_SECS (one hour by default)", body = Token),
     (status = 401, description = "`invalid_credentials`, for an unknown account and a wrong password alike", body = ErrorBody),
     (status = 429, description = "too many attempts for this address or account", body = ErrorBody)))]
-pub async fn login(State(app): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response> {
-    let email = body.email.trim().to_ascii_lowercase();
-    if app.login_limiter.check_key(&email).is_err() {
-        return Ok(crate::http::ratelimit::too_many_requests(
-            tower_governor::GovernorError::TooManyRequests {
-                wait_time: 60,
-                headers: None,
-            },
-        ));
+pub async fn login(
+    State(app): State<AppState>,
+    Extension(client): Extension<ClientIp>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response> {
+    // Not an email: no account has it. Checked first, so that the limiter below keys
+    // on at most 254 bytes, whatever was sent.
+    let Ok(email) = admins::validate_email(&body.email) else {
+        return Err(ErrorCode::InvalidCredentials.into());
+    };
+    // Per account *and* address: guessing from one address cannot lock the admin out
+    // of signing in from another (the route limit counts each address on its own).
+    if let Err(not_until) = app
+        .login_limiter
+        .check_key(&(email.clone(), client.limit_key()))
+    {
+        return Ok(refused(not_until));
     }
     let row = admins::find_by_email(&app.db, &email).await?;
     let password = body.password;
@@ -152,19 +161,11 @@ pub async fn create_tenant(
     admin.require_platform()?;
     let slug = TenantSlug::parse(body.slug.trim()).map_err(|e| Error::invalid(e.to_string()))?;
     let name = tenants::validate_name(&body.name).map_err(Error::invalid)?;
-    let tenant = match tenants::create(&app.db, &slug, name).await {
+    let tenant = match tenants::create(&app.db, &slug, name, &admin.actor()).await {
         Ok(t) => t,
         Err(tenants::CreateError::Taken) => return Err(ErrorCode::SlugTaken.into()),
         Err(tenants::CreateError::Db(e)) => return Err(e.into()),
     };
-    audit::record(
-        &app.db,
-        &admin.actor(),
-        Some(tenant.id),
-        "tenant.create",
-        json!({"slug": tenant.slug, "name": tenant.name}),
-    )
-    .await?;
     Ok(respond(StatusCode::CREATED, tenant_view(tenant)))
 }
 
@@ -201,14 +202,7 @@ pub async fn create_user(
         &body.password,
         &body.role,
         body.tenant.as_deref(),
-    )
-    .await?;
-    audit::record(
-        &app.db,
         &admin.actor(),
-        created.tenant_id,
-        "admin.create",
-        json!({"email": created.email, "role": created.role}),
     )
     .await?;
     Ok(respond(

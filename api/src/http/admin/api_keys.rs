@@ -5,14 +5,13 @@ use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use crate::http::extract::ApiJson;
+use crate::tenants::api_keys;
 use crate::tenants::api_keys::Mode;
-use crate::tenants::{api_keys, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::http::extract::Items;
 
@@ -57,15 +56,7 @@ pub async fn create(
         None => Mode::Live,
         Some(m) => Mode::parse(m).ok_or_else(|| Error::invalid("mode is \"live\" or \"test\""))?,
     };
-    let key = api_keys::create(&app.db, access.tenant.id, mode).await?;
-    audit::record(
-        &app.db,
-        &access.admin.actor(),
-        Some(access.tenant.id),
-        "api_key.create",
-        json!({"id": key.id, "mode": mode.as_str()}),
-    )
-    .await?;
+    let key = api_keys::create(&app.db, access.tenant.id, mode, &access.admin.actor()).await?;
     Ok(respond(
         StatusCode::CREATED,
         ApiKeyCreated {
@@ -104,16 +95,8 @@ pub async fn revoke(
     access: TenantAccess,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response> {
-    if !api_keys::revoke(&app.db, access.tenant.id, id).await? {
+    if !api_keys::revoke(&app.db, access.tenant.id, id, &access.admin.actor()).await? {
         return Err(ErrorCode::ApiKeyNotFound.into());
     }
-    audit::record(
-        &app.db,
-        &access.admin.actor(),
-        Some(access.tenant.id),
-        "api_key.revoke",
-        json!({"id": id}),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,18 +3,18 @@
 
 use crate::clock::now_ms;
 use crate::http::AppState;
+use crate::http::client_ip::ClientIp;
 use crate::http::error::{Error, ErrorCode, Result};
 use crate::http::extract::bearer;
 use crate::tenants::admins::Role;
 use crate::tenants::audit::Actor;
 use crate::tenants::{self, TenantSlug};
-use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use entity::{admin_user, tenant};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 pub const ISSUER: &str = "stripe-webhook-gateway";
 pub const AUDIENCE: &str = "gateway-admin";
@@ -110,10 +110,7 @@ impl FromRequestParts<AppState> for Admin {
             .await?
             .ok_or(Error::from(ErrorCode::InvalidToken))?;
         let role = Role::parse(&row.role).ok_or(Error::from(ErrorCode::InvalidToken))?;
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
         Ok(Admin {
             id: row.id,
             email: row.email,

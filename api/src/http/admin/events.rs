@@ -2,7 +2,8 @@
 //! status and type, one event with its payload, and retries of FAILED events.
 
 use super::auth::{Admin, TenantAccess};
-use crate::clock::ms_to_rfc3339;
+use super::health::NotRecorded;
+use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::{ApiQuery, Page, Paging};
@@ -10,9 +11,11 @@ use crate::stripe::event;
 use crate::tenants::audit;
 use crate::webhooks::log::{self, EventStatus, Filter};
 use crate::webhooks::processor::Work;
+use crate::webhooks::rejected;
 use axum::Json;
 use axum::extract::{Path, State};
 use entity::webhook_event;
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -81,14 +84,14 @@ fn item(row: webhook_event::Model) -> EventItem {
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", tag = "webhook events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
-    responses((status = 200, description = "newest first", body = Page<EventItem>),
+    responses((status = 200, description = "newest first", body = EventPage),
               (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
     access: TenantAccess,
     ApiQuery(filter): ApiQuery<FilterParams>,
     paging: Paging,
-) -> Result<Json<Page<EventItem>>> {
+) -> Result<Json<EventPage>> {
     let filter = filter.parse()?;
     let rows = log::list(
         &app.db,
@@ -98,7 +101,21 @@ pub async fn list(
         paging.limit,
     )
     .await?;
-    Ok(Json(paging.page(rows, |r| r.id.to_string(), item)))
+    let since = now_ms() - 24 * 3600 * 1000;
+    let counted = rejected::counted_since(&app.db, Some(access.tenant.id), since).await?;
+    Ok(Json(EventPage {
+        page: paging.page(rows, |r| r.id.to_string(), item),
+        not_recorded: NotRecorded::from_counts(&counted),
+    }))
+}
+
+/// A page of the log, and what it does not hold.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    #[serde(flatten)]
+    page: Page<EventItem>,
+    /// Rejected deliveries of the last 24 hours counted but not stored (over 100 a minute).
+    not_recorded: NotRecorded,
 }
 
 /// One delivery with its payload.
@@ -137,23 +154,27 @@ pub async fn show(
     }))
 }
 
-/// Puts a FAILED event back to PROCESSING with a fresh set of attempts, and queues it.
-/// False when its stored body is not an event, or it was not FAILED.
-async fn requeue(app: &AppState, row: &webhook_event::Model) -> Result<bool> {
-    let facts = match row.payload.as_deref().map(|p| event::parse(p.as_bytes())) {
-        Some(Ok(facts)) => facts,
-        _ => return Ok(false),
+/// Puts a FAILED event back to PROCESSING with a fresh set of attempts; the work to
+/// queue once the transaction commits. None when its stored body is not an event, or
+/// it was not FAILED.
+async fn requeue<C: ConnectionTrait>(
+    app: &AppState,
+    txn: &C,
+    row: &webhook_event::Model,
+) -> Result<Option<Work>> {
+    let (Some(Ok(facts)), Some(tenant_id)) = (
+        row.payload.as_deref().map(|p| event::parse(p.as_bytes())),
+        row.tenant_id,
+    ) else {
+        return Ok(None);
     };
-    let claimed = log::requeue_failed(&app.db, row.id, app.config.processing.lease).await?;
-    if claimed && let Some(tenant_id) = row.tenant_id {
-        app.queue.offer(Work {
-            event_row_id: row.id,
-            tenant_id,
-            attempts: 0,
-            facts,
-        });
-    }
-    Ok(claimed)
+    let claimed = log::requeue_failed(txn, row.id, app.config.processing.lease).await?;
+    Ok(claimed.then_some(Work {
+        event_row_id: row.id,
+        tenant_id,
+        attempts: 0,
+        facts,
+    }))
 }
 
 /// An event sent back to processing.
@@ -177,20 +198,25 @@ pub async fn retry(
     if EventStatus::parse(&row.status) != Some(EventStatus::Failed) {
         return Err(ErrorCode::NotFailed.into());
     }
-    if !requeue(&app, &row).await? {
+    let txn = crate::db::begin_write(&app.db).await?;
+    let Some(work) = requeue(&app, &*txn, &row).await? else {
         return Err(Error::with_message(
             ErrorCode::NotRetryable,
             "the stored body is not a Stripe event; only Stripe can send it again",
         ));
-    }
+    };
+    let actor = access.admin.actor();
     audit::record(
-        &app.db,
-        &access.admin.actor(),
+        &*txn,
+        &actor,
         Some(access.tenant.id),
         "webhook_event.retry",
         json!({"id": id}),
     )
     .await?;
+    txn.commit().await?;
+    // If the queue is full, the sweep takes it when its lease runs out.
+    app.queue.offer(work);
     Ok(Json(Retried {
         id,
         status: EventStatus::Processing.as_str(),
@@ -222,22 +248,27 @@ pub async fn retry_all(
 ) -> Result<Json<RetriedAll>> {
     let kind = params.kind.filter(|t| !t.is_empty());
     let rows = log::failed(&app.db, access.tenant.id, kind.clone(), 1000).await?;
-    let (mut retried, mut skipped) = (0, 0);
+    let txn = crate::db::begin_write(&app.db).await?;
+    let mut queued = Vec::new();
     for row in &rows {
-        if requeue(&app, row).await? {
-            retried += 1;
-        } else {
-            skipped += 1;
-        }
+        queued.extend(requeue(&app, &*txn, row).await?);
     }
+    let retried = queued.len() as u32;
+    let skipped = rows.len() as u32 - retried;
+    let detail = json!({"type": kind, "retried": retried, "skipped": skipped});
+    let actor = access.admin.actor();
     audit::record(
-        &app.db,
-        &access.admin.actor(),
+        &*txn,
+        &actor,
         Some(access.tenant.id),
         "webhook_event.retry_all",
-        json!({"type": kind, "retried": retried, "skipped": skipped}),
+        detail,
     )
     .await?;
+    txn.commit().await?;
+    for work in queued {
+        app.queue.offer(work);
+    }
     Ok(Json(RetriedAll { retried, skipped }))
 }
 

@@ -6,6 +6,7 @@ use crate::http::AppState;
 use crate::http::error::{ErrorBody, Result};
 use crate::tenants::secrets;
 use crate::webhooks::log::{self, EventStatus};
+use crate::webhooks::rejected;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -32,6 +33,24 @@ pub struct RecentFailures {
     failed: i64,
 }
 
+/// Rejected deliveries of the last 24 hours that were counted but not stored as rows
+/// (beyond 100 a minute: a flood, or a sender that never had the secret).
+#[derive(Serialize, utoipa::ToSchema, Default)]
+pub struct NotRecorded {
+    verification_failed: i64,
+    no_config: i64,
+}
+
+impl NotRecorded {
+    pub fn from_counts(counts: &HashMap<String, i64>) -> Self {
+        let n = |s: EventStatus| counts.get(s.as_str()).copied().unwrap_or(0);
+        Self {
+            verification_failed: n(EventStatus::VerificationFailed),
+            no_config: n(EventStatus::NoConfig),
+        }
+    }
+}
+
 /// Deliveries in one clock hour, by status.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HourCounts {
@@ -47,6 +66,7 @@ pub struct TenantHealth {
     last_successful_webhook: Option<String>,
     last_delivery: Option<LastDelivery>,
     recent_failures: RecentFailures,
+    not_recorded: NotRecorded,
     stuck_processing: u64,
     /// The last 24 clock hours, oldest first.
     deliveries_per_hour: Vec<HourCounts>,
@@ -83,6 +103,7 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
     }
     let recent = |s: EventStatus| by_status.get(s.as_str()).copied().unwrap_or(0);
     let stuck = log::count_processing_since(&app.db, tenant_id, now - STUCK_AFTER_MS).await?;
+    let counted = rejected::counted_since(&app.db, Some(tenant_id), now - DAY_MS).await?;
     Ok(Json(TenantHealth {
         configured,
         last_successful_webhook: last_success.map(|e| ms_to_rfc3339(e.received_at)),
@@ -95,6 +116,7 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
             no_config: recent(EventStatus::NoConfig),
             failed: recent(EventStatus::Failed),
         },
+        not_recorded: NotRecorded::from_counts(&counted),
         stuck_processing: stuck,
         deliveries_per_hour: hours,
     }))

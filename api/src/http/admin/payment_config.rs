@@ -6,14 +6,12 @@ use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::ApiJson;
-use crate::tenants::audit;
 use crate::tenants::secrets::{self, MAX_GRACE, WebhookSecret};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::time::Duration;
 
 /// One active secret, described without its value.
@@ -93,16 +91,9 @@ pub async fn put(
     ApiJson(body): ApiJson<SetSecret>,
 ) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
-    secrets::set(&app.db, &app.config.keys, access.tenant.id, &secret).await?;
+    let actor = access.admin.actor();
+    secrets::set(&app.db, &app.config.keys, access.tenant.id, &secret, &actor).await?;
     app.secrets.invalidate(&access.tenant.slug);
-    audit::record(
-        &app.db,
-        &access.admin.actor(),
-        Some(access.tenant.id),
-        "payment_config.set",
-        json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()}),
-    )
-    .await?;
     describe(&app, &access).await
 }
 
@@ -135,17 +126,10 @@ pub async fn rotate(
         access.tenant.id,
         &secret,
         Duration::from_secs(grace),
+        &access.admin.actor(),
     )
     .await?;
     app.secrets.invalidate(&access.tenant.slug);
-    audit::record(
-        &app.db,
-        &access.admin.actor(),
-        Some(access.tenant.id),
-        "payment_config.rotate",
-        json!({"hint": secret.hint(), "fingerprint": secret.fingerprint(), "previous_expires_in_secs": grace}),
-    )
-    .await?;
     describe(&app, &access).await
 }
 
@@ -153,18 +137,10 @@ pub async fn rotate(
 #[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
     (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
-    let removed = secrets::delete(&app.db, access.tenant.id).await?;
+    let removed = secrets::delete(&app.db, access.tenant.id, &access.admin.actor()).await?;
     app.secrets.invalidate(&access.tenant.slug);
     if !removed {
         return Err(ErrorCode::PaymentConfigNotFound.into());
     }
-    audit::record(
-        &app.db,
-        &access.admin.actor(),
-        Some(access.tenant.id),
-        "payment_config.delete",
-        json!({}),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
