@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod durability;
 mod exactly_once;
+mod hostile;
 mod logs;
 mod money;
 mod openapi;

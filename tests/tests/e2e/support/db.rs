@@ -75,27 +75,37 @@ impl TestDb {
 
     /// Makes every insert of a payment fail: a processing failure on demand.
     pub async fn break_payments(&self) {
+        self.fail_inserts_into("payments").await
+    }
+
+    pub async fn repair_payments(&self) {
+        self.repair_inserts_into("payments").await
+    }
+
+    /// Makes every insert into `table` fail with "injected failure".
+    pub async fn fail_inserts_into(&self, table: &str) {
         let db = self.connect().await;
+        let trigger = format!("injected_failure_{table}");
         match self.backend {
             Backend::Sqlite => {
-                db.execute_unprepared(
-                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
-                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-                )
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER {trigger} BEFORE INSERT ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+                ))
                 .await
                 .unwrap();
             }
             Backend::Postgres => {
                 db.execute_unprepared(
-                    "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+                    "CREATE OR REPLACE FUNCTION injected_failure() RETURNS trigger AS $$ \
                      BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
                 )
                 .await
                 .unwrap();
-                db.execute_unprepared(
-                    "CREATE TRIGGER injected_failure BEFORE INSERT ON payments \
-                     FOR EACH ROW EXECUTE FUNCTION injected_failure()",
-                )
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER {trigger} BEFORE INSERT ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION injected_failure()"
+                ))
                 .await
                 .unwrap();
             }
@@ -103,14 +113,32 @@ impl TestDb {
         db.close().await.ok();
     }
 
-    pub async fn repair_payments(&self) {
+    pub async fn repair_inserts_into(&self, table: &str) {
         let db = self.connect().await;
+        let trigger = format!("injected_failure_{table}");
         let sql = match self.backend {
-            Backend::Sqlite => "DROP TRIGGER injected_failure",
-            Backend::Postgres => "DROP TRIGGER injected_failure ON payments",
+            Backend::Sqlite => format!("DROP TRIGGER {trigger}"),
+            Backend::Postgres => format!("DROP TRIGGER {trigger} ON {table}"),
         };
-        db.execute_unprepared(sql).await.unwrap();
+        db.execute_unprepared(&sql).await.unwrap();
         db.close().await.ok();
+    }
+
+    /// The space the database takes on disk, in bytes.
+    pub async fn size(&self) -> u64 {
+        match self.backend {
+            Backend::Sqlite => ["gateway.db", "gateway.db-wal", "gateway.db-shm"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(self.dir().join(f)).ok())
+                .map(|m| m.len())
+                .sum(),
+            Backend::Postgres => {
+                let rows = self
+                    .query("SELECT CAST(pg_database_size(current_database()) AS BIGINT) AS n")
+                    .await;
+                rows[0]["n"].as_i64().unwrap() as u64
+            }
+        }
     }
 
     /// Rows of a query as JSON objects.

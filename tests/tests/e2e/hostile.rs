@@ -1,0 +1,408 @@
+//! Hostile and careless traffic (CONTRACT §2, §6): floods of unsigned deliveries, random
+//! slugs, unknown paths, spoofed X-Forwarded-For, slow headers, password guessing.
+
+use crate::on_both_backends;
+use crate::support::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+/// Sends `n` POSTs of `body` without a valid signature to the slugs `slug(i)`, `width`
+/// at a time; their status codes.
+async fn unsigned_posts(
+    app: &TestApp,
+    n: usize,
+    width: usize,
+    body: &str,
+    slug: impl Fn(usize) -> String,
+) -> Vec<u16> {
+    let mut statuses = Vec::with_capacity(n);
+    let mut running = JoinSet::new();
+    for i in 0..n {
+        if running.len() >= width {
+            statuses.push(running.join_next().await.unwrap().unwrap());
+        }
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/webhooks/stripe/{}", slug(i))))
+            .header("content-type", "application/json")
+            .header(
+                "stripe-signature",
+                format!("t={},v1={}", now(), "ab".repeat(32)),
+            )
+            .body(body.to_string());
+        running.spawn(async move { request.send().await.map_or(0, |r| r.status().as_u16()) });
+    }
+    while let Some(status) = running.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses
+}
+
+async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 2599).await;
+    let body = event(
+        &evt_id(),
+        "checkout.session.completed",
+        fixture("checkout.session"),
+    );
+    let slug = tenant.slug.clone();
+    let statuses = unsigned_posts(&app, 3000, 3000, &body, |_| slug.clone()).await;
+    assert!(
+        statuses.iter().all(|s| *s == 400),
+        "only 400s: {:?}",
+        &statuses[..10]
+    );
+    // Stripe's real delivery right after: verified traffic has its own budget.
+    let id = evt_id();
+    let paid = event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+    );
+    let sent = Instant::now();
+    let response = app.deliver(&tenant.slug, &tenant.secret, &paid).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "answered in {:?}",
+        sent.elapsed()
+    );
+    app.order_reaches(&order, "PAID").await;
+    // 100 of the 3,000 are rows; the rest are counted, and the count is shown.
+    let stored = app.recorded(&tenant.slug, "VERIFICATION_FAILED", 100).await;
+    assert!(stored.len() <= 200, "{} rows", stored.len());
+    let email = format!("ops-{}@example.com", random_hex(3));
+    app.create_admin(&email, "platform_admin", None);
+    let admin = app.as_admin(&app.login(&email).await);
+    let counted = eventually(
+        "the count of unrecorded deliveries",
+        Duration::from_secs(20),
+        || async {
+            let health = admin.health(&tenant.slug).await;
+            let n = health["not_recorded"]["verification_failed"]
+                .as_i64()
+                .unwrap();
+            let total = n + stored.len() as i64;
+            if total >= 3000 {
+                Ok(n)
+            } else {
+                Err(health.to_string())
+            }
+        },
+    )
+    .await;
+    let log = admin.tenant_get(&tenant.slug, "webhook-events").await;
+    assert_eq!(
+        log["not_recorded"]["verification_failed"], counted,
+        "the event log shows it too"
+    );
+}
+
+async fn rejected_deliveries_take_bounded_space(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    app.recorded(&tenant.slug, "VERIFICATION_FAILED", 0).await;
+    let before = app.db.size().await;
+    let body = format!(
+        r#"{{"id":"evt_flood","object":"event","padding":"{}"}}"#,
+        "x".repeat(4000)
+    );
+    let slug = tenant.slug.clone();
+    let mut statuses = unsigned_posts(&app, 4000, 200, &body, |_| slug.clone()).await;
+    statuses.extend(
+        unsigned_posts(&app, 4000, 200, &body, |_| {
+            format!("nobody-{}", random_hex(6))
+        })
+        .await,
+    );
+    assert!(
+        statuses.iter().all(|s| (400..500).contains(s)),
+        "no 5xx: {:?}",
+        statuses.iter().filter(|s| **s >= 500).count()
+    );
+    // Wait until the counts are written, then measure.
+    let total = eventually(
+        "every rejection stored or counted",
+        Duration::from_secs(20),
+        || async {
+            let rows = app
+                .db
+                .query("SELECT COUNT(*) AS n FROM webhook_event WHERE dedup_key IS NULL")
+                .await;
+            let counted = app
+                .db
+                .query("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM rejected_tally")
+                .await;
+            let total = rows[0]["n"].as_i64().unwrap() + counted[0]["n"].as_i64().unwrap();
+            if total >= 8000 {
+                Ok(rows[0]["n"].as_i64().unwrap())
+            } else {
+                Err(format!("{total}"))
+            }
+        },
+    )
+    .await;
+    assert!(
+        total <= 400,
+        "{total} rows stored: at most 100 a minute per tenant and for unknown slugs"
+    );
+    let grown = app.db.size().await.saturating_sub(before);
+    assert!(
+        grown < 8 * 1024 * 1024,
+        "the database grew by {grown} bytes"
+    );
+    let payloads = app
+        .db
+        .query("SELECT COUNT(*) AS n FROM webhook_event WHERE payload IS NOT NULL")
+        .await;
+    assert_eq!(payloads[0]["n"], 0, "no unverified body is stored");
+}
+
+async fn probes_answer_whatever_else_is_limited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut running = JoinSet::new();
+    for i in 0..400 {
+        let request = app.client.get(app.url(&format!("/no/such/path/{i}")));
+        running.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let statuses: Vec<u16> = running.join_all().await;
+    assert!(
+        statuses.contains(&429),
+        "the limit for other routes was reached"
+    );
+    for probe in ["/health", "/ready"] {
+        let response = app.client.get(app.url(probe)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{probe}");
+    }
+}
+
+/// `n` status polls at once from this address, each claiming `forwarded(i)`.
+async fn polls(
+    app: &TestApp,
+    order: &str,
+    n: usize,
+    forwarded: impl Fn(usize) -> String,
+) -> Vec<u16> {
+    let mut running = JoinSet::new();
+    for i in 0..n {
+        let request = app
+            .client
+            .get(app.url(&format!("/api/v1/orders/{order}/status")))
+            .header("x-forwarded-for", forwarded(i));
+        running.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    running.join_all().await
+}
+
+async fn forwarded_for_counts_only_behind_trusted_proxies(backend: Backend) {
+    let limits = [
+        ("RATE_LIMIT_STATUS_PER_SEC", "1"),
+        ("RATE_LIMIT_STATUS_BURST", "2"),
+    ];
+    // Without TRUSTED_PROXIES, a spoofed header changes nothing: one address, one bucket.
+    let direct = TestApp::spawn_with(backend, &limits).await;
+    let tenant = direct.tenant();
+    let order = direct.create_order(&tenant, 100).await;
+    let spoofed = polls(&direct, &order, 6, |i| format!("203.0.113.{i}")).await;
+    assert_eq!(
+        spoofed.iter().filter(|s| **s == 429).count(),
+        4,
+        "{spoofed:?}"
+    );
+    // Behind a trusted proxy, each client has its own bucket.
+    let mut env = limits.to_vec();
+    env.push(("TRUSTED_PROXIES", "127.0.0.0/8"));
+    let behind = TestApp::spawn_with(backend, &env).await;
+    let tenant = behind.tenant();
+    let order = behind.create_order(&tenant, 100).await;
+    let apart = polls(&behind, &order, 6, |i| format!("6.6.6.6, 203.0.113.{i}")).await;
+    assert!(apart.iter().all(|s| *s == 200), "{apart:?}");
+    let same = polls(&behind, &order, 6, |_| "198.51.100.1".into()).await;
+    assert_eq!(same.iter().filter(|s| **s == 429).count(), 4, "{same:?}");
+    // IPv6 clients are counted per /64: different addresses of one /64 share a bucket.
+    let v6 = polls(&behind, &order, 6, |i| format!("2001:db8:7:7::{i:x}")).await;
+    assert_eq!(v6.iter().filter(|s| **s == 429).count(), 4, "{v6:?}");
+}
+
+async fn password_guesses_from_one_address_do_not_lock_out_another(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("RATE_LIMIT_LOGIN_BURST", "30"),
+        ],
+    )
+    .await;
+    app.create_admin("chef@example.com", "platform_admin", None);
+    let attempt = |from: &str, password: &str| {
+        app.client
+            .post(app.url("/api/v1/admin/login"))
+            .header("x-forwarded-for", from.to_string())
+            .json(&json!({"email": "chef@example.com", "password": password}))
+            .send()
+    };
+    let mut refused = 0;
+    for _ in 0..15 {
+        let status = attempt("198.51.100.66", "guess guess guess")
+            .await
+            .unwrap()
+            .status();
+        assert!(status == 401 || status == 429, "{status}");
+        refused += usize::from(status == 429);
+    }
+    assert!(refused >= 5, "guessing from one address is slowed down");
+    let from_home = attempt("203.0.113.5", PASSWORD).await.unwrap();
+    assert_eq!(from_home.status(), 200, "the admin signs in from elsewhere");
+}
+
+async fn connections_that_never_finish_their_headers_are_harmless(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let mut slow = Vec::new();
+    for _ in 0..800 {
+        let mut stream = tokio::net::TcpStream::connect(&app.addr).await.unwrap();
+        stream
+            .write_all(b"POST /api/v1/webhooks/stripe/x HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let opened = Instant::now();
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    let sent = Instant::now();
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "answered in {:?}",
+        sent.elapsed()
+    );
+    // Each slow connection is closed by the gateway after the header timeout (10 s).
+    let mut closing = JoinSet::new();
+    for mut stream in slow {
+        closing.spawn(async move {
+            let mut buf = [0u8; 512];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return true,
+                    Ok(Ok(_)) => continue, // an error answer before the close is fine
+                    Err(_) => return false,
+                }
+            }
+        });
+    }
+    let closed = closing.join_all().await;
+    assert!(
+        closed.iter().all(|c| *c),
+        "{} still open",
+        closed.iter().filter(|c| !**c).count()
+    );
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_secs(8) && after < Duration::from_secs(20),
+        "closed after {after:?}"
+    );
+}
+
+async fn a_change_whose_audit_row_cannot_be_written_is_not_made(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let email = format!("ops-{}@example.com", random_hex(3));
+    app.create_admin(&email, "platform_admin", None);
+    let admin = app.as_admin(&app.login(&email).await);
+    let keys_before = admin.tenant_get(&tenant.slug, "api-keys").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    app.db.fail_inserts_into("audit_log").await;
+    let created = admin.tenant_post(&tenant.slug, "api-keys", json!({})).await;
+    assert_eq!(created.status, 503, "{:?}", created.body);
+    let fresh = format!("whsec_{}", random_hex(16));
+    assert_eq!(admin.set_secret(&tenant.slug, &fresh).await.status, 503);
+    app.db.repair_inserts_into("audit_log").await;
+    let keys_after = admin.tenant_get(&tenant.slug, "api-keys").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(keys_after, keys_before, "no key without its audit row");
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .status(),
+        200,
+        "the old secret still works"
+    );
+    assert_eq!(
+        app.deliver(&tenant.slug, &fresh, &body).await.status(),
+        400,
+        "the new one was never set"
+    );
+    assert_eq!(
+        admin
+            .tenant_post(&tenant.slug, "api-keys", json!({}))
+            .await
+            .status,
+        201
+    );
+}
+
+async fn a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let email = format!("ops-{}@example.com", random_hex(3));
+    app.create_admin(&email, "platform_admin", None);
+    let admin = app.as_admin(&app.login(&email).await);
+    let second = format!("whsec_{}", random_hex(16));
+    let body = json!({"webhook_secret": second, "previous_expires_in_secs": 600});
+    assert_eq!(
+        admin
+            .tenant_post(&tenant.slug, "payment-config/rotate", body)
+            .await
+            .status,
+        200
+    );
+    let out = app.cli(&["config", "check", &tenant.slug], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Someone with database access tries to keep the rotated-out secret valid forever.
+    let db = app.db.connect().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "UPDATE webhook_secret SET expires_at = NULL WHERE expires_at IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    let out = app.cli(&["config", "check", &tenant.slug], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains(&format!("{}: tampered", tenant.slug)),
+        "{stdout}"
+    );
+    // The gateway will not verify with it: 503, so that Stripe retries once it is fixed.
+    app.deliveries_answer(&tenant.slug, &tenant.secret, 503, Duration::from_secs(3))
+        .await;
+}
+
+on_both_backends!(
+    a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery,
+    rejected_deliveries_take_bounded_space,
+    probes_answer_whatever_else_is_limited,
+    forwarded_for_counts_only_behind_trusted_proxies,
+    password_guesses_from_one_address_do_not_lock_out_another,
+    connections_that_never_finish_their_headers_are_harmless,
+    a_change_whose_audit_row_cannot_be_written_is_not_made,
+    a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered,
+);
