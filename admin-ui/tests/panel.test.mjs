@@ -52,10 +52,11 @@ function startGateway(extra = {}) {
 }
 
 const sign = (secret, body, t = Math.floor(Date.now() / 1000)) => `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
-function checkoutEvent(orderId, extra = {}) {
+// Live by default, as the orders of a live key are.
+function checkoutEvent(orderId, extra = {}, livemode = true) {
   const id = `evt_${hex(10)}`;
   const body = JSON.stringify({
-    id, object: "event", type: "checkout.session.completed", api_version: "2025-11-17.clover", created: Math.floor(Date.now() / 1000), livemode: false,
+    id, object: "event", type: "checkout.session.completed", api_version: "2025-11-17.clover", created: Math.floor(Date.now() / 1000), livemode,
     data: { object: { id: `cs_test_${hex(10)}`, object: "checkout.session", payment_status: "paid", status: "complete", amount_total: 2599, currency: "eur",
       metadata: { order_id: orderId }, client_reference_id: orderId, payment_intent: `pi_${hex(10)}`, ...extra } },
   });
@@ -308,6 +309,31 @@ test("a restaurant admin sees only its own restaurant", async () => {
   await page.goto(`${base}/admin/#/t/${slugB}/settings`);
   await page.getByRole("heading", { name: "Not found" }).waitFor();
   await shot("13-owner-other-restaurant");
+});
+
+test("an order paid with too little shows what was expected and received; test orders say so", async () => {
+  const order = async (key, amount) => (await fetch(`${base}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount, currency: "eur" }),
+  })).json();
+  const deliver = async (ev) => {
+    const res = await fetch(`${base}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, ev.body) }, body: ev.body });
+    assert.equal(res.status, 200);
+  };
+  const short = await order(cli(["tenant", "api-key", slugA]).trim(), 2599);
+  await deliver(checkoutEvent(short.order_id, { amount_total: 1, currency: "jpy" }));
+  const test = await order(cli(["tenant", "api-key", slugA, "--test"]).trim(), 4200);
+  assert.equal(test.livemode, false);
+  await deliver(checkoutEvent(test.order_id, { amount_total: 4200 }, false));
+  await page.goto(`${base}/admin/#/t/${slugA}/orders`);
+  const mismatch = page.locator("#orders tr", { hasText: short.order_id });
+  await mismatch.getByText("AMOUNT_MISMATCH", { exact: true }).waitFor();
+  await mismatch.getByText("expected €25.99").waitFor();
+  await mismatch.getByText("received €0.00 in EUR").waitFor();
+  await mismatch.getByText("succeeded ¥1").waitFor(); // the yen has no decimals
+  const testRow = page.locator("#orders tr", { hasText: test.order_id });
+  await testRow.getByText("PAID", { exact: true }).waitFor();
+  await testRow.getByText("test", { exact: true }).waitFor();
+  await shot("15-amount-mismatch-and-test-mode");
 });
 
 test("an expired session returns to sign-in without losing what was typed", async () => {

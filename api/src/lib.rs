@@ -10,6 +10,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod orders;

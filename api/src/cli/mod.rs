@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod health_check;
 mod keys;
 mod send_test_event;
 mod tenant;
@@ -57,6 +58,8 @@ enum Command {
     },
     /// Sign a realistic event with the tenant's secret and deliver it, like `stripe trigger`.
     SendTestEvent(send_test_event::Args),
+    /// Ask a gateway's /ready; exit 0 when ready, 1 otherwise (container health checks).
+    HealthCheck(health_check::Args),
 }
 
 pub async fn main() -> ExitCode {
@@ -88,6 +91,7 @@ async fn execute(command: Command, config: Config) -> Result<()> {
         Command::Admin { command } => admin::run(command, &config).await,
         Command::Keys { command } => keys::run(command, &config).await,
         Command::SendTestEvent(args) => send_test_event::run(args, &config).await,
+        Command::HealthCheck(args) => health_check::run(args, &config).await,
     }
 }
 

@@ -184,7 +184,7 @@ on_both_backends!(
 /// Every command and subcommand explains itself, without touching a database.
 #[test]
 fn every_command_has_help() {
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 13] = [
         &[],
         &["serve"],
         &["migrate"],
@@ -197,6 +197,7 @@ fn every_command_has_help() {
         &["keys", "rotate"],
         &["send-test-event"],
         &["config"],
+        &["health-check"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -207,3 +208,24 @@ fn every_command_has_help() {
         assert!(text.contains("Usage: gateway"), "{args:?}: {text}");
     }
 }
+
+/// `gateway health-check` exits 0 for a ready gateway and 1 for one that does not
+/// answer, for container health checks.
+async fn health_check_asks_ready(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ok = app.cli(&["health-check", &app.url("/ready")], None);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("200"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = format!("http://{}/ready", listener.local_addr().unwrap());
+    drop(listener);
+    let down = app.cli(&["health-check", &nobody], None);
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("did not answer"));
+}
+
+on_both_backends!(health_check_asks_ready);
