@@ -10,8 +10,12 @@ echo "PostgreSQL for the tests: $TEST_POSTGRES_URL"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build --workspace --bins
-cargo test --workspace -- --test-threads "${TEST_THREADS:-8}"
+# The gateway the end-to-end tests run is built with fault injection (GATEWAY_FAULT):
+# the tests of supervision make a background task panic on purpose. Release builds
+# never have it.
+features=(--features gateway/fault-injection)
+cargo build --workspace --bins "${features[@]}"
+cargo test --workspace "${features[@]}" -- --test-threads "${TEST_THREADS:-8}"
 
 # The settings panel, in headless Chromium from Debian's packages, against the binary.
 if ! command -v chromium >/dev/null 2>&1; then

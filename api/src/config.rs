@@ -123,6 +123,9 @@ pub struct Config {
     pub connections: Connections,
     /// How long rejected deliveries (and their per-minute counts) are kept.
     pub rejected_retention: Duration,
+    /// The longest anything waits for storage (a connection, a lock, a commit) before
+    /// the request is answered 503: well under Stripe's 10 s delivery timeout.
+    pub storage_timeout: Duration,
     pub processing: Processing,
     pub json_logs: bool,
     /// Names of the settings that fell back to generated development keys.
@@ -208,6 +211,9 @@ impl Config {
                 max: src.positive("MAX_CONNECTIONS", 10_000)?.min(1_000_000) as usize,
                 header_timeout: Duration::from_secs(src.positive("HEADER_TIMEOUT_SECS", 10)?),
             },
+            storage_timeout: Duration::from_millis(
+                src.positive("STORAGE_TIMEOUT_MS", 3000)?.min(60_000),
+            ),
             rejected_retention: Duration::from_secs(
                 src.positive("REJECTED_RETENTION_DAYS", 7)?.min(3650) * 24 * 3600,
             ),

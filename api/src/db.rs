@@ -9,9 +9,18 @@ use sea_orm::{
 use std::time::Duration;
 
 /// Opens a pool. SQLite runs in WAL mode with a full fsync at every commit; its writers
-/// take the write lock when they begin (`begin_write`) and queue on it.
+/// take the write lock when they begin (`begin_write`) and queue on it. Nothing waits
+/// longer than `STORAGE_TIMEOUT_MS` for a connection, for SQLite's lock, or (on
+/// PostgreSQL) for a table another session has locked: past that, the caller gets an
+/// error and answers 503, rather than hanging.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    connect_url(&config.database_url, config.database_max_connections).await
+    open(
+        &config.database_url,
+        config.database_max_connections,
+        true,
+        config.storage_timeout,
+    )
+    .await
 }
 
 /// The connection the processor applies events with. What it commits need not be
@@ -28,17 +37,19 @@ pub async fn connect_processor(
     {
         return Ok(main.clone());
     }
-    open(&config.database_url, 1, false).await
+    open(&config.database_url, 1, false, config.storage_timeout).await
 }
 
+/// A pool on `url` with the default waits (benchmarks and tests).
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    open(url, max_connections, true).await
+    open(url, max_connections, true, Duration::from_secs(5)).await
 }
 
 async fn open(
     url: &str,
     max_connections: u32,
     full_sync: bool,
+    wait: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
@@ -52,8 +63,11 @@ async fn open(
         .max_connections(max_connections)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(3))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(wait)
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |opts| {
+            opts.options([("lock_timeout", format!("{}ms", wait.as_millis()))])
+        })
         .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(if full_sync {
@@ -61,7 +75,7 @@ async fn open(
                 } else {
                     sea_orm::sqlx::sqlite::SqliteSynchronous::Normal
                 })
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(wait)
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
@@ -83,21 +97,82 @@ fn sqlite_file(url: &str) -> Option<&str> {
 static SQLITE_WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A write transaction; on SQLite it also holds this process's write turn.
+///
+/// On SQLite a failed statement or COMMIT (a full disk, an I/O error) may roll the
+/// transaction back by itself. sqlx does not see that: its ROLLBACK then fails, it
+/// believes the connection is still inside a transaction, and turns every later
+/// `BEGIN IMMEDIATE` on that connection into a savepoint of a deferred transaction —
+/// which is how a disk that filled up once left "database is locked" behind until a
+/// restart. So on SQLite the transaction is committed by hand and, when it ends
+/// otherwise, settled (`settle`): SQLite and sqlx agree again before the connection
+/// returns to the pool, and the write turn is released only then.
 pub struct WriteTxn {
-    txn: DatabaseTransaction,
-    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+    txn: Option<DatabaseTransaction>,
+    turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+    sqlite: bool,
 }
 
 impl std::ops::Deref for WriteTxn {
     type Target = DatabaseTransaction;
     fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
+        self.txn
+            .as_ref()
+            .expect("a write transaction is open until it ends")
     }
 }
 
 impl WriteTxn {
-    pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        let txn = self.txn.take().expect("committed once");
+        if !self.sqlite {
+            return txn.commit().await;
+        }
+        match txn.execute_unprepared("COMMIT").await {
+            // Committed: give sqlx an empty transaction of its own to close.
+            Ok(_) => match txn.execute_unprepared("BEGIN").await {
+                Ok(_) => txn.commit().await,
+                Err(e) => {
+                    settle(txn).await;
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                settle(txn).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Leaves a SQLite connection outside any transaction, with sqlx agreeing.
+async fn settle(txn: DatabaseTransaction) {
+    // Fails harmlessly when SQLite already rolled back by itself.
+    let _ = txn.execute_unprepared("ROLLBACK").await;
+    match txn.execute_unprepared("BEGIN").await {
+        Ok(_) => {
+            if let Err(e) = txn.rollback().await {
+                tracing::error!(error = %e, "could not settle a SQLite transaction");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not settle a SQLite transaction"),
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        let Some(txn) = self.txn.take() else {
+            return;
+        };
+        if !self.sqlite {
+            return; // sqlx rolls a PostgreSQL transaction back on its own
+        }
+        let turn = self.turn.take();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                settle(txn).await;
+                drop(turn);
+            });
+        }
     }
 }
 
@@ -105,9 +180,10 @@ impl WriteTxn {
 /// and takes the write lock at once (`BEGIN IMMEDIATE`), so that it never fails on a
 /// lock upgrade; other processes (the CLI) are waited for by the busy timeout.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
-    let turn = match db.get_database_backend() {
-        DbBackend::Sqlite => Some(SQLITE_WRITE_GATE.lock().await),
-        _ => None,
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+    let turn = match sqlite {
+        true => Some(SQLITE_WRITE_GATE.lock().await),
+        false => None,
     };
     let txn = db
         .begin_with_options(TransactionOptions {
@@ -115,7 +191,11 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, _turn: turn })
+    Ok(WriteTxn {
+        txn: Some(txn),
+        turn,
+        sqlite,
+    })
 }
 
 /// A write transaction whose commit need not wait for the disk (see `connect_processor`).
@@ -130,6 +210,41 @@ pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// Writes and commits one row: what `/ready` asks of storage (a full disk, or a
+/// database locked by another session, fails it).
+pub async fn probe_write(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let now = crate::clock::now_ms();
+    let (update, insert) = match backend {
+        DbBackend::Postgres => (
+            "UPDATE ready_probe SET at = $1 WHERE id = 1",
+            "INSERT INTO ready_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        ),
+        _ => (
+            "UPDATE ready_probe SET at = ? WHERE id = 1",
+            "INSERT INTO ready_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        ),
+    };
+    let txn = begin_write(db).await?;
+    let updated = txn
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            update,
+            [now.into()],
+        ))
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            insert,
+            [now.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await
 }
 
 /// True when the database answers and every migration is applied.

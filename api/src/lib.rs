@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod orders;
 pub mod stripe;
+pub mod tasks;
 pub mod tenants;
 pub mod vault;
 pub mod webhooks;

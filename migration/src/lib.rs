@@ -8,6 +8,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_admin;
 mod m20261122_000003_event_time;
 mod m20261123_000004_integrity;
+mod m20261123_000005_ready_probe;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_event_time::Migration),
             Box::new(m20261123_000004_integrity::Migration),
+            Box::new(m20261123_000005_ready_probe::Migration),
         ]
     }
 }

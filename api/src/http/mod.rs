@@ -87,9 +87,11 @@ fn router(state: AppState) -> Router {
             axum::routing::any(operations::not_found)
                 .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
         )
+        // Every other route waits for storage at most as long too (with a little room
+        // for the work around it), then answers 503.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(20),
+            state.config.storage_timeout + Duration::from_secs(2),
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

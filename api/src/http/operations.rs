@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
 /// `/health` and `/ready`: never rate-limited, so that a balancer can always ask (and
 /// a flood of other requests cannot make it drop a healthy replica).
@@ -32,9 +33,9 @@ pub struct Liveness {
 pub struct Readiness {
     /// `ready` or `not_ready`
     status: &'static str,
-    /// Why not, when not ready.
+    /// Why not, when not ready: what an operator needs to know first.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    reason: Option<String>,
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "the process runs", body = Liveness)))]
@@ -43,32 +44,68 @@ pub async fn health() -> Response {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, description = "the database answers and every migration is applied", body = Readiness),
+    (status = 200, description = "the database answers, migrations are applied, a write commits, and every background task runs", body = Readiness),
     (status = 503, description = "not ready, with the reason", body = Readiness)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    let not_ready = |reason| {
-        respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Readiness {
-                status: "not_ready",
-                reason: Some(reason),
-            },
-        )
-    };
-    match crate::db::ready(&app.db).await {
-        Ok(true) => respond(
+    match readiness(&app).await {
+        Ok(()) => respond(
             StatusCode::OK,
             Readiness {
                 status: "ready",
                 reason: None,
             },
         ),
-        Ok(false) => not_ready("migrations pending: run `gateway migrate`"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unavailable");
-            not_ready("database unavailable")
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "not ready");
+            respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Readiness {
+                    status: "not_ready",
+                    reason: Some(reason),
+                },
+            )
         }
     }
+}
+
+/// Why this replica should not be sent traffic now, if it should not.
+async fn readiness(app: &AppState) -> Result<(), String> {
+    if let Some((task, why)) = app.tasks.down().into_iter().next() {
+        return Err(format!(
+            "the {task} stopped ({why}) and is being started again"
+        ));
+    }
+    if let Some(error) = app.storage.failing(Duration::from_secs(10)) {
+        return Err(format!(
+            "storage: the last commit of webhook events failed: {error}"
+        ));
+    }
+    let wait = app.config.storage_timeout;
+    match tokio::time::timeout(wait, crate::db::ready(&app.db)).await {
+        Err(_) => return Err(format!("database: no answer within {wait:?}")),
+        Ok(Err(e)) => return Err(format!("database unavailable: {e}")),
+        Ok(Ok(false)) => return Err("migrations pending: run `gateway migrate`".into()),
+        Ok(Ok(true)) => {}
+    }
+    // A write, at most once a second however often the balancer asks.
+    let mut probe = app.write_probe.lock().await;
+    let recent = probe
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < Duration::from_secs(1))
+        .map(|(_, result)| result.clone());
+    let result = match recent {
+        Some(result) => result,
+        None => {
+            let result = match tokio::time::timeout(wait, crate::db::probe_write(&app.db)).await {
+                Err(_) => Err(format!("no commit within {wait:?}")),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(())) => Ok(()),
+            };
+            *probe = Some((Instant::now(), result.clone()));
+            result
+        }
+    };
+    result.map_err(|e| format!("storage: a write does not commit: {e}"))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text: webhooks by status, latency histogram", body = String, content_type = "text/plain")))]

@@ -3,14 +3,18 @@
 use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::tasks::Tasks;
 use crate::tenants::secrets::SecretCache;
-use crate::webhooks::inbox::Inbox;
+use crate::webhooks::inbox::{Inbox, StorageHealth};
 use crate::webhooks::processor::{self, Queue};
 use crate::webhooks::rejected::{self, Budget};
 use sea_orm::{DatabaseConnection, DbErr};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+
+/// When `/ready` last wrote, and what came of it.
+pub type LastProbe = (std::time::Instant, Result<(), String>);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +30,12 @@ pub struct AppState {
     pub login_limiter: Arc<Keyed<(String, IpAddr)>>,
     /// Verified deliveries per tenant: spent only after the signature verifies.
     pub webhook_limiter: Arc<Keyed<i64>>,
+    /// The supervised background tasks (which are down, for `/ready`).
+    pub tasks: Arc<Tasks>,
+    /// What the inbox's commits said lately, for `/ready`.
+    pub storage: Arc<StorageHealth>,
+    /// The last write probe and when it ran, so that `/ready` writes at most once a second.
+    pub write_probe: Arc<tokio::sync::Mutex<Option<LastProbe>>>,
 }
 
 impl AppState {
@@ -33,16 +43,30 @@ impl AppState {
     pub async fn start(config: Config, db: DatabaseConnection) -> Result<Self, DbErr> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
+        let tasks = Arc::new(Tasks::default());
         let processor_db = crate::db::connect_processor(&config, &db).await?;
         let queue = processor::start(
             processor_db,
             db.clone(),
             config.processing.clone(),
             metrics.clone(),
+            &tasks,
         );
         let budget = Arc::new(Budget::default());
-        rejected::spawn_upkeep(db.clone(), budget.clone(), config.rejected_retention);
-        let inbox = Inbox::start(db.clone(), queue.clone(), config.processing.lease, budget);
+        let (upkeep_db, upkeep_budget) = (db.clone(), budget.clone());
+        let retention = config.rejected_retention;
+        tasks.supervise("rejected upkeep", move || {
+            rejected::upkeep(upkeep_db.clone(), upkeep_budget.clone(), retention)
+        });
+        let storage = Arc::new(StorageHealth::default());
+        let inbox = Inbox::start(
+            db.clone(),
+            queue.clone(),
+            config.processing.lease,
+            budget,
+            storage.clone(),
+            &tasks,
+        );
         Ok(Self {
             secrets: Arc::new(SecretCache::new(config.secret_cache_ttl)),
             db,
@@ -62,6 +86,9 @@ impl AppState {
                 limiter
             },
             config,
+            tasks,
+            storage,
+            write_probe: Arc::default(),
         })
     }
 }

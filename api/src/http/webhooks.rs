@@ -152,7 +152,16 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let (label, response) = match handle(&app, &tenant, &headers, &body).await {
+    // Bounded: a delivery that storage cannot take in time is answered 503 (a commit that
+    // finishes later only makes Stripe's retry a duplicate), well before Stripe gives up.
+    let wait = app.config.storage_timeout;
+    let handled = match tokio::time::timeout(wait, handle(&app, &tenant, &headers, &body)).await {
+        Ok(handled) => handled,
+        Err(_) => Err(Refusal::Unavailable(Error::Unavailable(format!(
+            "storage did not take the event within {wait:?}"
+        )))),
+    };
+    let (label, response) = match handled {
         Ok(received) => {
             let label = if received.duplicate {
                 "DUPLICATE"

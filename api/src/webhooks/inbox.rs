@@ -10,10 +10,40 @@ use super::log::{self, Rejected, Verified};
 use super::processor::{Queue, Work};
 use super::rejected::Budget;
 use crate::clock::now_ms;
-use sea_orm::DatabaseConnection;
+use crate::tasks::Tasks;
+use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// What the last commits of verified events said about storage, for `/ready`.
+#[derive(Default)]
+pub struct StorageHealth {
+    last_success_ms: AtomicI64,
+    last_failure_ms: AtomicI64,
+    last_error: std::sync::Mutex<String>,
+}
+
+impl StorageHealth {
+    fn commit(&self, error: Option<&DbErr>) {
+        match error {
+            None => self.last_success_ms.store(now_ms(), Ordering::Relaxed),
+            Some(e) => {
+                *self.last_error.lock().expect("health lock") = e.to_string();
+                self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Why storage is failing, when the latest commit within `recent` failed.
+    pub fn failing(&self, recent: Duration) -> Option<String> {
+        let failed = self.last_failure_ms.load(Ordering::Relaxed);
+        let succeeded = self.last_success_ms.load(Ordering::Relaxed);
+        (failed > succeeded && now_ms() - failed < recent.as_millis() as i64)
+            .then(|| self.last_error.lock().expect("health lock").clone())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
@@ -44,14 +74,27 @@ const MAX_GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer task.
+    /// Starts the writer, supervised by `tasks`: if it ends, it is started again on the
+    /// same queue (the deliveries of the group it was writing get 503).
     pub fn start(
         db: DatabaseConnection,
         processor: Queue,
         lease: Duration,
         budget: Arc<Budget>,
+        health: Arc<StorageHealth>,
+        tasks: &Arc<Tasks>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(writer(db, rx, processor, lease));
+        let rx = Arc::new(Mutex::new(rx));
+        tasks.supervise("inbox writer", move || {
+            writer(
+                db.clone(),
+                rx.clone(),
+                processor.clone(),
+                lease,
+                health.clone(),
+            )
+        });
         Self { tx, budget }
     }
 
@@ -85,12 +128,15 @@ impl Inbox {
 
 async fn writer(
     db: DatabaseConnection,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     processor: Queue,
     lease: Duration,
+    health: Arc<StorageHealth>,
 ) {
+    let mut rx = rx.lock().await;
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+        crate::tasks::fault("inbox writer");
         let mut verified = Vec::new();
         let mut rejected = Vec::new();
         for job in jobs.drain(..) {
@@ -101,6 +147,7 @@ async fn writer(
         }
         let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
         let written = log::insert_verified(&db, &group, lease).await;
+        health.commit(written.as_ref().err());
         match written {
             Ok(inserted) => {
                 for ((event, reply), inserted_id) in verified.into_iter().zip(inserted) {

@@ -14,10 +14,11 @@ use crate::config::Processing;
 use crate::metrics::Metrics;
 use crate::orders::store;
 use crate::stripe::event::{self, EventFacts};
+use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 
 /// One stored event to apply.
 #[derive(Debug)]
@@ -53,20 +54,30 @@ impl Queue {
 
 /// Starts the appliers and the sweep. `db` is the processor's connection (see
 /// `db::connect_processor`); `main` is the ordinary pool, for the sweep.
+/// Every task here is supervised by `tasks`: an applier that ends is started again on
+/// its lane (what it held stays PROCESSING and the sweep takes it once its lease ends).
 pub fn start(
     db: DatabaseConnection,
     main: DatabaseConnection,
     settings: Processing,
     metrics: Arc<Metrics>,
+    tasks: &Arc<Tasks>,
 ) -> Queue {
     let mut workers = Vec::new();
-    for _ in 0..settings.workers.max(1) {
+    for lane in 0..settings.workers.max(1) {
         let (tx, rx) = mpsc::channel(4096);
         workers.push(tx);
-        tokio::spawn(run(db.clone(), settings.clone(), metrics.clone(), rx));
+        let rx = Arc::new(Mutex::new(rx));
+        let (db, settings, metrics) = (db.clone(), settings.clone(), metrics.clone());
+        tasks.supervise(format!("applier {lane}"), move || {
+            run(db.clone(), settings.clone(), metrics.clone(), rx.clone())
+        });
     }
     let queue = Queue { workers };
-    tokio::spawn(sweep(main, settings, queue.clone()));
+    let sweeper = queue.clone();
+    tasks.supervise("sweep", move || {
+        sweep(main.clone(), settings.clone(), sweeper.clone())
+    });
     queue
 }
 
@@ -74,10 +85,12 @@ async fn run(
     db: DatabaseConnection,
     settings: Processing,
     metrics: Arc<Metrics>,
-    mut rx: mpsc::Receiver<Work>,
+    rx: Arc<Mutex<mpsc::Receiver<Work>>>,
 ) {
+    let mut rx = rx.lock().await;
     let mut group = Vec::with_capacity(settings.batch_size);
     while rx.recv_many(&mut group, settings.batch_size).await > 0 {
+        crate::tasks::fault("applier");
         let batch: Vec<Work> = std::mem::take(&mut group);
         match apply_group(&db, &batch).await {
             Ok(()) => metrics.events_completed(batch.len()),

@@ -204,8 +204,8 @@ pub async fn expire(db: &DatabaseConnection, retention: Duration) -> Result<u64,
 
 /// Writes the counts every few seconds and drops what is past its retention every ten
 /// minutes, for as long as the gateway runs.
-pub fn spawn_upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, retention: Duration) {
-    tokio::spawn(async move {
+pub async fn upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, retention: Duration) {
+    {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
@@ -227,7 +227,7 @@ pub fn spawn_upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, rete
             }
             ticks += 1;
         }
-    });
+    }
 }
 
 #[cfg(test)]

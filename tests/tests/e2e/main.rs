@@ -13,4 +13,5 @@ mod openapi;
 mod ordering;
 mod orders;
 mod rate_limits;
+mod storage;
 mod webhooks;

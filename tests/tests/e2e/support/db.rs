@@ -63,6 +63,15 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database in `dir` (a small filesystem a test mounted, say).
+    pub fn sqlite_in(dir: &std::path::Path) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            url: format!("sqlite://{}/gateway.db?mode=rwc", dir.display()),
+            _dir: Arc::new(TempDir::new()),
+        }
+    }
+
     pub fn dir(&self) -> &std::path::Path {
         &self._dir.0
     }
@@ -172,5 +181,44 @@ impl TestDb {
             .collect();
         db.close().await.ok();
         out
+    }
+}
+
+/// A tmpfs of a given size, mounted for one test and unmounted after it: a disk that
+/// fills up on demand. Needs root (CI runs as root); `None` where mounting is refused.
+pub struct Tmpfs {
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Self> {
+        let path = std::env::temp_dir().join(format!("gateway-tmpfs-{}", random_hex(6)));
+        std::fs::create_dir_all(&path).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { path })
+    }
+
+    /// Gives the filesystem more room, in place, as an operator would.
+    pub fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
