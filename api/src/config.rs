@@ -102,6 +102,21 @@ pub struct Connections {
     pub header_timeout: Duration,
 }
 
+/// Stripe's API, for recovery and diagnosis; alerts.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Where Stripe's API is (`STRIPE_API_BASE`); tests point it at a local fake.
+    pub stripe_api_base: String,
+    /// How often events are fetched from Stripe for each tenant with a key; 0 = never.
+    pub recovery_interval: Option<Duration>,
+    /// The gateway's public address, e.g. `https://pay.example.com`: what Stripe's
+    /// endpoint URLs must start with (`endpoint_missing`).
+    pub public_base_url: Option<String>,
+    /// Where error findings are posted (Slack/Teams-compatible JSON).
+    pub alert_webhook_url: Option<String>,
+    pub alert_interval: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
@@ -127,6 +142,7 @@ pub struct Config {
     /// the request is answered 503: well under Stripe's 10 s delivery timeout.
     pub storage_timeout: Duration,
     pub processing: Processing,
+    pub watch: Watch,
     pub json_logs: bool,
     /// Names of the settings that fell back to generated development keys.
     pub development_keys: Vec<&'static str>,
@@ -218,6 +234,7 @@ impl Config {
                 src.positive("REJECTED_RETENTION_DAYS", 7)?.min(3650) * 24 * 3600,
             ),
             processing: processing(src, sqlite)?,
+            watch: watch(src)?,
             json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
             development_keys,
         })
@@ -363,6 +380,28 @@ fn trusted_proxies(src: &Source) -> Result<Vec<IpNet>, ConfigError> {
                 })
         })
         .collect()
+}
+
+fn url(src: &Source, name: &'static str) -> Result<Option<String>, ConfigError> {
+    match src.get(name) {
+        None => Ok(None),
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(Some(url.trim_end_matches('/').to_string()))
+        }
+        Some(url) => Err(bad(name, format!("{url:?} is not an http(s) URL"))),
+    }
+}
+
+fn watch(src: &Source) -> Result<Watch, ConfigError> {
+    let recovery = src.parse("RECOVERY_INTERVAL_SECS", 600u64)?;
+    Ok(Watch {
+        stripe_api_base: url(src, "STRIPE_API_BASE")?
+            .unwrap_or_else(|| "https://api.stripe.com".into()),
+        recovery_interval: (recovery > 0).then(|| Duration::from_secs(recovery)),
+        public_base_url: url(src, "PUBLIC_BASE_URL")?,
+        alert_webhook_url: url(src, "ALERT_WEBHOOK_URL")?,
+        alert_interval: Duration::from_secs(src.positive("ALERT_INTERVAL_SECS", 60)?),
+    })
 }
 
 fn rate_limits(src: &Source) -> Result<RateLimits, ConfigError> {

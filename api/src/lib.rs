@@ -10,11 +10,13 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod diagnosis;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod orders;
+pub mod recovery;
 pub mod stripe;
 pub mod tasks;
 pub mod tenants;

@@ -23,6 +23,10 @@ pub struct Model {
     pub received_at: i64,
     pub processed_at: Option<i64>,
     pub next_attempt_at: Option<i64>,
+    /// `webhook` (delivered by Stripe) or `recovered` (fetched from Stripe's API).
+    pub source: String,
+    /// A rejected delivery that verifies with this other tenant's secret.
+    pub signed_for_tenant_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

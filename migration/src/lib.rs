@@ -9,6 +9,7 @@ mod m20261122_000002_admin;
 mod m20261122_000003_event_time;
 mod m20261123_000004_integrity;
 mod m20261123_000005_ready_probe;
+mod m20261123_000006_recovery;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_event_time::Migration),
             Box::new(m20261123_000004_integrity::Migration),
             Box::new(m20261123_000005_ready_probe::Migration),
+            Box::new(m20261123_000006_recovery::Migration),
         ]
     }
 }

@@ -12,6 +12,9 @@ use clap::Subcommand;
 pub enum Command {
     /// Set the webhook signing secret (whsec_…), read from standard input.
     SetSecret { slug: String },
+    /// Set the restaurant's Stripe API key (a restricted key with read access to Events
+    /// and Webhook Endpoints), read from standard input.
+    SetApiKey { slug: String },
     /// Decrypt every stored secret and report, per tenant, ok or why not.
     Check {
         /// Only this restaurant.
@@ -22,6 +25,7 @@ pub enum Command {
 pub async fn run(command: Command, config: &Settings) -> Result<()> {
     match command {
         Command::SetSecret { slug } => set_secret(config, &slug).await,
+        Command::SetApiKey { slug } => super::stripe::set_api_key(config, &slug).await,
         Command::Check { slug } => check(config, slug.as_deref()).await,
     }
 }

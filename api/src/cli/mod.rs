@@ -6,6 +6,7 @@ mod config;
 mod health_check;
 mod keys;
 mod send_test_event;
+mod stripe;
 mod tenant;
 
 use crate::config::Config;
@@ -60,6 +61,10 @@ enum Command {
     SendTestEvent(send_test_event::Args),
     /// Ask a gateway's /ready; exit 0 when ready, 1 otherwise (container health checks).
     HealthCheck(health_check::Args),
+    /// Fetch a restaurant's events from Stripe and apply those never received.
+    Recover(stripe::RecoverArgs),
+    /// Name what is wrong, with evidence and the fix; exit 1 on an error finding.
+    Doctor(stripe::DoctorArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -92,6 +97,8 @@ async fn execute(command: Command, config: Config) -> Result<()> {
         Command::Keys { command } => keys::run(command, &config).await,
         Command::SendTestEvent(args) => send_test_event::run(args, &config).await,
         Command::HealthCheck(args) => health_check::run(args, &config).await,
+        Command::Recover(args) => stripe::recover(args, &config).await,
+        Command::Doctor(args) => stripe::doctor(args, &config).await,
     }
 }
 

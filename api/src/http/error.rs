@@ -40,10 +40,15 @@ pub enum ErrorCode {
     SlugTaken,
     EmailTaken,
     NotFailed,
+    NoStripeApiKey,
     // 422
     InvalidValue,
     InvalidWebhookSecret,
+    InvalidStripeApiKey,
+    StripeApiKeyRejected,
     NotRetryable,
+    // 502
+    StripeUnavailable,
     // 429
     RateLimited,
     // 503
@@ -66,8 +71,10 @@ impl ErrorCode {
             | WebhookEventNotFound
             | ApiKeyNotFound
             | PaymentConfigNotFound => StatusCode::NOT_FOUND,
-            SlugTaken | EmailTaken | NotFailed => StatusCode::CONFLICT,
-            InvalidValue | InvalidWebhookSecret | NotRetryable => StatusCode::UNPROCESSABLE_ENTITY,
+            SlugTaken | EmailTaken | NotFailed | NoStripeApiKey => StatusCode::CONFLICT,
+            InvalidValue | InvalidWebhookSecret | InvalidStripeApiKey | StripeApiKeyRejected
+            | NotRetryable => StatusCode::UNPROCESSABLE_ENTITY,
+            StripeUnavailable => StatusCode::BAD_GATEWAY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             StorageUnavailable | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

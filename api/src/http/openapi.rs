@@ -67,6 +67,11 @@ impl Modify for Security {
         super::admin::orders::list,
         super::admin::orders::override_status,
         super::admin::health::show,
+        super::admin::stripe::show,
+        super::admin::stripe::put,
+        super::admin::stripe::delete,
+        super::admin::stripe::recover,
+        super::admin::stripe::diagnose,
     ),
     modifiers(&Security)
 )]

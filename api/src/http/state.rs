@@ -2,8 +2,11 @@
 
 use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
+use crate::diagnosis::{StripeCache, alerts};
 use crate::metrics::Metrics;
+use crate::recovery;
 use crate::tasks::Tasks;
+use crate::tenants::secrets::Directory;
 use crate::tenants::secrets::SecretCache;
 use crate::webhooks::inbox::{Inbox, StorageHealth};
 use crate::webhooks::processor::{self, Queue};
@@ -36,6 +39,10 @@ pub struct AppState {
     pub storage: Arc<StorageHealth>,
     /// The last write probe and when it ran, so that `/ready` writes at most once a second.
     pub write_probe: Arc<tokio::sync::Mutex<Option<LastProbe>>>,
+    /// Every tenant's secrets, for naming a delivery signed for another restaurant.
+    pub directory: Arc<Directory>,
+    /// What Stripe's API said lately, per tenant (diagnosis, alerts).
+    pub stripe: Arc<StripeCache>,
 }
 
 impl AppState {
@@ -59,6 +66,26 @@ impl AppState {
             rejected::upkeep(upkeep_db.clone(), upkeep_budget.clone(), retention)
         });
         let storage = Arc::new(StorageHealth::default());
+        let stripe = Arc::new(StripeCache::default());
+        if let Some(interval) = config.watch.recovery_interval {
+            let (db, ring, base) = (
+                db.clone(),
+                config.keys.clone(),
+                config.watch.stripe_api_base.clone(),
+            );
+            let lease = config.processing.lease;
+            tasks.supervise("recovery", move || {
+                recovery::every(db.clone(), ring.clone(), base.clone(), interval, lease)
+            });
+        }
+        let (alerts_db, alerts_config, alerts_cache) = (db.clone(), config.clone(), stripe.clone());
+        tasks.supervise("alerts", move || {
+            alerts::every(
+                alerts_db.clone(),
+                alerts_config.clone(),
+                alerts_cache.clone(),
+            )
+        });
         let inbox = Inbox::start(
             db.clone(),
             queue.clone(),
@@ -89,6 +116,8 @@ impl AppState {
             tasks,
             storage,
             write_probe: Arc::default(),
+            directory: Arc::default(),
+            stripe,
         })
     }
 }

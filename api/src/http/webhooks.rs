@@ -7,10 +7,11 @@ use super::AppState;
 use super::error::{Error, ErrorBody, ErrorCode, respond};
 use super::ratelimit::refused;
 use crate::clock::now_ms;
+use crate::stripe::signature::VerifyError;
 use crate::stripe::{event, signature};
 use crate::tenants::TenantSlug;
 use crate::tenants::secrets::Lookup;
-use crate::webhooks::log::{EventStatus, Rejected, Verified};
+use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -38,8 +39,13 @@ enum Refusal {
         tenant_id: Option<i64>,
         why: &'static str,
     },
-    /// The signature does not verify: the reason goes to the row and the answer.
-    Unverified { tenant_id: i64, reason: String },
+    /// The signature does not verify: the reason goes to the row and the answer; when
+    /// it verifies with another tenant's secret, which one (for diagnosis only).
+    Unverified {
+        tenant_id: i64,
+        reason: String,
+        signed_for: Option<i64>,
+    },
     /// Verified, but not a Stripe event: the row keeps the body.
     NotAnEvent { tenant_id: i64, reason: String },
     /// Verified, but over the tenant's rate limit: 429, no row, Stripe retries.
@@ -62,7 +68,7 @@ impl Refusal {
     /// Records the row (without waiting for it) and builds the answer.
     fn answer(self, app: &AppState, slug: &str, body: &[u8]) -> Response {
         let (claimed_id, claimed_type) = claimed_id_and_type(body);
-        let record = |tenant_id, status, error: String, payload| {
+        let record = |tenant_id, status, error: String, payload, signed_for_tenant_id| {
             app.inbox.record_rejected(Rejected {
                 tenant_id,
                 tenant_slug: slug.to_string(),
@@ -71,6 +77,7 @@ impl Refusal {
                 event_type: claimed_type.clone(),
                 error,
                 payload,
+                signed_for_tenant_id,
             })
         };
         let refuse = |code: ErrorCode, message: Option<String>, reason: Option<String>| {
@@ -86,17 +93,23 @@ impl Refusal {
         match self {
             Refusal::NoConfig { tenant_id, why } => {
                 tracing::warn!(why, "delivery refused: no config");
-                record(tenant_id, EventStatus::NoConfig, why.to_string(), None);
-                refuse(ErrorCode::NoConfig, None, None)
-            }
-            Refusal::Unverified { tenant_id, reason } => {
-                tracing::warn!(reason = %reason, "webhook verification failed");
                 record(
-                    Some(tenant_id),
-                    EventStatus::VerificationFailed,
-                    reason.clone(),
+                    tenant_id,
+                    EventStatus::NoConfig,
+                    why.to_string(),
+                    None,
                     None,
                 );
+                refuse(ErrorCode::NoConfig, None, None)
+            }
+            Refusal::Unverified {
+                tenant_id,
+                reason,
+                signed_for,
+            } => {
+                tracing::warn!(reason = %reason, "webhook verification failed");
+                let status = EventStatus::VerificationFailed;
+                record(Some(tenant_id), status, reason.clone(), None, signed_for);
                 refuse(ErrorCode::VerificationFailed, None, Some(reason))
             }
             Refusal::NotAnEvent { tenant_id, reason } => {
@@ -107,6 +120,7 @@ impl Refusal {
                     EventStatus::Failed,
                     reason.clone(),
                     payload,
+                    None,
                 );
                 refuse(ErrorCode::InvalidPayload, Some(reason), None)
             }
@@ -231,17 +245,28 @@ async fn handle(
     let header = headers
         .get("stripe-signature")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    signature::verify(
+    if let Err(why) = signature::verify(
         body,
         header,
         &active,
         now_ms / 1000,
         app.config.webhook_tolerance_secs,
-    )
-    .map_err(|why| Refusal::Unverified {
-        tenant_id,
-        reason: why.to_string(),
-    })?;
+    ) {
+        // A URL that points at the wrong restaurant: does another tenant's secret sign it?
+        let signed_for = match (&why, header) {
+            (VerifyError::NoMatchingSignature, Some(header)) => app
+                .directory
+                .signed_by(&app.db, &app.config.keys, body, header, tenant_id)
+                .await
+                .unwrap_or(None),
+            _ => None,
+        };
+        return Err(Refusal::Unverified {
+            tenant_id,
+            reason: why.to_string(),
+            signed_for,
+        });
+    }
     // Only verified deliveries spend the tenant's budget: a flood of unsigned requests
     // to its URL cannot make Stripe's real deliveries wait.
     app.webhook_limiter
@@ -264,6 +289,7 @@ async fn handle(
             tenant_slug: slug.to_string(),
             payload,
             facts,
+            source: Source::Webhook,
         })
         .await
         .map_err(|e| Refusal::Unavailable(Error::Unavailable(e.to_string())))?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod keyrotation;
 pub mod secrets;
 pub mod slug;
+pub mod stripe_key;
 
 use crate::clock::now_ms;
 use audit::Actor;

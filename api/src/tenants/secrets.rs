@@ -507,6 +507,86 @@ async fn load(
     })
 }
 
+/// Every tenant's active secrets, decrypted, kept for 30 s: to tell, of a delivery that
+/// does not verify for its own tenant, whether it verifies for another — an endpoint
+/// URL that points at the wrong restaurant. Used for at most a few deliveries a second.
+/// When the directory was read, and every tenant's active secrets.
+type Loaded = (Instant, Vec<(i64, SecretBytes)>);
+
+pub struct Directory {
+    loaded: tokio::sync::Mutex<Option<Loaded>>,
+    checks: governor::DefaultDirectRateLimiter,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        let quota = governor::Quota::per_second(std::num::NonZeroU32::new(2).expect("2 > 0"))
+            .allow_burst(std::num::NonZeroU32::new(20).expect("20 > 0"));
+        Self {
+            loaded: tokio::sync::Mutex::new(None),
+            checks: governor::RateLimiter::direct(quota),
+        }
+    }
+}
+
+impl Directory {
+    /// The other tenant whose secret signed `body`, if any (and if a check is allowed now).
+    pub async fn signed_by(
+        &self,
+        db: &DatabaseConnection,
+        ring: &KeyRing,
+        body: &[u8],
+        header: &str,
+        except: i64,
+    ) -> Result<Option<i64>, DbErr> {
+        if self.checks.check().is_err() {
+            return Ok(None);
+        }
+        let parsed = match crate::stripe::signature::parse_header(header) {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        };
+        let mut loaded = self.loaded.lock().await;
+        let fresh = loaded
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(30));
+        if !fresh {
+            let now = now_ms();
+            let rows = webhook_secret::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(webhook_secret::Column::ExpiresAt.is_null())
+                        .add(webhook_secret::Column::ExpiresAt.gt(now)),
+                )
+                .all(db)
+                .await?;
+            let secrets = rows
+                .iter()
+                .filter_map(|row| {
+                    let plain = open_row(ring, row).ok()?;
+                    Some((row.tenant_id, SecretBytes::from(plain.to_vec())))
+                })
+                .collect();
+            *loaded = Some((Instant::now(), secrets));
+        }
+        let (_, secrets) = loaded.as_ref().expect("loaded above");
+        for (tenant_id, secret) in secrets {
+            if *tenant_id == except {
+                continue;
+            }
+            let expected = crate::stripe::signature::compute_signature(
+                secret.expose(),
+                parsed.timestamp,
+                body,
+            );
+            if parsed.v1.iter().any(|v| *v == expected) {
+                return Ok(Some(*tenant_id));
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

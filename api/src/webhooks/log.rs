@@ -58,6 +58,24 @@ impl EventStatus {
     }
 }
 
+/// How an event reached the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Delivered by Stripe to the webhook URL, signature verified.
+    Webhook,
+    /// Fetched from Stripe's API with the tenant's key (Stripe could not deliver it).
+    Recovered,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Recovered => "recovered",
+        }
+    }
+}
+
 /// A verified event, to be stored `PROCESSING` unless the tenant already has it.
 #[derive(Debug)]
 pub struct Verified {
@@ -65,6 +83,7 @@ pub struct Verified {
     pub tenant_slug: String,
     pub payload: String,
     pub facts: EventFacts,
+    pub source: Source,
 }
 
 /// A delivery that will not be processed: unverified, unknown tenant, or not an event.
@@ -78,6 +97,8 @@ pub struct Rejected {
     pub error: String,
     /// Only for verified bodies.
     pub payload: Option<String>,
+    /// The other tenant whose secret this delivery verifies with, if one does.
+    pub signed_for_tenant_id: Option<i64>,
 }
 
 /// Text as PostgreSQL can store it (no NUL).
@@ -122,6 +143,8 @@ pub async fn insert_verified(
             received_at: Set(now),
             processed_at: Set(None),
             next_attempt_at: Set(Some(now + lease.as_millis() as i64)),
+            source: Set(event.source.as_str().to_string()),
+            signed_for_tenant_id: Set(None),
             ..Default::default()
         });
     }
@@ -174,6 +197,8 @@ pub async fn insert_rejected(
         received_at: Set(now),
         processed_at: Set(Some(now)),
         next_attempt_at: Set(None),
+        source: Set(Source::Webhook.as_str().to_string()),
+        signed_for_tenant_id: Set(r.signed_for_tenant_id),
         ..Default::default()
     });
     let txn = crate::db::begin_write(db).await?;
@@ -369,6 +394,8 @@ pub async fn list(
             Column::ReceivedAt,
             Column::ProcessedAt,
             Column::NextAttemptAt,
+            Column::Source,
+            Column::SignedForTenantId,
         ])
         .column_as(Expr::cust("NULL"), "payload")
         .order_by_desc(Column::Id)

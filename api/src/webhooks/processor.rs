@@ -107,7 +107,8 @@ async fn run(
     }
 }
 
-async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbErr> {
+/// Applies stored events in one transaction and marks them COMPLETED.
+pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbErr> {
     let txn = crate::db::begin_relaxed(db).await?;
     let now = now_ms();
     for work in group {

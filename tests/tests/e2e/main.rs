@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod diagnosis;
 mod durability;
 mod exactly_once;
 mod hostile;
@@ -13,5 +14,6 @@ mod openapi;
 mod ordering;
 mod orders;
 mod rate_limits;
+mod recovery;
 mod storage;
 mod webhooks;

@@ -115,10 +115,13 @@ pub struct TenantView {
     created_at: String,
     /// The path of the endpoint URL to give Stripe.
     webhook_path: String,
+    /// Error findings alerted now (see the diagnosis): what needs attention.
+    error_findings: usize,
 }
 
-fn tenant_view(t: tenant::Model) -> TenantView {
+fn tenant_view(t: tenant::Model, error_findings: usize) -> TenantView {
     TenantView {
+        error_findings,
         webhook_path: format!("/api/v1/webhooks/stripe/{}", t.slug),
         created_at: ms_to_rfc3339(t.created_at),
         slug: t.slug,
@@ -138,8 +141,15 @@ pub async fn list_tenants(
         Role::TenantAdmin => Some(admin.tenant_id.unwrap_or(-1)),
     };
     let rows = tenants::list(&app.db, only).await?;
+    let open = crate::diagnosis::alerts::open_counts(&app.db).await?;
     Ok(Json(Items {
-        items: rows.into_iter().map(tenant_view).collect(),
+        items: rows
+            .into_iter()
+            .map(|t| {
+                let n = open.get(&t.id).copied().unwrap_or(0);
+                tenant_view(t, n)
+            })
+            .collect(),
     }))
 }
 
@@ -166,7 +176,7 @@ pub async fn create_tenant(
         Err(tenants::CreateError::Taken) => return Err(ErrorCode::SlugTaken.into()),
         Err(tenants::CreateError::Db(e)) => return Err(e.into()),
     };
-    Ok(respond(StatusCode::CREATED, tenant_view(tenant)))
+    Ok(respond(StatusCode::CREATED, tenant_view(tenant, 0)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

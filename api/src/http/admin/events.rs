@@ -63,6 +63,8 @@ pub struct EventItem {
     order_id: Option<String>,
     received_at: String,
     processed_at: Option<String>,
+    /// `webhook` (delivered by Stripe) or `recovered` (fetched from Stripe's API).
+    source: String,
 }
 
 fn item(row: webhook_event::Model) -> EventItem {
@@ -77,6 +79,7 @@ fn item(row: webhook_event::Model) -> EventItem {
         order_id: row.order_id,
         received_at: ms_to_rfc3339(row.received_at),
         processed_at: row.processed_at.map(ms_to_rfc3339),
+        source: row.source,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod orders;
 pub mod payment_config;
+pub mod stripe;
 
 use super::AppState;
 use axum::Router;
@@ -63,4 +64,10 @@ pub fn router() -> Router<AppState> {
         )
         .route(&format!("{T}/health"), get(health::show))
         .route(&format!("{T}/audit-log"), get(audit::tenant_log))
+        .route(
+            &format!("{T}/stripe-api-key"),
+            get(stripe::show).put(stripe::put).delete(stripe::delete),
+        )
+        .route(&format!("{T}/recover"), post(stripe::recover))
+        .route(&format!("{T}/diagnosis"), get(stripe::diagnose))
 }

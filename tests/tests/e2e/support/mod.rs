@@ -6,15 +6,18 @@
 //! - `db`: the test's own database, SQL against it, and faults injected into it
 //! - `stripe`: Stripe's signing scheme and realistic objects from its fixtures
 //! - `admin_client`: admin accounts and a typed client for the admin API
+//! - `fakes`: Stripe's API and an alert receiver, on loopback
 
 pub mod admin_client;
 pub mod app;
 pub mod db;
+pub mod fakes;
 pub mod stripe;
 
 pub use admin_client::*;
 pub use app::*;
 pub use db::*;
+pub use fakes::*;
 pub use stripe::*;
 
 use std::future::Future;

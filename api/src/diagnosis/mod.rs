@@ -1,0 +1,124 @@
+//! Diagnosis: the cause of a problem, named from the gateway's own records and, where
+//! the restaurant gave an API key, from Stripe's (its webhook endpoints and recent
+//! events), each finding with its evidence and the fix in plain words.
+
+pub mod alerts;
+mod rules;
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::stripe::api::{ApiError, Endpoint, ListedEvent, StripeApi};
+use crate::tenants::stripe_key;
+use entity::tenant;
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Orders are not being closed, or will not be.
+    Error,
+    /// Something is off; orders may still close.
+    Warning,
+}
+
+/// One cause, with what shows it and what to do.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Finding {
+    /// e.g. `wrong_secret`
+    pub code: &'static str,
+    pub severity: Severity,
+    pub summary: String,
+    /// What in the records (or in Stripe's answers) shows it.
+    pub evidence: Vec<String>,
+    /// What to do, in plain words.
+    pub fix: String,
+}
+
+/// Who is asking: a tenant admin is not told the names of other restaurants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    Platform,
+    Tenant,
+}
+
+/// What Stripe's API said about a tenant, kept briefly.
+#[derive(Debug, Clone)]
+pub enum StripeView {
+    NoKey,
+    Unusable(String),
+    Rejected,
+    Failed(String),
+    Seen {
+        endpoints: Vec<Endpoint>,
+        recent: Vec<ListedEvent>,
+    },
+}
+
+/// Stripe is asked at most once every 10 s per tenant.
+#[derive(Default)]
+pub struct StripeCache {
+    entries: Mutex<HashMap<i64, (Instant, StripeView)>>,
+}
+
+const ASK_STRIPE_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
+impl StripeCache {
+    pub async fn view(
+        &self,
+        db: &DatabaseConnection,
+        config: &Config,
+        tenant_id: i64,
+    ) -> StripeView {
+        if let Some((at, view)) = self.entries.lock().expect("cache lock").get(&tenant_id)
+            && at.elapsed() < ASK_STRIPE_AT_MOST_EVERY
+        {
+            return view.clone();
+        }
+        let view = ask_stripe(db, config, tenant_id).await;
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .insert(tenant_id, (Instant::now(), view.clone()));
+        view
+    }
+}
+
+async fn ask_stripe(db: &DatabaseConnection, config: &Config, tenant_id: i64) -> StripeView {
+    let key = match stripe_key::open(db, &config.keys, tenant_id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return StripeView::NoKey,
+        Err(e) => return StripeView::Unusable(e.to_string()),
+    };
+    let api = StripeApi::new(&config.watch.stripe_api_base, &key);
+    let since = now_ms() / 1000 - 3 * 24 * 3600;
+    let result = async {
+        let endpoints = api.webhook_endpoints().await?;
+        let recent = api.events_since(since, 1000).await?;
+        Ok::<_, ApiError>(StripeView::Seen { endpoints, recent })
+    }
+    .await;
+    match result {
+        Ok(view) => view,
+        Err(ApiError::KeyRejected) => StripeView::Rejected,
+        Err(e) => StripeView::Failed(e.to_string()),
+    }
+}
+
+/// Every finding for the tenant now, errors first.
+pub async fn diagnose(
+    db: &DatabaseConnection,
+    config: &Config,
+    cache: &StripeCache,
+    tenant: &tenant::Model,
+    viewer: Viewer,
+) -> Result<Vec<Finding>, DbErr> {
+    let mut findings = rules::from_records(db, config, tenant, viewer).await?;
+    let view = cache.view(db, config, tenant.id).await;
+    findings.extend(rules::from_stripe(db, config, tenant, &view).await?);
+    findings.sort_by_key(|f| (f.severity != Severity::Error, f.code));
+    Ok(findings)
+}

@@ -1,0 +1,388 @@
+//! The rules that name causes. Each reads a little of the records (or of what Stripe
+//! said) and, when it applies, says so with evidence and the fix.
+
+use super::{Finding, Severity, StripeView, Viewer};
+use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::config::Config;
+use crate::stripe::event::{self, Effect};
+use crate::tenants::secrets::{self, Health};
+use crate::webhooks::log::EventStatus;
+use entity::{order, tenant, webhook_event};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use std::collections::HashSet;
+
+/// The records a diagnosis looks at: the last day.
+const WINDOW_MS: i64 = 24 * 3600 * 1000;
+const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
+const UNFOLLOWED_AFTER_MS: i64 = 30 * 60 * 1000;
+/// Stripe delivers within seconds; an event older than this that the gateway lacks
+/// was not delivered.
+const DELIVERY_GRACE_S: i64 = 5 * 60;
+
+/// The event types an endpoint must send for orders to close.
+pub const NEEDED_TYPES: [&str; 5] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "charge.refunded",
+];
+
+fn finding(
+    code: &'static str,
+    severity: Severity,
+    summary: String,
+    evidence: Vec<String>,
+    fix: &str,
+) -> Finding {
+    Finding {
+        code,
+        severity,
+        summary,
+        evidence,
+        fix: fix.to_string(),
+    }
+}
+
+fn events(tenant_id: i64) -> sea_orm::Select<webhook_event::Entity> {
+    webhook_event::Entity::find().filter(webhook_event::Column::TenantId.eq(tenant_id))
+}
+
+pub async fn from_records(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant: &tenant::Model,
+    viewer: Viewer,
+) -> Result<Vec<Finding>, DbErr> {
+    let mut out = Vec::new();
+    let now = now_ms();
+    let since = now - WINDOW_MS;
+    let path = format!("/api/v1/webhooks/stripe/{}", tenant.slug);
+
+    match secrets::check(db, &config.keys, tenant.id).await? {
+        Health::Missing => out.push(finding(
+            "no_secret",
+            Severity::Error,
+            "No webhook signing secret is set: every delivery is refused (404 no_config).".into(),
+            vec![],
+            "Copy the endpoint's signing secret (whsec_…) from Stripe's dashboard, Developers → Webhooks → the endpoint → Signing secret, and save it under Payment settings.",
+        )),
+        Health::Broken(why) => out.push(finding(
+            "undecryptable_secret",
+            Severity::Error,
+            "The stored webhook secret cannot be decrypted: deliveries are answered 503.".into(),
+            vec![why],
+            "If the encryption key changed, list the old one in PAYMENT_CONFIG_ENC_KEY_PREVIOUS and run `gateway keys rotate`; if the row was tampered with, enter the secret again.",
+        )),
+        Health::Ok { .. } => {}
+    }
+
+    let recent = || events(tenant.id).filter(webhook_event::Column::ReceivedAt.gte(since));
+    let verified = recent()
+        .filter(webhook_event::Column::DedupKey.is_not_null())
+        .count(db)
+        .await?;
+    let rejected = recent()
+        .filter(webhook_event::Column::Status.eq(EventStatus::VerificationFailed.as_str()))
+        .order_by_desc(webhook_event::Column::Id)
+        .limit(200)
+        .all(db)
+        .await?;
+    let no_match: Vec<&webhook_event::Model> = rejected
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("no signature matches"))
+        })
+        .collect();
+    let elsewhere: Vec<&webhook_event::Model> = no_match
+        .iter()
+        .copied()
+        .filter(|r| r.signed_for_tenant_id.is_some())
+        .collect();
+    if !elsewhere.is_empty() {
+        let owner = match (viewer, elsewhere[0].signed_for_tenant_id) {
+            (Viewer::Platform, Some(id)) => crate::tenants::slug_of(db, Some(id))
+                .await?
+                .map_or("another restaurant".to_string(), |s| {
+                    format!("restaurant {s}")
+                }),
+            _ => "another restaurant".to_string(),
+        };
+        out.push(finding(
+            "signed_for_another_tenant",
+            Severity::Error,
+            format!("{} deliveries to this restaurant's URL are signed with the secret of {owner}: a Stripe endpoint points at the wrong restaurant.", elsewhere.len()),
+            elsewhere.iter().take(3).map(|r| format!("{} at {}", r.stripe_event_id.as_deref().unwrap_or("a delivery"), ms_to_rfc3339(r.received_at))).collect(),
+            "In that Stripe account's dashboard, change the endpoint URL to the one shown under that restaurant's Payment settings.",
+        ));
+    }
+    if no_match.len() - elsewhere.len() >= 3 && verified == 0 {
+        out.push(finding(
+            "wrong_secret",
+            Severity::Error,
+            format!("The last {} deliveries failed with no matching signature and none verified in 24 hours: the secret saved here is not this endpoint's.", no_match.len()),
+            no_match.iter().take(3).map(|r| format!("{}: {}", ms_to_rfc3339(r.received_at), r.error.as_deref().unwrap_or_default())).collect(),
+            "Copy the signing secret of exactly this endpoint (Stripe's dashboard → Developers → Webhooks → the endpoint whose URL ends in this restaurant's slug; not the Stripe CLI's secret, and of the same mode, live or test) and save it under Payment settings.",
+        ));
+    }
+    let skewed: Vec<&webhook_event::Model> = rejected
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("timestamp outside"))
+        })
+        .collect();
+    if !skewed.is_empty() {
+        out.push(finding(
+            "clock_skew",
+            Severity::Error,
+            format!("{} deliveries were refused because their signature time is too far from this server's clock.", skewed.len()),
+            skewed.iter().take(3).map(|r| r.error.clone().unwrap_or_default()).collect(),
+            "Synchronise this server's clock (NTP, e.g. systemd-timesyncd or chrony). Stripe retries the refused deliveries; `gateway recover` fetches any it gave up on.",
+        ));
+    }
+
+    let outcome = |o: &'static str| {
+        recent()
+            .filter(webhook_event::Column::Status.eq(EventStatus::Completed.as_str()))
+            .filter(webhook_event::Column::Outcome.eq(o))
+            .order_by_desc(webhook_event::Column::Id)
+    };
+    let mismatched = outcome("mode_mismatch").limit(3).all(db).await?;
+    if !mismatched.is_empty() {
+        let n = outcome("mode_mismatch").count(db).await?;
+        out.push(finding(
+            "mode_mismatch",
+            Severity::Error,
+            format!("{n} events were of the other mode than their order (a test event for a live order, or the reverse) and changed nothing."),
+            mismatched.iter().map(|r| format!("{} about order {}", r.stripe_event_id.as_deref().unwrap_or("?"), r.order_id.as_deref().unwrap_or("?"))).collect(),
+            "Use a live API key (gk_live_…) with the live Stripe endpoint's secret, and a test key with the test endpoint's; a test endpoint's secret does not belong in production.",
+        ));
+    }
+    let unmatched = outcome("unmatched").limit(3).all(db).await?;
+    if !unmatched.is_empty() {
+        let n = outcome("unmatched").count(db).await?;
+        out.push(finding(
+            "unmatched_events",
+            Severity::Warning,
+            format!("{n} payment events named no order of this restaurant."),
+            unmatched.iter().map(|r| format!("{} ({})", r.stripe_event_id.as_deref().unwrap_or("?"), r.event_type.as_deref().unwrap_or("?"))).collect(),
+            "Create the Checkout Session with metadata[order_id] (or client_reference_id) set to the gateway's order_id.",
+        ));
+    }
+    let connect = recent()
+        .filter(webhook_event::Column::DedupKey.is_not_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(webhook_event::Column::Payload.like("%\"account\":\"acct_%"))
+                .add(webhook_event::Column::Payload.like("%\"account\": \"acct_%")),
+        )
+        .one(db)
+        .await?;
+    if let Some(row) = connect {
+        out.push(finding(
+            "connect_event",
+            Severity::Warning,
+            "Events carry an `account`: they come from a Connect endpoint, about connected accounts, not from this restaurant's own account.".into(),
+            vec![row.stripe_event_id.unwrap_or_default()],
+            "Point an endpoint of the restaurant's own Stripe account at this URL (Developers → Webhooks → Add endpoint, \"Events on your account\").",
+        ));
+    }
+
+    let stuck = events(tenant.id)
+        .filter(webhook_event::Column::Status.eq(EventStatus::Processing.as_str()))
+        .filter(webhook_event::Column::ReceivedAt.lt(now - STUCK_AFTER_MS))
+        .count(db)
+        .await?;
+    if stuck > 0 {
+        out.push(finding(
+            "stuck_processing",
+            Severity::Error,
+            format!("{stuck} events have been PROCESSING for over 5 minutes."),
+            vec![],
+            "Check /ready and the logs of every replica: an applier that cannot write (a full disk, a locked table) leaves events waiting. They are applied once storage works.",
+        ));
+    }
+    let failed = recent()
+        .filter(webhook_event::Column::Status.eq(EventStatus::Failed.as_str()))
+        .filter(webhook_event::Column::DedupKey.is_not_null())
+        .order_by_desc(webhook_event::Column::Id)
+        .limit(3)
+        .all(db)
+        .await?;
+    if !failed.is_empty() {
+        out.push(finding(
+            "failed_events",
+            Severity::Error,
+            "Verified events failed every attempt to apply them.".into(),
+            failed.iter().map(|r| format!("{}: {}", r.stripe_event_id.as_deref().unwrap_or("?"), r.error.as_deref().unwrap_or_default())).collect(),
+            "Read the error of each under Webhook events; once its cause is fixed, retry them there.",
+        ));
+    }
+
+    let mismatch_orders = order::Entity::find()
+        .filter(order::Column::TenantId.eq(tenant.id))
+        .filter(order::Column::Status.eq("AMOUNT_MISMATCH"))
+        .limit(5)
+        .all(db)
+        .await?;
+    if !mismatch_orders.is_empty() {
+        out.push(finding(
+            "amount_mismatch",
+            Severity::Warning,
+            "Payments succeeded that do not cover their orders (less, or another currency).".into(),
+            mismatch_orders.iter().map(|o| format!("{}: expected {} {}", o.id, o.amount, o.currency)).collect(),
+            "Check the Checkout Session's amount and currency against the order's. Refund or collect the difference, then settle the order with a manual override.",
+        ));
+    }
+    let unfollowed = order::Entity::find()
+        .filter(order::Column::TenantId.eq(tenant.id))
+        .filter(order::Column::Status.eq("PAYMENT_PENDING"))
+        .filter(order::Column::CheckoutSessionId.is_not_null())
+        .filter(order::Column::UpdatedAt.lt(now - UNFOLLOWED_AFTER_MS))
+        .limit(5)
+        .all(db)
+        .await?;
+    if !unfollowed.is_empty() {
+        out.push(finding(
+            "unpaid_checkout_not_followed",
+            Severity::Warning,
+            "Checkout completed unpaid (a delayed payment method) and no outcome followed within 30 minutes.".into(),
+            unfollowed.iter().map(|o| o.id.clone()).collect(),
+            "Subscribe the endpoint to checkout.session.async_payment_succeeded and checkout.session.async_payment_failed.",
+        ));
+    }
+    let ever = events(tenant.id).count(db).await?;
+    if ever == 0 && !out.iter().any(|f| f.code == "no_secret") {
+        out.push(finding(
+            "never_delivered",
+            Severity::Warning,
+            "Stripe has never called this restaurant's URL.".into(),
+            vec![format!("the URL: {}{path}", config.watch.public_base_url.as_deref().unwrap_or(""))],
+            "Add an endpoint with this URL in Stripe's dashboard (Developers → Webhooks) and send a test event.",
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn from_stripe(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant: &tenant::Model,
+    view: &StripeView,
+) -> Result<Vec<Finding>, DbErr> {
+    let mut out = Vec::new();
+    let path = format!("/api/v1/webhooks/stripe/{}", tenant.slug);
+    let (endpoints, recent) = match view {
+        StripeView::NoKey => return Ok(out),
+        StripeView::Rejected | StripeView::Unusable(_) => {
+            let evidence = match view {
+                StripeView::Unusable(why) => vec![why.clone()],
+                _ => vec!["Stripe answered 401 Unauthorized".into()],
+            };
+            out.push(finding(
+                "api_key_rejected",
+                Severity::Error,
+                "The restaurant's Stripe API key does not work: missed events cannot be recovered and Stripe's side cannot be checked.".into(),
+                evidence,
+                "Create a restricted key in Stripe's dashboard (Developers → API keys → Create restricted key) with Read access to Events and Webhook Endpoints, and save it under Payment settings.",
+            ));
+            return Ok(out);
+        }
+        StripeView::Failed(why) => {
+            out.push(finding(
+                "stripe_unreachable",
+                Severity::Warning,
+                "Stripe's API could not be asked; the checks that need it were skipped.".into(),
+                vec![why.clone()],
+                "Check that this server reaches api.stripe.com (or STRIPE_API_BASE).",
+            ));
+            return Ok(out);
+        }
+        StripeView::Seen { endpoints, recent } => (endpoints, recent),
+    };
+    let expected = config
+        .watch
+        .public_base_url
+        .as_ref()
+        .map(|base| format!("{base}{path}"));
+    let ours: Vec<_> = endpoints
+        .iter()
+        .filter(|e| match &expected {
+            Some(url) => e.url.trim_end_matches('/') == url,
+            None => e.url.trim_end_matches('/').ends_with(&path),
+        })
+        .collect();
+    if ours.is_empty() {
+        out.push(finding(
+            "endpoint_missing",
+            Severity::Error,
+            "No webhook endpoint of the restaurant's Stripe account points at this restaurant's URL.".into(),
+            std::iter::once(format!("expected: {}", expected.clone().unwrap_or_else(|| format!("…{path}"))))
+                .chain(endpoints.iter().map(|e| format!("found: {} ({})", e.url, e.status)))
+                .collect(),
+            "Add an endpoint with exactly the expected URL (Developers → Webhooks → Add endpoint), or correct the one that is there.",
+        ));
+    }
+    for e in &ours {
+        if e.status != "enabled" {
+            out.push(finding(
+                "endpoint_disabled",
+                Severity::Error,
+                "Stripe has disabled the endpoint (it does after days of failed deliveries): nothing is delivered.".into(),
+                vec![format!("{}: {}", e.url, e.status)],
+                "Fix the cause the other findings name, then enable the endpoint in Stripe's dashboard, and run recover for what was missed.",
+            ));
+        }
+        let all = e.enabled_events.iter().any(|t| t == "*");
+        let missing: Vec<&str> = NEEDED_TYPES
+            .iter()
+            .copied()
+            .filter(|t| !all && !e.enabled_events.iter().any(|have| have == t))
+            .collect();
+        if !missing.is_empty() {
+            out.push(finding(
+                "event_types_missing",
+                Severity::Error,
+                "The endpoint is not subscribed to event types orders need.".into(),
+                missing.iter().map(|t| format!("missing: {t}")).collect(),
+                "In Stripe's dashboard, edit the endpoint and select these events (or all events).",
+            ));
+        }
+    }
+    // Events Stripe has, about payments, that the gateway never stored.
+    let cutoff = crate::clock::now_ms() / 1000 - DELIVERY_GRACE_S;
+    let relevant: Vec<&crate::stripe::api::ListedEvent> = recent
+        .iter()
+        .filter(|e| e.created <= cutoff)
+        .filter(|e| event::parse(e.json.as_bytes()).is_ok_and(|f| f.effect != Effect::Ignored))
+        .collect();
+    if !relevant.is_empty() {
+        let ids: Vec<String> = relevant.iter().map(|e| e.id.clone()).collect();
+        let have: HashSet<String> = events(tenant.id)
+            .filter(webhook_event::Column::DedupKey.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.dedup_key)
+            .collect();
+        let missing: Vec<&&crate::stripe::api::ListedEvent> =
+            relevant.iter().filter(|e| !have.contains(&e.id)).collect();
+        if !missing.is_empty() {
+            out.push(finding(
+                "events_not_received",
+                Severity::Error,
+                format!("Stripe has {} payment events of the last 3 days that this gateway never received.", missing.len()),
+                missing.iter().take(5).map(|e| e.id.clone()).collect(),
+                "Run \"Recover missed events\" (or `gateway recover SLUG`): they are fetched and applied once. Then fix what kept them away (see the other findings).",
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,448 @@
+//! Diagnosis and alerts (CONTRACT §7): each code from a scenario built for it, none for a
+//! healthy restaurant.
+
+use crate::on_both_backends;
+use crate::recovery::{set_api_key, with_stripe};
+use crate::support::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn findings(admin: &AdminClient<'_>, slug: &str) -> Vec<Value> {
+    let reply = admin.tenant_get(slug, "diagnosis").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply["findings"].as_array().unwrap().clone()
+}
+
+async fn codes(admin: &AdminClient<'_>, slug: &str) -> Vec<String> {
+    findings(admin, slug)
+        .await
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn platform(app: &TestApp) -> String {
+    let email = format!("ops-{}@example.com", random_hex(3));
+    app.create_admin(&email, "platform_admin", None);
+    app.login(&email).await
+}
+
+fn customer_event() -> String {
+    event(&evt_id(), "customer.created", fixture("customer"))
+}
+
+/// The endpoint a healthy restaurant has in Stripe.
+fn good_endpoint(slug: &str, status: &str, events: &[&str]) -> Value {
+    endpoint(
+        &format!("https://pay.example.com/api/v1/webhooks/stripe/{slug}"),
+        status,
+        events,
+    )
+}
+
+async fn a_healthy_restaurant_has_no_findings_and_the_doctor_says_so(backend: Backend) {
+    let (app, stripe) =
+        with_stripe(backend, &[("PUBLIC_BASE_URL", "https://pay.example.com")]).await;
+    let tenant = app.tenant();
+    set_api_key(&app, &tenant);
+    stripe.set_endpoints(vec![good_endpoint(&tenant.slug, "enabled", &["*"])]);
+    let order = app.create_order(&tenant, 2599).await;
+    let body = event(
+        &evt_id(),
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+    );
+    stripe.add_event(&body);
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .status(),
+        200
+    );
+    app.order_reaches(&order, "PAID").await;
+    let admin = app.as_admin(&platform(&app).await);
+    assert_eq!(codes(&admin, &tenant.slug).await, Vec::<String>::new());
+    let out = app.cli(&["doctor", &tenant.slug], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("healthy"));
+}
+
+async fn what_stripe_says_is_named(backend: Backend) {
+    let (app, stripe) =
+        with_stripe(backend, &[("PUBLIC_BASE_URL", "https://pay.example.com")]).await;
+    let tenant = app.tenant();
+    set_api_key(&app, &tenant);
+    app.deliver(&tenant.slug, &tenant.secret, &customer_event())
+        .await;
+    let admin = app.as_admin(&platform(&app).await);
+    // No endpoint points here (one points at a typo).
+    stripe.set_endpoints(vec![good_endpoint(
+        &format!("{}-typo", tenant.slug),
+        "enabled",
+        &["*"],
+    )]);
+    assert!(
+        codes(&admin, &tenant.slug)
+            .await
+            .contains(&"endpoint_missing".to_string())
+    );
+    let out = app.cli(&["doctor", &tenant.slug], None);
+    assert_eq!(out.status.code(), Some(1), "an error finding");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("endpoint_missing"));
+    // Disabled, without checkout.session.completed. (The gateway keeps Stripe's answers
+    // for 10 s; the doctor, a process of its own, asks afresh.)
+    stripe.set_endpoints(vec![good_endpoint(
+        &tenant.slug,
+        "disabled",
+        &["charge.refunded"],
+    )]);
+    let out = app.cli(&["doctor", &tenant.slug], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("endpoint_disabled"), "{stdout}");
+    assert!(stdout.contains("event_types_missing"), "{stdout}");
+    assert!(
+        stdout.contains("evidence: missing: checkout.session.completed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("endpoint_missing"), "{stdout}");
+}
+
+async fn events_stripe_has_that_never_arrived_are_named(backend: Backend) {
+    let (app, stripe) = with_stripe(backend, &[]).await;
+    let tenant = app.tenant();
+    set_api_key(&app, &tenant);
+    stripe.set_endpoints(vec![endpoint(
+        &format!("https://x.example/api/v1/webhooks/stripe/{}", tenant.slug),
+        "enabled",
+        &["*"],
+    )]);
+    let order = app.create_order(&tenant, 500).await;
+    let mut old: Value = serde_json::from_str(&event(
+        &evt_id(),
+        "checkout.session.completed",
+        Payment::new(&order, 500).session("paid"),
+    ))
+    .unwrap();
+    old["created"] = json!(now() - 3600);
+    stripe.add_event(&old.to_string());
+    let admin = app.as_admin(&platform(&app).await);
+    let found = findings(&admin, &tenant.slug).await;
+    let missing = found
+        .iter()
+        .find(|f| f["code"] == "events_not_received")
+        .expect("named");
+    assert_eq!(missing["severity"], "error");
+    assert!(
+        missing["evidence"]
+            .to_string()
+            .contains(old["id"].as_str().unwrap())
+    );
+}
+
+async fn delivery_problems_are_named(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.as_admin(&platform(&app).await);
+    // A secret that is not the endpoint's: three deliveries, none verifies.
+    let a = app.tenant();
+    for _ in 0..3 {
+        let wrong = format!("whsec_{}", random_hex(16));
+        assert_eq!(
+            app.deliver(&a.slug, &wrong, &customer_event())
+                .await
+                .status(),
+            400
+        );
+    }
+    app.recorded(&a.slug, "VERIFICATION_FAILED", 3).await;
+    let found = codes(&admin, &a.slug).await;
+    assert!(found.contains(&"wrong_secret".to_string()), "{found:?}");
+    // B's URL in A's Stripe account: deliveries to B signed with A's secret.
+    let b = app.tenant();
+    assert_eq!(
+        app.deliver(&b.slug, &a.secret, &customer_event())
+            .await
+            .status(),
+        400
+    );
+    app.recorded(&b.slug, "VERIFICATION_FAILED", 1).await;
+    let seen = findings(&admin, &b.slug).await;
+    let other = seen
+        .iter()
+        .find(|f| f["code"] == "signed_for_another_tenant")
+        .expect("named");
+    assert!(
+        other["summary"].as_str().unwrap().contains(&a.slug),
+        "platform admins are told which"
+    );
+    let owner = format!("owner-{}@example.com", random_hex(3));
+    app.create_admin(&owner, "tenant_admin", Some(&b.slug));
+    let owner = app.as_admin(&app.login(&owner).await);
+    let told = findings(&owner, &b.slug).await;
+    let other = told
+        .iter()
+        .find(|f| f["code"] == "signed_for_another_tenant")
+        .expect("named");
+    assert!(
+        !other.to_string().contains(&a.slug),
+        "a tenant admin is not told another restaurant's slug"
+    );
+    // A clock that is off.
+    let c = app.tenant();
+    let body = customer_event();
+    let header = sign(&c.secret, now() - 3600, &body);
+    assert_eq!(
+        app.deliver_with_header(&c.slug, Some(&header), &body)
+            .await
+            .status(),
+        400
+    );
+    app.recorded(&c.slug, "VERIFICATION_FAILED", 1).await;
+    assert!(
+        codes(&admin, &c.slug)
+            .await
+            .contains(&"clock_skew".to_string())
+    );
+    // Never delivered; no secret at all.
+    let d = app.tenant();
+    assert!(
+        codes(&admin, &d.slug)
+            .await
+            .contains(&"never_delivered".to_string())
+    );
+    let slug = format!("bare-{}", random_hex(3));
+    app.cli_ok(&["tenant", "create", &slug, "--name", "Bare"], None);
+    assert!(
+        codes(&admin, &slug)
+            .await
+            .contains(&"no_secret".to_string())
+    );
+}
+
+async fn order_problems_are_named(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("PROCESSING_MAX_ATTEMPTS", "1")]).await;
+    let admin = app.as_admin(&platform(&app).await);
+    let t = app.tenant();
+    let deliver = |body: String| {
+        let (slug, secret) = (t.slug.clone(), t.secret.clone());
+        let app = &app;
+        async move { assert_eq!(app.deliver(&slug, &secret, &body).await.status(), 200) }
+    };
+    // A test event about a live order; one about no order; a payment that is short.
+    let order = app.create_order(&t, 2599).await;
+    let id = evt_id();
+    deliver(event_in_mode(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+        false,
+    ))
+    .await;
+    app.settled(&id).await;
+    let id = evt_id();
+    deliver(event(
+        &id,
+        "checkout.session.completed",
+        Payment::new("ord_nobody", 100).session("paid"),
+    ))
+    .await;
+    app.settled(&id).await;
+    let short = app.create_order(&t, 5000).await;
+    let id = evt_id();
+    deliver(event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&short, 100).session("paid"),
+    ))
+    .await;
+    app.settled(&id).await;
+    // Checkout completed unpaid, long ago, and nothing followed.
+    let waiting = app.create_order(&t, 700).await;
+    let id = evt_id();
+    deliver(event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&waiting, 700).session("unpaid"),
+    ))
+    .await;
+    app.settled(&id).await;
+    let db = app.db.connect().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE orders SET updated_at = updated_at - 7200000 WHERE id = '{waiting}'"
+    ))
+    .await
+    .unwrap();
+    // An event that fails to apply; one stuck in PROCESSING; one from a Connect endpoint.
+    app.db.break_payments().await;
+    let failing = app.create_order(&t, 900).await;
+    let id = evt_id();
+    deliver(event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&failing, 900).session("paid"),
+    ))
+    .await;
+    assert_eq!(app.settled(&id).await["status"], "FAILED");
+    app.db.repair_payments().await;
+    db.execute_unprepared(&format!(
+        "UPDATE webhook_event SET status = 'PROCESSING', received_at = received_at - 600000, next_attempt_at = {} WHERE stripe_event_id = '{id}'",
+        i64::MAX / 2
+    ))
+    .await
+    .unwrap();
+    let mut connect: Value = serde_json::from_str(&customer_event()).unwrap();
+    connect["account"] = json!("acct_1Connected");
+    let connect_id = connect["id"].as_str().unwrap().to_string();
+    deliver(connect.to_string()).await;
+    app.settled(&connect_id).await;
+    // A second FAILED one, for failed_events (the first is now stuck).
+    app.db.break_payments().await;
+    let another = app.create_order(&t, 901).await;
+    let id = evt_id();
+    deliver(event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&another, 901).session("paid"),
+    ))
+    .await;
+    assert_eq!(app.settled(&id).await["status"], "FAILED");
+    app.db.repair_payments().await;
+
+    let found = codes(&admin, &t.slug).await;
+    for code in [
+        "mode_mismatch",
+        "unmatched_events",
+        "amount_mismatch",
+        "unpaid_checkout_not_followed",
+        "failed_events",
+        "stuck_processing",
+        "connect_event",
+    ] {
+        assert!(found.contains(&code.to_string()), "{code} in {found:?}");
+    }
+}
+
+async fn an_alert_fires_once_and_resolves_once(backend: Backend) {
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let env = [
+        ("ALERT_WEBHOOK_URL", receiver.url.as_str()),
+        ("ALERT_INTERVAL_SECS", "1"),
+    ];
+    let app = TestApp::spawn_with(backend, &env).await;
+    let tenant = app.tenant();
+    let endpoint_secret = format!("whsec_{}", random_hex(16));
+    for _ in 0..3 {
+        app.deliver(&tenant.slug, &endpoint_secret, &customer_event())
+            .await;
+    }
+    let firing = eventually("a firing alert", Duration::from_secs(15), || async {
+        let got = receiver.received();
+        match got.iter().find(|a| a["code"] == "wrong_secret") {
+            Some(a) => Ok(a.clone()),
+            None => Err(format!("{got:?}")),
+        }
+    })
+    .await;
+    assert_eq!(firing["state"], "firing");
+    assert_eq!(firing["tenant"], tenant.slug.as_str());
+    assert_eq!(firing["severity"], "error");
+    for key in ["text", "summary", "fix"] {
+        assert!(!firing[key].as_str().unwrap().is_empty(), "{key}");
+    }
+    // The restaurants list shows a badge meanwhile.
+    let admin = app.as_admin(&platform(&app).await);
+    let list = admin.get("/api/v1/admin/tenants").await;
+    let row = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == tenant.slug.as_str())
+        .unwrap()
+        .clone();
+    assert!(row["error_findings"].as_u64().unwrap() >= 1);
+    // The secret is fixed: the next delivery verifies.
+    admin.set_secret(&tenant.slug, &endpoint_secret).await;
+    app.deliveries_answer(&tenant.slug, &endpoint_secret, 200, Duration::from_secs(3))
+        .await;
+    eventually("a resolved alert", Duration::from_secs(15), || async {
+        let got = receiver.received();
+        let resolved = got
+            .iter()
+            .filter(|a| a["code"] == "wrong_secret" && a["state"] == "resolved")
+            .count();
+        if resolved == 1 {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fired = receiver
+        .received()
+        .iter()
+        .filter(|a| a["code"] == "wrong_secret" && a["state"] == "firing")
+        .count();
+    assert_eq!(fired, 1, "once when it starts");
+}
+
+async fn a_receiver_that_hangs_or_fails_does_not_slow_deliveries(backend: Backend) {
+    for behaviour in [Behaviour::Hang, Behaviour::Fail] {
+        let receiver = Receiver::start(behaviour).await;
+        let env = [
+            ("ALERT_WEBHOOK_URL", receiver.url.as_str()),
+            ("ALERT_INTERVAL_SECS", "1"),
+        ];
+        let app = TestApp::spawn_with(backend, &env).await;
+        let tenant = app.tenant();
+        for _ in 0..3 {
+            app.deliver(
+                &tenant.slug,
+                &format!("whsec_{}", random_hex(16)),
+                &customer_event(),
+            )
+            .await;
+        }
+        eventually(
+            "an alert was attempted",
+            Duration::from_secs(15),
+            || async {
+                if receiver.received().is_empty() {
+                    Err("none".to_string())
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await;
+        for _ in 0..5 {
+            let sent = Instant::now();
+            assert_eq!(
+                app.deliver(&tenant.slug, &tenant.secret, &customer_event())
+                    .await
+                    .status(),
+                200
+            );
+            assert!(
+                sent.elapsed() < Duration::from_secs(1),
+                "{:?}",
+                sent.elapsed()
+            );
+        }
+    }
+}
+
+on_both_backends!(
+    a_healthy_restaurant_has_no_findings_and_the_doctor_says_so,
+    what_stripe_says_is_named,
+    events_stripe_has_that_never_arrived_are_named,
+    delivery_problems_are_named,
+    order_problems_are_named,
+    an_alert_fires_once_and_resolves_once,
+    a_receiver_that_hangs_or_fails_does_not_slow_deliveries,
+);
