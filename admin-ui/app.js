@@ -7,6 +7,7 @@ import { eventsView } from "./js/views/events.js";
 import { ordersView } from "./js/views/orders.js";
 import { keysView } from "./js/views/keys.js";
 import { healthView } from "./js/views/health.js";
+import { diagnosisView } from "./js/views/diagnosis.js";
 
 const main = $("main");
 
@@ -16,6 +17,7 @@ const TABS = [
   ["orders", "Orders", ordersView],
   ["keys", "API keys", keysView],
   ["health", "Health", healthView],
+  ["diagnosis", "Diagnosis", diagnosisView],
 ];
 
 async function tenantPage(slug, tab) {

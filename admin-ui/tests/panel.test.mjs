@@ -4,6 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -334,6 +335,64 @@ test("an order paid with too little shows what was expected and received; test o
   await testRow.locator(".status.PAID").waitFor();
   await testRow.locator(".mode.test").waitFor();
   await shot("15-amount-mismatch-and-test-mode");
+});
+
+// A fake of Stripe's API on loopback: events and webhook endpoints.
+function fakeStripe(events, endpoints) {
+  return new Promise((resolveStart) => {
+    const server = createServer((req, res) => {
+      const url = new URL(req.url, "http://x");
+      const data = url.pathname === "/v1/events" ? events : url.pathname === "/v1/webhook_endpoints" ? endpoints : null;
+      res.writeHead(data ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", has_more: false, data: data || [] }));
+    });
+    server.listen(0, "127.0.0.1", () => resolveStart({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+test("the diagnosis names the cause, recovers what Stripe could not deliver, and the list shows a badge", async () => {
+  const slugC = `pizzeria-${hex(3)}`;
+  cli(["tenant", "create", slugC, "--name", "Pizzeria Tre"]);
+  cli(["config", "set-secret", slugC], `whsec_${hex(16)}`);
+  const key = cli(["tenant", "api-key", slugC]).trim();
+  const order = await (await fetch(`${base}/api/v1/tenants/${slugC}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 2599, currency: "eur" }),
+  })).json();
+  const missed = JSON.parse(checkoutEvent(order.order_id).body);
+  missed.created = Math.floor(Date.now() / 1000) - 3600; // an hour ago: Stripe gave up on it
+  const stripe = await fakeStripe([missed], [{ id: "we_1", url: `https://pay.example.com/api/v1/webhooks/stripe/${slugC}`, status: "enabled", enabled_events: ["charge.refunded"], livemode: true }]);
+  const withStripe = await startGateway({ STRIPE_API_BASE: stripe.url, ALERT_INTERVAL_SECS: "1", RECOVERY_INTERVAL_SECS: "0" });
+  await page.goto(`${withStripe}/admin/#/t/${slugC}/settings`);
+  await page.getByLabel("Email").fill(platform);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const apiKey = `rk_live_${hex(12)}`;
+  await page.getByLabel("Stripe API key (rk_live_… or rk_test_…)").fill(apiKey);
+  await page.getByRole("button", { name: "Save API key" }).click();
+  await page.locator("#api-key-state").getByText(`rk_live_…${apiKey.slice(-4)} (live)`).waitFor();
+  assert.ok(!(await page.content()).includes(apiKey), "the key is never shown");
+
+  await page.goto(`${withStripe}/admin/#/t/${slugC}/diagnosis`);
+  await page.locator('[data-code="events_not_received"]').getByText(/never received/).waitFor();
+  await page.locator('[data-code="event_types_missing"]').getByText("missing: checkout.session.completed").waitFor();
+  await shot("16-diagnosis");
+  await page.getByRole("button", { name: "Recover missed events" }).click();
+  await page.locator("#recover-result").getByText("Stripe listed 1; 0 were here already, 1 recovered, 0 failed.").waitFor();
+  await page.locator('[data-code="events_not_received"]').waitFor({ state: "detached" });
+  await shot("17-recovered");
+  assert.equal((await (await fetch(`${withStripe}/api/v1/orders/${order.order_id}/status`)).json()).status, "PAID");
+
+  // The alerts loop (every second here) keeps the badge; a hash change re-reads the list.
+  const row = page.locator("#tenants tr", { hasText: slugC });
+  for (let i = 0; i < 20; i++) {
+    await page.goto(`${withStripe}/admin/#/tenants?${i}`);
+    await page.locator("#tenants").waitFor();
+    if (await row.getByText(/problem/).count()) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await row.getByText(/1 problem/).waitFor();
+  await shot("18-restaurants-with-a-problem");
+  stripe.server.close();
 });
 
 test("an expired session returns to sign-in without losing what was typed", async () => {

@@ -2,7 +2,7 @@
 import { api, serverEnum } from "../api.js";
 import { h, fill, when, badge, row, code } from "../dom.js";
 
-const COLUMNS = ["Status", "Type", "Stripe event", "Outcome", "Attempts", "Received", "Processed", ""];
+const COLUMNS = ["Status", "Type", "Stripe event", "Outcome", "Attempts", "Source", "Received", "Processed", ""];
 
 export async function eventsView(body, { base }) {
   const statuses = await serverEnum("EventStatus");
@@ -22,7 +22,7 @@ export async function eventsView(body, { base }) {
     const page = await api("GET", `${base}/webhook-events?${q}`);
     for (const ev of page.items) {
       tbody.append(row(badge(ev.status), ev.type || "—", code(ev.stripe_event_id), ev.outcome || (ev.error ? "error" : "—"),
-        ev.attempts, when(ev.received_at), when(ev.processed_at),
+        ev.attempts, ev.source, when(ev.received_at), when(ev.processed_at),
         h("button", { type: "button", class: "secondary", onclick: () => open(ev.id) }, "Open")));
     }
     cursor = page.next_cursor;

@@ -13,6 +13,28 @@ function secretsState(state, c) {
     rows.length ? table("secrets", ["Secret", "Fingerprint", "Since", "Expires"], rows, "") : null);
 }
 
+// The restaurant's Stripe API key, for recovery and diagnosis: shown as a hint only.
+async function apiKeySection(base) {
+  const state = h("p", { id: "api-key-state" });
+  const input = h("input", { id: "api-key", type: "password", autocomplete: "off", placeholder: "rk_live_…" });
+  const show = (k) => fill(state, k.configured ? [badge("ok"), ` ${k.hint} (${k.mode})`] : "No key: missed events cannot be recovered and Stripe's side is not checked.");
+  show(await api("GET", `${base}/stripe-api-key`));
+  const save = async (e) => {
+    e.preventDefault();
+    fieldError(input, "");
+    try {
+      show(await api("PUT", `${base}/stripe-api-key`, { api_key: input.value }));
+      input.value = ""; // never kept, never shown again
+    } catch (err) {
+      fieldError(input, err.message);
+    }
+  };
+  return h("form", { class: "card", "aria-labelledby": "api-key-title", onsubmit: save },
+    h("h2", { id: "api-key-title" }, "Stripe API key"),
+    h("p", { class: "muted" }, "A restricted key with Read access to Events and Webhook Endpoints (Stripe's dashboard → Developers → API keys → Create restricted key)."),
+    state, h("label", { for: "api-key" }, "Stripe API key (rk_live_… or rk_test_…)"), input, h("button", { type: "submit" }, "Save API key"));
+}
+
 export async function settingsView(body, { base, slug, config }) {
   const url = `${location.origin}/api/v1/webhooks/stripe/${slug}`;
   const urlField = h("input", { id: "webhook-url", readonly: true, value: url });
@@ -61,6 +83,7 @@ export async function settingsView(body, { base, slug, config }) {
       h("label", { for: "rotate-secret" }, "New signing secret"), rotateSecret,
       h("label", { for: "rotate-grace" }, "Keep the current secret for"), grace,
       h("button", { type: "submit" }, "Rotate secret")),
+    await apiKeySection(base),
     h("section", { class: "card" }, h("h2", {}, "Remove"),
       h("button", { type: "button", class: "danger", id: "delete-secret", onclick: remove }, "Remove configuration")));
 }

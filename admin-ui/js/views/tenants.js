@@ -1,13 +1,16 @@
 // The restaurants list; for platform admins also new restaurants, new admins, and
 // deliveries to slugs that match no restaurant.
 import { api, whoAmI } from "../api.js";
-import { h, fill, when, table, row, code, fieldError } from "../dom.js";
+import { h, fill, when, badge, table, row, code, fieldError } from "../dom.js";
 
 export async function tenantsPage(main, reload) {
   const list = await api("GET", "/api/v1/admin/tenants");
+  const problems = (t) => t.error_findings
+    ? h("a", { class: "status bad", href: `#/t/${encodeURIComponent(t.slug)}/diagnosis` }, `${t.error_findings} problem${t.error_findings === 1 ? "" : "s"}`)
+    : badge("ok");
   const rows = list.items.map((t) => row(
-    h("a", { href: `#/t/${encodeURIComponent(t.slug)}/settings` }, t.name), code(t.slug), when(t.created_at)));
-  const page = [h("h1", {}, "Restaurants"), h("div", { class: "card" }, table("tenants", ["Name", "Slug", "Created"], rows, "No restaurants yet."))];
+    h("a", { href: `#/t/${encodeURIComponent(t.slug)}/settings` }, t.name), code(t.slug), problems(t), when(t.created_at)));
+  const page = [h("h1", {}, "Restaurants"), h("div", { class: "card" }, table("tenants", ["Name", "Slug", "Health", "Created"], rows, "No restaurants yet."))];
   if (whoAmI().role === "platform_admin") {
     page.push(createTenantForm(reload), createAdminForm(list.items), await unroutedSection());
   }

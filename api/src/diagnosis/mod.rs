@@ -67,6 +67,11 @@ pub struct StripeCache {
 const ASK_STRIPE_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 impl StripeCache {
+    /// Forgets what Stripe said about a tenant (its key changed).
+    pub fn forget(&self, tenant_id: i64) {
+        self.entries.lock().expect("cache lock").remove(&tenant_id);
+    }
+
     pub async fn view(
         &self,
         db: &DatabaseConnection,

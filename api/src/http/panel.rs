@@ -13,34 +13,24 @@ const INDEX: &str = include_str!("../../../admin-ui/index.html");
 const SCRIPT: &str = include_str!("../../../admin-ui/app.js");
 const STYLE: &str = include_str!("../../../admin-ui/app.css");
 
-/// The panel's ES modules, by their path under `/admin/js/`.
-const MODULES: [(&str, &str); 8] = [
-    ("api.js", include_str!("../../../admin-ui/js/api.js")),
-    ("dom.js", include_str!("../../../admin-ui/js/dom.js")),
-    (
-        "views/events.js",
-        include_str!("../../../admin-ui/js/views/events.js"),
-    ),
-    (
-        "views/health.js",
-        include_str!("../../../admin-ui/js/views/health.js"),
-    ),
-    (
-        "views/keys.js",
-        include_str!("../../../admin-ui/js/views/keys.js"),
-    ),
-    (
-        "views/orders.js",
-        include_str!("../../../admin-ui/js/views/orders.js"),
-    ),
-    (
-        "views/settings.js",
-        include_str!("../../../admin-ui/js/views/settings.js"),
-    ),
-    (
-        "views/tenants.js",
-        include_str!("../../../admin-ui/js/views/tenants.js"),
-    ),
+/// One ES module of the panel, embedded: its path under `/admin/js/` and its text.
+macro_rules! module {
+    ($path:literal) => {
+        ($path, include_str!(concat!("../../../admin-ui/js/", $path)))
+    };
+}
+
+/// The panel's ES modules.
+const MODULES: [(&str, &str); 9] = [
+    module!("api.js"),
+    module!("dom.js"),
+    module!("views/diagnosis.js"),
+    module!("views/events.js"),
+    module!("views/health.js"),
+    module!("views/keys.js"),
+    module!("views/orders.js"),
+    module!("views/settings.js"),
+    module!("views/tenants.js"),
 ];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \

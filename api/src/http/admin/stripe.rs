@@ -65,6 +65,7 @@ pub async fn put(
         .map_err(|e| Error::with_message(ErrorCode::InvalidStripeApiKey, e.to_string()))?;
     let actor = access.admin.actor();
     stripe_key::set(&app.db, &app.config.keys, access.tenant.id, &key, &actor).await?;
+    app.stripe.forget(access.tenant.id);
     view(&app, access.tenant.id).await
 }
 
@@ -72,7 +73,9 @@ pub async fn put(
     params(("tenant" = String, Path, description = "the restaurant's slug")),
     responses((status = 204, description = "removed"), (status = 404, description = "no key was set", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
-    if !stripe_key::delete(&app.db, access.tenant.id, &access.admin.actor()).await? {
+    let removed = stripe_key::delete(&app.db, access.tenant.id, &access.admin.actor()).await?;
+    app.stripe.forget(access.tenant.id);
+    if !removed {
         return Err(ErrorCode::NotFound.into());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
