@@ -207,6 +207,21 @@ async fn delivery_problems_are_named(backend: Backend) {
             .await
             .contains(&"clock_skew".to_string())
     );
+    // A stored secret that no longer decrypts (its row was changed).
+    let e = app.tenant();
+    let db = app.db.connect().await;
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "UPDATE webhook_secret SET expires_at = 4102444800000 WHERE tenant_id = (SELECT id FROM tenant WHERE slug = '{}')",
+        e.slug
+    ))
+    .await
+    .unwrap();
+    assert!(
+        codes(&admin, &e.slug)
+            .await
+            .contains(&"undecryptable_secret".to_string())
+    );
     // Never delivered; no secret at all.
     let d = app.tenant();
     assert!(
