@@ -45,11 +45,18 @@ fn router(state: AppState) -> Router {
     spawn_cleanup(login_limit.clone());
 
     // Limited per tenant inside the handler, once the signature verifies.
+    // Every route but the status long-poll waits for storage at most as long as the
+    // webhook does (plus 2 s for its own work), then answers 503.
+    let bounded = TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        state.config.storage_timeout + Duration::from_secs(2),
+    );
     let webhooks = Router::new()
         .route(webhooks::PATH, post(webhooks::receive))
         .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes));
     let orders = Router::new()
         .route(orders::CREATE_PATH, post(orders::create))
+        .layer(bounded)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(GovernorLayer::new(orders_limit).error_handler(too_many_requests));
     let status = Router::new()
@@ -64,15 +71,18 @@ fn router(state: AppState) -> Router {
                 .max_age(Duration::from_secs(600)),
         );
     let admin = admin::router()
+        .layer(bounded)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
     let login = Router::new()
         .route(admin::LOGIN_PATH, post(admin::accounts::login))
+        .layer(bounded)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
     let operations = operations::limited_router()
         .merge(panel::router())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .layer(bounded)
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
 
     Router::new()
@@ -82,17 +92,11 @@ fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(login)
         .merge(operations)
-        .merge(operations::probes())
+        .merge(operations::probes().layer(bounded))
         .fallback_service(
             axum::routing::any(operations::not_found)
                 .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
         )
-        // Every other route waits for storage at most as long too (with a little room
-        // for the work around it), then answers 503.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            state.config.storage_timeout + Duration::from_secs(2),
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client_ip::layer,

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::{Error, ErrorBody, ErrorCode, Result, respond};
-use super::extract::{ApiJson, bearer};
+use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::orders::store;
 use crate::tenants::{self, TenantSlug, api_keys};
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use entity::order;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 
 pub const CREATE_PATH: &str = "/api/v1/tenants/{tenant}/orders";
 pub const STATUS_PATH: &str = "/api/v1/orders/{order_id}/status";
@@ -136,26 +137,17 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
-    params(("order_id" = String, Path, description = "the unguessable order id"), ("If-None-Match" = Option<String>, Header, description = "the ETag of a previous answer")),
-    responses(
-        (status = 200, description = "the order's status, with an ETag (public, CORS)", body = OrderStatusView),
-        (status = 304, description = "unchanged since If-None-Match"),
-        (status = 404, description = "no such order", body = ErrorBody)))]
-pub async fn status(
-    State(app): State<AppState>,
-    Path(order_id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    if !order_id.starts_with("ord_") || order_id.len() > 64 {
-        return Err(Error::from(ErrorCode::OrderNotFound));
-    }
-    // Public: the unguessable order id is the capability.
-    let order = store::find_public(&app.db, &order_id)
-        .await?
-        .ok_or(Error::from(ErrorCode::OrderNotFound))?;
-    let etag = etag_of(&order);
-    let mut response = if matches_etag(&headers, &etag) {
+/// `?wait=N`: hold the request until the status changes or N seconds pass.
+#[derive(Debug, Deserialize, Default)]
+pub struct Wait {
+    wait: Option<u64>,
+}
+
+/// The longest a widget may wait in one request.
+const MAX_WAIT_SECS: u64 = 60;
+
+fn answer(order: order::Model, etag: &str, unchanged: bool) -> Response {
+    let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         respond(
@@ -173,8 +165,56 @@ pub async fn status(
     let headers = response.headers_mut();
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+        HeaderValue::from_str(etag).expect("hex is a valid header"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
+    params(("order_id" = String, Path, description = "the unguessable order id"), ("If-None-Match" = Option<String>, Header, description = "the ETag of a previous answer"),
+           ("wait" = Option<u64>, Query, description = "with If-None-Match: hold the request up to this many seconds (at most 60) until the status changes")),
+    responses(
+        (status = 200, description = "the order's status, with an ETag (public, CORS)", body = OrderStatusView),
+        (status = 304, description = "unchanged since If-None-Match (after waiting, with ?wait)"),
+        (status = 404, description = "no such order", body = ErrorBody)))]
+pub async fn status(
+    State(app): State<AppState>,
+    Path(order_id): Path<String>,
+    ApiQuery(wait): ApiQuery<Wait>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if !order_id.starts_with("ord_") || order_id.len() > 64 {
+        return Err(Error::from(ErrorCode::OrderNotFound));
+    }
+    let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let deadline = Instant::now() + wait;
+    let storage = app.config.storage_timeout;
+    // Registered before the first read, so that a change between the read and the
+    // wait still wakes this request.
+    let notify = (!wait.is_zero()).then(|| app.watchers.watch(&order_id));
+    loop {
+        let woken = notify.as_ref().map(|n| n.notified());
+        tokio::pin!(woken);
+        if let Some(w) = woken.as_mut().as_pin_mut() {
+            w.enable();
+        }
+        // Public: the unguessable order id is the capability.
+        let order = tokio::time::timeout(storage, store::find_public(&app.db, &order_id))
+            .await
+            .map_err(|_| Error::Unavailable("storage did not answer in time".into()))??
+            .ok_or(Error::from(ErrorCode::OrderNotFound))?;
+        let etag = etag_of(&order);
+        let unchanged = matches_etag(&headers, &etag);
+        let Some(woken) = woken.as_mut().as_pin_mut() else {
+            return Ok(answer(order, &etag, unchanged));
+        };
+        if !unchanged {
+            return Ok(answer(order, &etag, false));
+        }
+        tokio::select! {
+            _ = woken => continue,
+            _ = tokio::time::sleep_until(deadline.into()) => return Ok(answer(order, &etag, true)),
+        }
+    }
 }

@@ -4,6 +4,7 @@ use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::diagnosis::{StripeCache, alerts};
 use crate::metrics::Metrics;
+use crate::orders::watch::{self, Watchers};
 use crate::recovery;
 use crate::tasks::Tasks;
 use crate::tenants::secrets::Directory;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// What Stripe's API said lately, per tenant (diagnosis, alerts).
     pub stripe: Arc<StripeCache>,
+    /// Widgets waiting for an order to change.
+    pub watchers: Arc<Watchers>,
 }
 
 impl AppState {
@@ -52,11 +55,19 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let tasks = Arc::new(Tasks::default());
         let processor_db = crate::db::connect_processor(&config, &db).await?;
+        let watchers = Arc::new(Watchers::default());
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let (url, w) = (config.database_url.clone(), watchers.clone());
+            tasks.supervise("order listener", move || {
+                watch::listen(url.clone(), w.clone())
+            });
+        }
         let queue = processor::start(
             processor_db,
             db.clone(),
             config.processing.clone(),
             metrics.clone(),
+            watchers.clone(),
             &tasks,
         );
         let budget = Arc::new(Budget::default());
@@ -118,6 +129,7 @@ impl AppState {
             write_probe: Arc::default(),
             directory: Arc::default(),
             stripe,
+            watchers,
         })
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod lifecycle;
 pub mod store;
+pub mod watch;

@@ -427,3 +427,20 @@ pub async fn override_status<C: ConnectionTrait>(
     active.updated_at = Set(now);
     Ok(Some((previous, active.update(db).await?)))
 }
+
+/// On PostgreSQL, tells every replica (at commit) that these orders changed, so that
+/// widgets waiting on any of them wake; elsewhere there is only this process.
+pub async fn announce<C: ConnectionTrait>(db: &C, order_ids: &[String]) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    for id in order_ids {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [super::watch::CHANNEL.into(), id.as_str().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}

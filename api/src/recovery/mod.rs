@@ -143,7 +143,7 @@ async fn run(
                 facts: event.facts.clone(),
             };
             match processor::apply_group(db, std::slice::from_ref(&work)).await {
-                Ok(()) => summary.recovered += 1,
+                Ok(_) => summary.recovered += 1,
                 Err(e) => {
                     // Stored PROCESSING: the sweep of a running gateway retries it.
                     tracing::warn!(event_row_id, error = %e, "a recovered event could not be applied yet");

@@ -13,6 +13,7 @@ use crate::clock::now_ms;
 use crate::config::Processing;
 use crate::metrics::Metrics;
 use crate::orders::store;
+use crate::orders::watch::Watchers;
 use crate::stripe::event::{self, EventFacts};
 use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -61,6 +62,7 @@ pub fn start(
     main: DatabaseConnection,
     settings: Processing,
     metrics: Arc<Metrics>,
+    watchers: Arc<Watchers>,
     tasks: &Arc<Tasks>,
 ) -> Queue {
     let mut workers = Vec::new();
@@ -69,8 +71,15 @@ pub fn start(
         workers.push(tx);
         let rx = Arc::new(Mutex::new(rx));
         let (db, settings, metrics) = (db.clone(), settings.clone(), metrics.clone());
+        let watchers = watchers.clone();
         tasks.supervise(format!("applier {lane}"), move || {
-            run(db.clone(), settings.clone(), metrics.clone(), rx.clone())
+            run(
+                db.clone(),
+                settings.clone(),
+                metrics.clone(),
+                rx.clone(),
+                watchers.clone(),
+            )
         });
     }
     let queue = Queue { workers };
@@ -86,6 +95,7 @@ async fn run(
     settings: Processing,
     metrics: Arc<Metrics>,
     rx: Arc<Mutex<mpsc::Receiver<Work>>>,
+    watchers: Arc<Watchers>,
 ) {
     let mut rx = rx.lock().await;
     let mut group = Vec::with_capacity(settings.batch_size);
@@ -93,12 +103,18 @@ async fn run(
         crate::tasks::fault("applier");
         let batch: Vec<Work> = std::mem::take(&mut group);
         match apply_group(&db, &batch).await {
-            Ok(()) => metrics.events_completed(batch.len()),
+            Ok(changed) => {
+                metrics.events_completed(batch.len());
+                changed.iter().for_each(|id| watchers.changed(id));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "group failed; applying its events one by one");
                 for work in &batch {
                     match apply_group(&db, std::slice::from_ref(work)).await {
-                        Ok(()) => metrics.events_completed(1),
+                        Ok(changed) => {
+                            metrics.events_completed(1);
+                            changed.iter().for_each(|id| watchers.changed(id));
+                        }
                         Err(e) => record_failure(&db, &settings, &metrics, work, &e).await,
                     }
                 }
@@ -107,12 +123,19 @@ async fn run(
     }
 }
 
-/// Applies stored events in one transaction and marks them COMPLETED.
-pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), DbErr> {
+/// Applies stored events in one transaction and marks them COMPLETED; the orders whose
+/// status changed (on PostgreSQL also announced to every replica, at commit).
+pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<String>, DbErr> {
     let txn = crate::db::begin_relaxed(db).await?;
     let now = now_ms();
+    let mut changed = Vec::new();
     for work in group {
         let applied = store::apply(&*txn, work.tenant_id, &work.facts, now).await?;
+        if applied.outcome == store::Outcome::Applied
+            && let Some(order_id) = &applied.order_id
+        {
+            changed.push(order_id.clone());
+        }
         log::mark_completed(
             &*txn,
             work.event_row_id,
@@ -123,7 +146,9 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<(), 
         )
         .await?;
     }
-    txn.commit().await
+    crate::orders::store::announce(&*txn, &changed).await?;
+    txn.commit().await?;
+    Ok(changed)
 }
 
 /// Backoff before attempt `n + 1`, after `n` failed attempts.

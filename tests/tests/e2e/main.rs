@@ -9,6 +9,7 @@ mod durability;
 mod exactly_once;
 mod hostile;
 mod logs;
+mod longpoll;
 mod money;
 mod openapi;
 mod ordering;

@@ -171,7 +171,9 @@ pub async fn override_status(
         json!({"order_id": order_id, "from": previous, "to": status.as_str(), "reason": reason}),
     )
     .await?;
+    store::announce(&*txn, std::slice::from_ref(&updated.id)).await?;
     txn.commit().await?;
+    app.watchers.changed(&updated.id);
     let payments = store::payments_of(&app.db, tenant_id, &updated.id).await?;
     Ok(Json(order_view(updated, &payments)))
 }
