@@ -117,6 +117,15 @@ pub struct Watch {
     pub alert_interval: Duration,
 }
 
+/// Notifications to restaurant backends.
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    /// The first retry's delay; it doubles, to at most 6 hours, for up to 3 days.
+    pub retry_base: Duration,
+    /// Allow endpoints on loopback and private networks (tests only).
+    pub allow_private: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
@@ -143,6 +152,7 @@ pub struct Config {
     pub storage_timeout: Duration,
     pub processing: Processing,
     pub watch: Watch,
+    pub notifications: Notifications,
     pub json_logs: bool,
     /// Names of the settings that fell back to generated development keys.
     pub development_keys: Vec<&'static str>,
@@ -235,6 +245,10 @@ impl Config {
             ),
             processing: processing(src, sqlite)?,
             watch: watch(src)?,
+            notifications: Notifications {
+                retry_base: Duration::from_millis(src.positive("NOTIFY_RETRY_BASE_MS", 5000)?),
+                allow_private: src.parse("NOTIFY_ALLOW_PRIVATE", false)?,
+            },
             json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
             development_keys,
         })

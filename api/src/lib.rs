@@ -15,6 +15,7 @@ pub mod diagnosis;
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod orders;
 pub mod recovery;
 pub mod stripe;

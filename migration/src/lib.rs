@@ -10,6 +10,7 @@ mod m20261122_000003_event_time;
 mod m20261123_000004_integrity;
 mod m20261123_000005_ready_probe;
 mod m20261123_000006_recovery;
+mod m20261123_000007_notifications;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_integrity::Migration),
             Box::new(m20261123_000005_ready_probe::Migration),
             Box::new(m20261123_000006_recovery::Migration),
+            Box::new(m20261123_000007_notifications::Migration),
         ]
     }
 }

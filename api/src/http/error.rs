@@ -35,6 +35,7 @@ pub enum ErrorCode {
     OrderNotFound,
     WebhookEventNotFound,
     ApiKeyNotFound,
+    NotificationEndpointNotFound,
     PaymentConfigNotFound,
     // 409
     SlugTaken,
@@ -45,6 +46,7 @@ pub enum ErrorCode {
     InvalidValue,
     InvalidWebhookSecret,
     InvalidStripeApiKey,
+    InvalidNotificationUrl,
     StripeApiKeyRejected,
     NotRetryable,
     // 502
@@ -70,9 +72,14 @@ impl ErrorCode {
             | OrderNotFound
             | WebhookEventNotFound
             | ApiKeyNotFound
-            | PaymentConfigNotFound => StatusCode::NOT_FOUND,
+            | PaymentConfigNotFound
+            | NotificationEndpointNotFound => StatusCode::NOT_FOUND,
             SlugTaken | EmailTaken | NotFailed | NoStripeApiKey => StatusCode::CONFLICT,
-            InvalidValue | InvalidWebhookSecret | InvalidStripeApiKey | StripeApiKeyRejected
+            InvalidValue
+            | InvalidWebhookSecret
+            | InvalidStripeApiKey
+            | InvalidNotificationUrl
+            | StripeApiKeyRejected
             | NotRetryable => StatusCode::UNPROCESSABLE_ENTITY,
             StripeUnavailable => StatusCode::BAD_GATEWAY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,

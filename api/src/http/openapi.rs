@@ -72,6 +72,11 @@ impl Modify for Security {
         super::admin::stripe::delete,
         super::admin::stripe::recover,
         super::admin::stripe::diagnose,
+        super::admin::notifications::add,
+        super::admin::notifications::list,
+        super::admin::notifications::remove,
+        super::admin::notifications::deliveries,
+        super::admin::notifications::send_again,
     ),
     modifiers(&Security)
 )]

@@ -4,6 +4,7 @@ use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::diagnosis::{StripeCache, alerts};
 use crate::metrics::Metrics;
+use crate::notify;
 use crate::orders::watch::{self, Watchers};
 use crate::recovery;
 use crate::tasks::Tasks;
@@ -89,6 +90,20 @@ impl AppState {
                 recovery::every(db.clone(), ring.clone(), base.clone(), interval, lease)
             });
         }
+        let (notify_db, ring, settings) = (
+            db.clone(),
+            config.keys.clone(),
+            config.notifications.clone(),
+        );
+        let wake = watchers.outbox.clone();
+        tasks.supervise("notification sender", move || {
+            notify::deliver::run(
+                notify_db.clone(),
+                ring.clone(),
+                settings.clone(),
+                wake.clone(),
+            )
+        });
         let (alerts_db, alerts_config, alerts_cache) = (db.clone(), config.clone(), stripe.clone());
         tasks.supervise("alerts", move || {
             alerts::every(

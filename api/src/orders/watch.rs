@@ -14,6 +14,8 @@ pub const CHANNEL: &str = "order_changed";
 #[derive(Default)]
 pub struct Watchers {
     waiting: Mutex<HashMap<String, Weak<Notify>>>,
+    /// Woken when a change wrote notifications: the sender looks at once.
+    pub outbox: Arc<Notify>,
 }
 
 impl Watchers {

@@ -106,6 +106,9 @@ async fn run(
             Ok(changed) => {
                 metrics.events_completed(batch.len());
                 changed.iter().for_each(|id| watchers.changed(id));
+                if !changed.is_empty() {
+                    watchers.outbox.notify_one();
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "group failed; applying its events one by one");
@@ -114,6 +117,9 @@ async fn run(
                         Ok(changed) => {
                             metrics.events_completed(1);
                             changed.iter().for_each(|id| watchers.changed(id));
+                            if !changed.is_empty() {
+                                watchers.outbox.notify_one();
+                            }
                         }
                         Err(e) => record_failure(&db, &settings, &metrics, work, &e).await,
                     }
@@ -134,6 +140,8 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<
         if applied.outcome == store::Outcome::Applied
             && let Some(order_id) = &applied.order_id
         {
+            // The restaurant's backend hears of it: written with the change.
+            crate::notify::outbox::enqueue_changed(&*txn, work.tenant_id, order_id).await?;
             changed.push(order_id.clone());
         }
         log::mark_completed(

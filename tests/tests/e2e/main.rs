@@ -11,6 +11,7 @@ mod hostile;
 mod logs;
 mod longpoll;
 mod money;
+mod notifications;
 mod openapi;
 mod ordering;
 mod orders;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod health;
+pub mod notifications;
 pub mod orders;
 pub mod payment_config;
 pub mod stripe;
@@ -69,5 +70,21 @@ pub fn router() -> Router<AppState> {
             get(stripe::show).put(stripe::put).delete(stripe::delete),
         )
         .route(&format!("{T}/recover"), post(stripe::recover))
+        .route(
+            &format!("{T}/notification-endpoints"),
+            get(notifications::list).post(notifications::add),
+        )
+        .route(
+            &format!("{T}/notification-endpoints/{{id}}"),
+            delete(notifications::remove),
+        )
+        .route(
+            &format!("{T}/notification-endpoints/{{id}}/deliveries"),
+            get(notifications::deliveries),
+        )
+        .route(
+            &format!("{T}/notification-endpoints/{{id}}/deliveries/{{delivery}}/send-again"),
+            post(notifications::send_again),
+        )
         .route(&format!("{T}/diagnosis"), get(stripe::diagnose))
 }

@@ -172,8 +172,12 @@ pub async fn override_status(
     )
     .await?;
     store::announce(&*txn, std::slice::from_ref(&updated.id)).await?;
+    if previous != updated.status {
+        crate::notify::outbox::enqueue(&*txn, &updated).await?;
+    }
     txn.commit().await?;
     app.watchers.changed(&updated.id);
+    app.watchers.outbox.notify_one();
     let payments = store::payments_of(&app.db, tenant_id, &updated.id).await?;
     Ok(Json(order_view(updated, &payments)))
 }

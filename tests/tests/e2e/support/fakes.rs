@@ -13,7 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(app, 0).await
+}
+
+async fn serve_on(app: Router, port: u16) -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
@@ -207,4 +213,93 @@ impl Receiver {
     pub fn received(&self) -> Vec<Value> {
         self.got.lock().unwrap().clone()
     }
+}
+
+#[derive(Default)]
+struct Hooks {
+    secret: Option<String>,
+    /// Answers to give before 200, in turn.
+    refuse: Vec<u16>,
+    /// (webhook-id, verified body or None, status answered)
+    got: Vec<(String, Option<Value>, u16)>,
+    redirect_to: Option<String>,
+}
+
+/// A restaurant backend receiving notifications, verifying each with the Standard
+/// Webhooks specification's own library (not the gateway's code).
+#[derive(Clone)]
+pub struct Backend2 {
+    pub url: String,
+    state: Arc<Mutex<Hooks>>,
+}
+
+impl Backend2 {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(Hooks::default()));
+        let app = Router::new()
+            .route("/notify", post(receive))
+            .with_state(state.clone());
+        Self {
+            url: format!("{}/notify", serve(app).await),
+            state,
+        }
+    }
+
+    /// The same, on a given port (a backend that comes back where it was).
+    pub async fn start_on(port: u16) -> Self {
+        let state = Arc::new(Mutex::new(Hooks::default()));
+        let app = Router::new()
+            .route("/notify", post(receive))
+            .with_state(state.clone());
+        Self {
+            url: format!("{}/notify", serve_on(app, port).await),
+            state,
+        }
+    }
+
+    pub fn set_secret(&self, secret: &str) {
+        self.state.lock().unwrap().secret = Some(secret.to_string());
+    }
+
+    pub fn refuse_first(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().refuse = statuses.to_vec();
+    }
+
+    pub fn redirect_to(&self, url: &str) {
+        self.state.lock().unwrap().redirect_to = Some(url.to_string());
+    }
+
+    /// Every request: its webhook-id, its body if it verified, the status answered.
+    pub fn got(&self) -> Vec<(String, Option<Value>, u16)> {
+        self.state.lock().unwrap().got.clone()
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<Mutex<Hooks>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut s = state.lock().unwrap();
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let verified = s.secret.as_deref().and_then(|secret| {
+        let hook = standardwebhooks::Webhook::new(secret).ok()?;
+        hook.verify(&body, &headers).ok()?;
+        serde_json::from_slice::<Value>(&body).ok()
+    });
+    if let Some(to) = s.redirect_to.clone() {
+        s.got.push((id, verified, 302));
+        return (StatusCode::FOUND, [("location", to)]).into_response();
+    }
+    let status = if s.refuse.is_empty() {
+        200
+    } else {
+        s.refuse.remove(0)
+    };
+    s.got.push((id, verified, status));
+    StatusCode::from_u16(status).unwrap().into_response()
 }

@@ -1,0 +1,204 @@
+//! A tenant's notification endpoints (CONTRACT §8): add (the secret shown once), list,
+//! remove; each one's delivery log, and "send again".
+
+use super::auth::TenantAccess;
+use crate::clock::ms_to_rfc3339;
+use crate::http::AppState;
+use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
+use crate::http::extract::{ApiJson, Items};
+use crate::notify::{AddErrorKind, deliver, endpoints};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewEndpoint {
+    /// Where to POST notifications: a public http(s) URL.
+    url: String,
+}
+
+/// A new endpoint: its secret is shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointCreated {
+    id: i64,
+    url: String,
+    /// `whsec_…` (base64): verify notifications with it (any Standard Webhooks library).
+    secret: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointView {
+    id: i64,
+    url: String,
+    created_at: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = NewEndpoint,
+    responses((status = 201, description = "added; the secret is shown this once", body = EndpointCreated),
+              (status = 422, description = "`invalid_notification_url`: not http(s), or it reaches inside the platform", body = ErrorBody)))]
+pub async fn add(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiJson(body): ApiJson<NewEndpoint>,
+) -> Result<Response> {
+    let allow = app.config.notifications.allow_private;
+    let actor = access.admin.actor();
+    let added = endpoints::add(
+        &app.db,
+        &app.config.keys,
+        access.tenant.id,
+        &body.url,
+        allow,
+        &actor,
+    )
+    .await
+    .map_err(|e| match e.kind() {
+        AddErrorKind::Url(why) => Error::with_message(ErrorCode::InvalidNotificationUrl, why),
+        AddErrorKind::Db(e) => Error::Storage(e),
+    })?;
+    Ok(respond(
+        StatusCode::CREATED,
+        EndpointCreated {
+            id: added.endpoint.id,
+            url: added.endpoint.url.clone(),
+            secret: added.secret.to_string(),
+        },
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug")),
+    responses((status = 200, description = "the tenant's endpoints; never their secrets", body = Items<EndpointView>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    access: TenantAccess,
+) -> Result<Json<Items<EndpointView>>> {
+    let rows = endpoints::list(&app.db, access.tenant.id).await?;
+    Ok(Json(Items {
+        items: rows
+            .into_iter()
+            .map(|e| EndpointView {
+                id: e.id,
+                url: e.url,
+                created_at: ms_to_rfc3339(e.created_at),
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such endpoint", body = ErrorBody)))]
+pub async fn remove(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response> {
+    if !endpoints::remove(&app.db, access.tenant.id, id, &access.admin.actor()).await? {
+        return Err(ErrorCode::NotificationEndpointNotFound.into());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    at: String,
+    /// The receiver's HTTP status; none when it could not be reached.
+    response_status: Option<i32>,
+    error: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    id: i64,
+    /// The `webhook-id` header: the same on every attempt.
+    webhook_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    /// `PENDING`, `DELIVERED` or `FAILED`
+    status: String,
+    created_at: String,
+    delivered_at: Option<String>,
+    next_attempt_at: Option<String>,
+    attempts: Vec<AttemptView>,
+}
+
+async fn endpoint_of(app: &AppState, tenant_id: i64, id: i64) -> Result<()> {
+    endpoints::find(&app.db, tenant_id, id)
+        .await?
+        .map(|_| ())
+        .ok_or(ErrorCode::NotificationEndpointNotFound.into())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
+    responses((status = 200, description = "the endpoint's notifications, newest first, each with every attempt", body = Items<DeliveryView>),
+              (status = 404, description = "no such endpoint", body = ErrorBody)))]
+pub async fn deliveries(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Json<Items<DeliveryView>>> {
+    endpoint_of(&app, access.tenant.id, id).await?;
+    let rows = deliver::log(&app.db, access.tenant.id, id, 100).await?;
+    Ok(Json(Items {
+        items: rows
+            .into_iter()
+            .map(|(n, attempts)| DeliveryView {
+                id: n.id,
+                webhook_id: n.message_id,
+                event_type: n.event_type,
+                status: n.status,
+                created_at: ms_to_rfc3339(n.created_at),
+                delivered_at: n.delivered_at.map(ms_to_rfc3339),
+                next_attempt_at: n.next_attempt_at.map(ms_to_rfc3339),
+                attempts: attempts
+                    .into_iter()
+                    .map(|a| AttemptView {
+                        at: ms_to_rfc3339(a.at),
+                        response_status: a.response_status,
+                        error: a.error,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SentAgain {
+    id: i64,
+    /// `PENDING`: it goes out within a second.
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries/{delivery}/send-again", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path), ("delivery" = i64, Path)),
+    responses((status = 200, description = "queued again, with the same webhook-id", body = SentAgain),
+              (status = 404, description = "no such notification", body = ErrorBody)))]
+pub async fn send_again(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    Path((_, id, delivery)): Path<(String, i64, i64)>,
+) -> Result<Json<SentAgain>> {
+    endpoint_of(&app, access.tenant.id, id).await?;
+    if !deliver::send_again(&app.db, access.tenant.id, delivery).await? {
+        return Err(ErrorCode::NotFound.into());
+    }
+    crate::tenants::audit::record(
+        &app.db,
+        &access.admin.actor(),
+        Some(access.tenant.id),
+        "notification.send_again",
+        serde_json::json!({"id": delivery}),
+    )
+    .await?;
+    app.watchers.outbox.notify_one();
+    Ok(Json(SentAgain {
+        id: delivery,
+        status: "PENDING",
+    }))
+}

@@ -1,0 +1,146 @@
+//! A tenant's notification endpoints: added (the secret shown once), listed, removed;
+//! every change audited in its transaction.
+
+use super::{UrlError, check_url, new_secret};
+use crate::clock::now_ms;
+use crate::tenants::audit::{self, Actor};
+use crate::vault::{KeyRing, OpenError, Sealed};
+use entity::notification_endpoint as endpoint;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use zeroize::Zeroizing;
+
+fn aad(tenant_id: i64) -> Vec<u8> {
+    format!("gateway/v2/notification-secret/tenant/{tenant_id}").into_bytes()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// What went wrong, for the caller to answer.
+pub enum AddErrorKind {
+    Url(String),
+    Db(DbErr),
+}
+
+impl AddError {
+    pub fn kind(self) -> AddErrorKind {
+        match self {
+            AddError::Url(e) => AddErrorKind::Url(e.to_string()),
+            AddError::Db(e) => AddErrorKind::Db(e),
+        }
+    }
+}
+
+/// A new endpoint, with its secret (`whsec_…`): give it to the caller once.
+pub struct Added {
+    pub endpoint: endpoint::Model,
+    pub secret: Zeroizing<String>,
+}
+
+pub async fn add(
+    db: &DatabaseConnection,
+    ring: &KeyRing,
+    tenant_id: i64,
+    url: &str,
+    allow_private: bool,
+    actor: &Actor,
+) -> Result<Added, AddError> {
+    let url = url.trim();
+    check_url(url, allow_private).await?;
+    let (secret, bytes) = new_secret();
+    let bytes = Zeroizing::new(bytes);
+    let sealed = ring.seal(&bytes, &aad(tenant_id));
+    let txn = crate::db::begin_write(db).await?;
+    let model = endpoint::ActiveModel {
+        tenant_id: Set(tenant_id),
+        url: Set(url.to_string()),
+        key_id: Set(sealed.key_id),
+        nonce: Set(sealed.nonce),
+        ciphertext: Set(sealed.ciphertext),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await?;
+    let detail = serde_json::json!({"id": model.id, "url": model.url});
+    audit::record(
+        &*txn,
+        actor,
+        Some(tenant_id),
+        "notification_endpoint.add",
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Added {
+        endpoint: model,
+        secret: Zeroizing::new(secret),
+    })
+}
+
+pub async fn list(db: &DatabaseConnection, tenant_id: i64) -> Result<Vec<endpoint::Model>, DbErr> {
+    endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .order_by_asc(endpoint::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn find(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    id: i64,
+) -> Result<Option<endpoint::Model>, DbErr> {
+    endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .filter(endpoint::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// Removes an endpoint of the tenant; false when there is none with this id.
+pub async fn remove(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    id: i64,
+    actor: &Actor,
+) -> Result<bool, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let removed = endpoint::Entity::delete_many()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .filter(endpoint::Column::Id.eq(id))
+        .exec(&*txn)
+        .await?
+        .rows_affected
+        > 0;
+    if removed {
+        audit::record(
+            &*txn,
+            actor,
+            Some(tenant_id),
+            "notification_endpoint.remove",
+            serde_json::json!({"id": id}),
+        )
+        .await?;
+        txn.commit().await?;
+    }
+    Ok(removed)
+}
+
+/// The endpoint's secret, for signing.
+pub fn secret(ring: &KeyRing, row: &endpoint::Model) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let sealed = Sealed {
+        key_id: row.key_id.clone(),
+        nonce: row.nonce.clone(),
+        ciphertext: row.ciphertext.clone(),
+    };
+    ring.open(&sealed, &aad(row.tenant_id)).map(Zeroizing::new)
+}
