@@ -8,6 +8,7 @@ import { ordersView } from "./js/views/orders.js";
 import { keysView } from "./js/views/keys.js";
 import { healthView } from "./js/views/health.js";
 import { diagnosisView } from "./js/views/diagnosis.js";
+import { notificationsView } from "./js/views/notifications.js";
 
 const main = $("main");
 
@@ -16,6 +17,7 @@ const TABS = [
   ["events", "Webhook events", eventsView],
   ["orders", "Orders", ordersView],
   ["keys", "API keys", keysView],
+  ["notifications", "Notifications", notificationsView],
   ["health", "Health", healthView],
   ["diagnosis", "Diagnosis", diagnosisView],
 ];

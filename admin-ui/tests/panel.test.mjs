@@ -395,6 +395,47 @@ test("the diagnosis names the cause, recovers what Stripe could not deliver, and
   stripe.server.close();
 });
 
+test("notification endpoints: added with a shown-once secret, their deliveries listed, sent again", async () => {
+  // The restaurant's backend, on loopback (the gateway runs with NOTIFY_ALLOW_PRIVATE).
+  const got = [];
+  const backend = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => { got.push({ id: req.headers["webhook-id"], body }); res.writeHead(200); res.end(); });
+  });
+  await new Promise((r) => backend.listen(0, "127.0.0.1", r));
+  const hookUrl = `http://127.0.0.1:${backend.address().port}/hooks`;
+  const gw = await startGateway({ NOTIFY_ALLOW_PRIVATE: "true" });
+  await page.goto(`${gw}/admin/#/t/${slugA}/notifications`);
+  await page.getByLabel("Email").fill(platform);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("Endpoint URL").fill(hookUrl);
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const secret = await page.locator("#endpoint-secret").inputValue();
+  assert.match(secret, /^whsec_[A-Za-z0-9+/=]+$/);
+  await shot("19-notification-endpoint");
+  const key = cli(["tenant", "api-key", slugA]).trim();
+  const order = await (await fetch(`${gw}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 2599, currency: "eur" }),
+  })).json();
+  const ev = checkoutEvent(order.order_id);
+  await fetch(`${gw}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, ev.body) }, body: ev.body });
+  for (let i = 0; i < 40 && !got.length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(JSON.parse(got[0].body).type, "order.paid");
+  await page.goto(`${gw}/admin/#/t/${slugA}/orders`);
+  await page.locator("#orders").waitFor();
+  await page.goto(`${gw}/admin/#/t/${slugA}/notifications`);
+  await page.getByRole("button", { name: "Deliveries" }).click();
+  const delivery = page.locator("#deliveries tr", { hasText: got[0].id });
+  await delivery.locator(".status.DELIVERED").waitFor();
+  await delivery.getByRole("button", { name: "Send again" }).click();
+  for (let i = 0; i < 40 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(got[1].id, got[0].id, "sent again with the same webhook-id");
+  await shot("20-notification-deliveries");
+  backend.close();
+});
+
 test("an expired session returns to sign-in without losing what was typed", async () => {
   const shortBase = await startGateway({ ADMIN_TOKEN_TTL_SECS: "2" });
   await page.goto(`${shortBase}/admin/`);

@@ -21,13 +21,14 @@ macro_rules! module {
 }
 
 /// The panel's ES modules.
-const MODULES: [(&str, &str); 9] = [
+const MODULES: [(&str, &str); 10] = [
     module!("api.js"),
     module!("dom.js"),
     module!("views/diagnosis.js"),
     module!("views/events.js"),
     module!("views/health.js"),
     module!("views/keys.js"),
+    module!("views/notifications.js"),
     module!("views/orders.js"),
     module!("views/settings.js"),
     module!("views/tenants.js"),
