@@ -10,6 +10,15 @@ pub const ENC_KEY: &str = "8d3c1b2a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c0b1a2f3e4d5c6
 /// Starts `gateway serve` on `database_url`, port 0, and returns it with its address.
 /// `bin` defaults to the `gateway` beside the running benchmark (target/release).
 pub fn start_gateway(bin: Option<&str>, database_url: &str) -> (Child, String) {
+    start_gateway_with(bin, database_url, &[])
+}
+
+/// `start_gateway` with more settings.
+pub fn start_gateway_with(
+    bin: Option<&str>,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let bin = bin.map(str::to_string).unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
         exe.parent().unwrap().join("gateway").display().to_string()
@@ -21,6 +30,7 @@ pub fn start_gateway(bin: Option<&str>, database_url: &str) -> (Child, String) {
         .env("PAYMENT_CONFIG_ENC_KEY", ENC_KEY)
         .env("JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
         .env("RUST_LOG", "warn,gateway=info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,4 +142,16 @@ impl CpuMeter {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
         (per(gateway), per(database))
     }
+}
+
+/// Resident memory of a process, from `/proc/PID/status` (VmRSS), in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }
