@@ -5,13 +5,14 @@
 #       scripts/bench.sh --events 50000 --concurrency 128
 #  2. gateway-bench-log: the admin event log and health page at LOG_ROWS webhook
 #     events (default 1,000,000; LOG_ROWS=0 skips it).
+#  3. gateway-bench-push: 10,000 widgets long-polling, and notifications per second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p gateway -p gateway-bench --bins
 work=$(mktemp -d "${TMPDIR:-/tmp}/gateway-bench.XXXXXX")
 eval "$(scripts/pg.sh start)"
 trap 'scripts/pg.sh stop "$PG_DIR"; rm -rf "$work"' EXIT
-psql -q "$TEST_POSTGRES_URL/postgres" -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_log" >/dev/null
+psql -q "$TEST_POSTGRES_URL/postgres" -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_log" -c "CREATE DATABASE bench_push" >/dev/null
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load generator on the same machine"
 target/release/gateway-bench --database-url "sqlite://$work/bench.db?mode=rwc" "$@"
 target/release/gateway-bench --database-url "$TEST_POSTGRES_URL/bench" "$@"
@@ -20,3 +21,5 @@ if [ "$rows" -gt 0 ]; then
   target/release/gateway-bench-log --database-url "sqlite://$work/log.db?mode=rwc" --rows "$rows"
   target/release/gateway-bench-log --database-url "$TEST_POSTGRES_URL/bench_log" --rows "$rows"
 fi
+target/release/gateway-bench-push --database-url "sqlite://$work/push.db?mode=rwc"
+target/release/gateway-bench-push --database-url "$TEST_POSTGRES_URL/bench_push"

@@ -1,5 +1,6 @@
-//! Stripe's side of the wire: the signature scheme and the few event fields we use.
-//! Pure code: no I/O, no axum, no database.
+//! Stripe's side of the wire: the signature scheme and the few event fields we use
+//! (pure: no I/O, no axum, no database), realistic test events, and a small client of
+//! Stripe's API for recovery and diagnosis (`api`).
 
 pub mod api;
 pub mod event;
