@@ -16,13 +16,15 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
 const LONGEST_WAIT: Duration = Duration::from_secs(6 * 3600);
 /// How long a claimed notification is left to its claimer.
 const LEASE_MS: i64 = 30_000;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts in flight at once, per replica.
+const IN_FLIGHT: usize = 64;
 
 /// The delay before attempt `n + 1`, after `n` failed.
 pub fn backoff(base: Duration, failed: i32) -> Duration {
@@ -43,9 +45,12 @@ pub async fn run(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client builds");
+    // Attempts run side by side: a receiver that hangs holds one slot for its timeout,
+    // never the others' notifications.
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         let woken = wake.notified();
-        match deliver_due(&db, &ring, &settings, &http).await {
+        match deliver_due(&db, &ring, &settings, &http, &slots).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => tracing::warn!(error = %e, "notifications could not be read"),
@@ -62,16 +67,21 @@ async fn deliver_due(
     ring: &KeyRing,
     settings: &Notifications,
     http: &reqwest::Client,
+    slots: &Arc<Semaphore>,
 ) -> Result<usize, DbErr> {
     let now = now_ms();
+    let free = slots.available_permits().min(50);
+    if free == 0 {
+        return Ok(0);
+    }
     let due = notification::Entity::find()
         .filter(notification::Column::Status.eq("PENDING"))
         .filter(notification::Column::NextAttemptAt.lte(now))
         .order_by_asc(notification::Column::NextAttemptAt)
-        .limit(50)
+        .limit(free as u64)
         .all(db)
         .await?;
-    let mut sent = Vec::new();
+    let mut sent = 0;
     for n in due {
         // Claim: only one sender (of any replica) takes it until its lease ends.
         let won = notification::Entity::update_many()
@@ -87,20 +97,22 @@ async fn deliver_due(
             .rows_affected
             == 1;
         if won {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
             let (db, ring, settings, http) =
                 (db.clone(), ring.clone(), settings.clone(), http.clone());
-            sent.push(tokio::spawn(async move {
-                attempt_one(&db, &ring, &settings, &http, n).await
-            }));
+            tokio::spawn(async move {
+                if let Err(e) = attempt_one(&db, &ring, &settings, &http, n).await {
+                    // The lease runs out and the notification is tried again.
+                    tracing::warn!(error = %e, "a notification's attempt could not be recorded");
+                }
+                drop(slot);
+            });
+            sent += 1;
         }
     }
-    let count = sent.len();
-    for handle in sent {
-        if let Ok(Err(e)) = handle.await {
-            tracing::warn!(error = %e, "a notification's attempt could not be recorded");
-        }
-    }
-    Ok(count)
+    Ok(sent)
 }
 
 async fn attempt_one(
