@@ -89,6 +89,8 @@ pub struct Processing {
     pub batch_size: usize,
     /// Parallel appliers; events of one tenant always go to the same one.
     pub workers: usize,
+    /// Inbox writers: transactions storing (and applying) groups of deliveries at once.
+    pub inbox_writers: usize,
 }
 
 /// How connections are held: what a slow or idle client may cost.
@@ -466,6 +468,13 @@ fn processing(src: &Source, sqlite: bool) -> Result<Processing, ConfigError> {
             1
         } else {
             src.positive("PROCESSING_WORKERS", 6)?.min(64) as usize
+        },
+        // SQLite has one writer; on PostgreSQL a second and third group are written
+        // while the first one's commit waits for the disk.
+        inbox_writers: if sqlite {
+            1
+        } else {
+            src.positive("INBOX_WRITERS", 3)?.min(32) as usize
         },
     })
 }

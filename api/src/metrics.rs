@@ -20,6 +20,8 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
+    status_from_memory: AtomicU64,
+    status_from_database: AtomicU64,
 }
 
 impl Metrics {
@@ -43,6 +45,15 @@ impl Metrics {
 
     pub fn events_completed(&self, n: usize) {
         self.completed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A widget's status read, answered from memory or from the database.
+    pub fn status_read(&self, from_memory: bool) {
+        match from_memory {
+            true => &self.status_from_memory,
+            false => &self.status_from_database,
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn event_failed(&self) {
@@ -84,6 +95,18 @@ impl Metrics {
             out,
             "gateway_events_processed_total{{status=\"FAILED\"}} {}",
             self.failed.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP gateway_status_reads_total Widget status reads, by where the answer came from.\n");
+        out.push_str("# TYPE gateway_status_reads_total counter\n");
+        let _ = writeln!(
+            out,
+            "gateway_status_reads_total{{source=\"memory\"}} {}",
+            self.status_from_memory.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "gateway_status_reads_total{{source=\"database\"}} {}",
+            self.status_from_database.load(Ordering::Relaxed)
         );
         out
     }

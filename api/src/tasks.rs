@@ -90,6 +90,28 @@ pub fn fault(name: &str) {
 #[inline(always)]
 pub fn fault(_name: &str) {}
 
+/// Refusals on purpose, for tests, with the same feature: `GATEWAY_REFUSE=NAME,…` makes
+/// the step NAME fail every time (e.g. `inline apply`, so that events take the
+/// processor's path).
+#[cfg(feature = "fault-injection")]
+pub fn refused(name: &str) -> bool {
+    use std::sync::OnceLock;
+    static PLAN: OnceLock<Vec<String>> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        std::env::var("GATEWAY_REFUSE")
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default()
+    })
+    .iter()
+    .any(|n| n == name)
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn refused(_name: &str) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

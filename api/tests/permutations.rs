@@ -182,3 +182,155 @@ async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
         (Some(2599), Some("eur"), 2599)
     );
 }
+
+/// Every permutation of `items`, by Heap's algorithm.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    fn heap(k: usize, a: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if k == 1 {
+            out.push(a.clone());
+            return;
+        }
+        heap(k - 1, a, out);
+        for i in 0..k - 1 {
+            if k % 2 == 0 {
+                a.swap(i, k - 1);
+            } else {
+                a.swap(0, k - 1);
+            }
+            heap(k - 1, a, out);
+        }
+    }
+    let mut out = Vec::new();
+    heap(n, &mut (0..n).collect(), &mut out);
+    out
+}
+
+/// The applier takes events in groups: every delivery order, cut into two groups at
+/// every place (a group of all seven, of one, and all between), reaches the state that
+/// one-at-a-time applying reaches.
+#[tokio::test]
+async fn every_delivery_order_applied_in_groups_reaches_the_same_state() {
+    use gateway::orders::apply::{Item, apply_group};
+    let db = gateway::db::connect_url("sqlite::memory:", 1)
+        .await
+        .unwrap();
+    gateway::db::migrate(&db).await.unwrap();
+    let tenant = tenants::create(
+        &db,
+        &TenantSlug::parse("perm-groups").unwrap(),
+        "Perm",
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
+        .await
+        .unwrap();
+    let events = events(&order.id, 0);
+
+    // One at a time, in the order given: the reference.
+    let txn = db.begin().await.unwrap();
+    for facts in &events {
+        store::apply(&txn, tenant.id, facts, 2).await.unwrap();
+    }
+    let expected = state_of(&txn, tenant.id, &order.id, "pi_0").await;
+    txn.rollback().await.unwrap();
+    assert_eq!(expected.0, "REFUNDED");
+
+    let orders = permutations(events.len());
+    assert_eq!(orders.len(), 5040);
+    let txn = db.begin().await.unwrap();
+    for (n, delivery_order) in orders.iter().enumerate() {
+        let cut = n % (events.len() + 1);
+        let savepoint = txn.begin().await.unwrap();
+        for part in [&delivery_order[..cut], &delivery_order[cut..]] {
+            let items: Vec<Item> = part
+                .iter()
+                .map(|&i| Item {
+                    tenant_id: tenant.id,
+                    facts: &events[i],
+                })
+                .collect();
+            let applied = apply_group(&savepoint, &items, 2).await.unwrap();
+            assert_eq!(applied.applied.len(), part.len());
+        }
+        let state = state_of(&savepoint, tenant.id, &order.id, "pi_0").await;
+        assert_eq!(
+            state, expected,
+            "delivery order {delivery_order:?} cut at {cut}"
+        );
+        savepoint.rollback().await.unwrap();
+    }
+    txn.rollback().await.unwrap();
+}
+
+/// One group may hold events of many orders and tenants: each lands on its own order,
+/// never on another tenant's, and the outcomes are those of one-at-a-time applying.
+#[tokio::test]
+async fn a_group_of_many_tenants_applies_each_event_to_its_own_order() {
+    use gateway::orders::apply::{Item, apply_group};
+    let db = gateway::db::connect_url("sqlite::memory:", 1)
+        .await
+        .unwrap();
+    gateway::db::migrate(&db).await.unwrap();
+    let mut all = Vec::new();
+    for t in 0..3 {
+        let tenant = tenants::create(
+            &db,
+            &TenantSlug::parse(&format!("group-{t}")).unwrap(),
+            "Group",
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+        for o in 0..4 {
+            let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
+                .await
+                .unwrap();
+            // Every tenant uses the same Stripe ids: only the tenant tells them apart.
+            all.push((tenant.id, order.id.clone(), events(&order.id, o)));
+        }
+    }
+    // Interleaved: event k of every order, then event k+1 of every order, …
+    let mut items = Vec::new();
+    for k in 0..7 {
+        for (tenant_id, _, events) in &all {
+            items.push(Item {
+                tenant_id: *tenant_id,
+                facts: &events[k],
+            });
+        }
+    }
+    let one_by_one = {
+        let txn = db.begin().await.unwrap();
+        let mut outcomes = Vec::new();
+        for item in &items {
+            outcomes.push(
+                store::apply(&txn, item.tenant_id, item.facts, 2)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut states = Vec::new();
+        for (tenant_id, order_id, _) in &all {
+            let key = format!("pi_{}", states.len() % 4);
+            states.push(state_of(&txn, *tenant_id, order_id, &key).await);
+        }
+        txn.rollback().await.unwrap();
+        (outcomes, states)
+    };
+    let txn = db.begin().await.unwrap();
+    let grouped = apply_group(&txn, &items, 2).await.unwrap();
+    assert_eq!(grouped.applied, one_by_one.0);
+    for ((tenant_id, order_id, _), expected) in all.iter().zip(&one_by_one.1) {
+        let key = format!(
+            "pi_{}",
+            all.iter().position(|a| &a.1 == order_id).unwrap() % 4
+        );
+        assert_eq!(&state_of(&txn, *tenant_id, order_id, &key).await, expected);
+        assert_eq!(expected.0, "REFUNDED");
+    }
+    // Each order changed status on its own events only: paid, partially refunded, refunded.
+    assert_eq!(grouped.changes.len(), all.len() * 3);
+    txn.rollback().await.unwrap();
+}

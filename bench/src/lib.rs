@@ -52,6 +52,21 @@ pub fn start_gateway_with(
     (child, addr)
 }
 
+/// `open_database` with one connection whose commits do not wait for the disk: for
+/// seeding many rows quickly (the gateway under test opens its own, fully synced).
+pub async fn open_seeding_database(url: &str) -> (&'static str, sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let (backend, db) = open_database(url, 1).await;
+    let relax = match backend {
+        "SQLite" => "PRAGMA synchronous = OFF",
+        _ => "SET synchronous_commit = off",
+    };
+    db.execute_unprepared(relax)
+        .await
+        .expect("relax the seeding connection");
+    (backend, db)
+}
+
 /// Opens and migrates the benchmark's database; with the backend's name, for printing.
 pub async fn open_database(
     url: &str,
@@ -121,23 +136,30 @@ fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// CPU used by the gateway and by the database server between two readings.
+/// CPU used by the gateway (all its replicas) and by the database server between two
+/// readings.
 pub struct CpuMeter {
-    gateway: u32,
+    gateways: Vec<u32>,
     start: (Duration, Duration),
+}
+
+fn cpu_of_each(pids: &[u32]) -> Duration {
+    pids.iter().map(|pid| cpu_of(*pid)).sum()
 }
 
 impl CpuMeter {
     pub fn start(gateway: u32) -> Self {
-        Self {
-            gateway,
-            start: (cpu_of(gateway), cpu_of_all("postgres")),
-        }
+        Self::start_all(vec![gateway])
+    }
+
+    pub fn start_all(gateways: Vec<u32>) -> Self {
+        let start = (cpu_of_each(&gateways), cpu_of_all("postgres"));
+        Self { gateways, start }
     }
 
     /// `µs of CPU per unit` for the gateway and the database since `start`.
     pub fn per_unit(&self, units: usize) -> (f64, f64) {
-        let gateway = cpu_of(self.gateway).saturating_sub(self.start.0);
+        let gateway = cpu_of_each(&self.gateways).saturating_sub(self.start.0);
         let database = cpu_of_all("postgres").saturating_sub(self.start.1);
         let per = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
         (per(gateway), per(database))

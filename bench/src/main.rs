@@ -7,6 +7,10 @@
 //!    stops when the last event is COMPLETED in the database (verified, stored, applied);
 //! 2. latency: an open-loop load at a fixed rate (500/s by default), reporting p50/p99
 //!    of the time to a 200 (verified and durably stored), then waiting until applied.
+//!
+//! With `--replicas N`, N gateways serve the same database and the requests are spread
+//! over them round-robin (as a load balancer would); CPU is the sum of all of them.
+//! Resident memory is printed at rest (after start-up) and at its highest under load.
 
 use clap::Parser;
 use gateway::orders::store;
@@ -14,8 +18,10 @@ use gateway::tenants::audit::Actor;
 use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
-use gateway_bench::{CpuMeter, ENC_KEY, ms, open_database, percentile, start_gateway};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use gateway_bench::{
+    CpuMeter, ENC_KEY, ms, open_seeding_database, percentile, rss_mib, start_gateway,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +50,9 @@ struct Args {
     /// The gateway binary (default: target/release/gateway beside this one).
     #[arg(long)]
     gateway: Option<String>,
+    /// Gateways on the same database, sharing the load.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 struct Tenant {
@@ -90,13 +99,15 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
         .await
         .unwrap();
         let mut orders = Vec::new();
+        let txn = db.begin().await.unwrap();
         for o in 0..args.orders_per_tenant {
             let amount = 1000 + (o as i64 * 37) % 9000;
-            let order = store::create(db, tenant.id, amount, "eur", None, true, 1)
+            let order = store::create(&txn, tenant.id, amount, "eur", None, true, 1)
                 .await
                 .unwrap();
             orders.push((order.id, amount));
         }
+        txn.commit().await.unwrap();
         out.push(Tenant {
             slug,
             secret,
@@ -104,6 +115,34 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
         });
     }
     out
+}
+
+/// Resident memory of every replica together, sampled every 100 ms until stopped: the
+/// highest reading.
+struct MemoryPeak {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl MemoryPeak {
+    fn start(pids: Vec<u32>) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak: f64 = 0.0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(pids.iter().map(|p| rss_mib(*p)).sum());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 /// A distinct, realistic event for the n-th request: the three success events of a
@@ -207,7 +246,7 @@ impl DiskProbe {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (backend, db) = open_database(&args.database_url, 4).await;
+    let (backend, db) = open_seeding_database(&args.database_url).await;
     let seeded = Instant::now();
     let tenants = seed(&db, &args).await;
     eprintln!(
@@ -217,8 +256,17 @@ async fn main() {
         seeded.elapsed().as_secs_f64()
     );
     let tenants = Arc::new(tenants);
-    let (mut child, addr) = start_gateway(args.gateway.as_deref(), &args.database_url);
-    let base = format!("http://{addr}");
+    let mut children = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..args.replicas.max(1) {
+        let (child, addr) = start_gateway(args.gateway.as_deref(), &args.database_url);
+        children.push(child);
+        bases.push(format!("http://{addr}"));
+    }
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_rest: f64 = pids.iter().map(|p| rss_mib(*p)).sum();
+    let bases = Arc::new(bases);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()
@@ -230,12 +278,17 @@ async fn main() {
         .collect();
     let requests = Arc::new(requests);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu = CpuMeter::start(child.id());
+    let cpu = CpuMeter::start_all(pids.clone());
+    let memory = MemoryPeak::start(pids.clone());
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, base, requests, next) =
-            (client.clone(), base.clone(), requests.clone(), next.clone());
+        let (client, bases, requests, next) = (
+            client.clone(),
+            bases.clone(),
+            requests.clone(),
+            next.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -245,6 +298,7 @@ async fn main() {
                     break;
                 };
                 let sent = Instant::now();
+                let base = &bases[i % bases.len()];
                 let response = client
                     .post(format!("{base}{path}"))
                     .header("stripe-signature", header)
@@ -271,15 +325,20 @@ async fn main() {
     let applied_at = wait_applied(&db, args.events as i64).await;
     let applied = applied_at - started;
     let (gateway_cpu, database_cpu) = cpu.per_unit(args.events);
+    let peak = memory.stop();
     latencies.sort();
     let completed = count(
         &db,
         "SELECT COUNT(*) FROM webhook_event WHERE status = 'COMPLETED'",
     )
     .await;
+    let replicas = match args.replicas {
+        0 | 1 => String::new(),
+        n => format!(", {n} replicas"),
+    };
     println!(
-        "== {backend}: throughput ({} events, {} connections, {} tenants)",
-        args.events, args.concurrency, args.tenants
+        "== {backend}: throughput ({} events, {} connections, {} tenants × {} orders{replicas})",
+        args.events, args.concurrency, args.tenants, args.orders_per_tenant
     );
     println!(
         "  acknowledged (verified + stored): {:>8.0} webhooks/s  ({:.2} s, {errors} errors)",
@@ -298,6 +357,9 @@ async fn main() {
     };
     println!("  CPU per webhook (from /proc): gateway {gateway_cpu:.0} µs{database_cpu}");
     println!(
+        "  resident memory of the gateway: {at_rest:.1} MiB at rest, {peak:.1} MiB at most under load"
+    );
+    println!(
         "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
@@ -314,6 +376,7 @@ async fn main() {
     for (i, (path, header, body)) in requests.into_iter().enumerate() {
         let due = started + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
+        let base = &bases[i % bases.len()];
         let (client, url) = (client.clone(), format!("{base}{path}"));
         handles.push(tokio::spawn(async move {
             let sent = Instant::now();
@@ -379,6 +442,8 @@ async fn main() {
             windows.join(", ")
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

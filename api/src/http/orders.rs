@@ -5,6 +5,7 @@ use super::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::orders::store;
+use crate::orders::watch::CachedStatus;
 use crate::tenants::{self, TenantSlug, api_keys};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -146,29 +147,61 @@ pub struct Wait {
 /// The longest a widget may wait in one request.
 const MAX_WAIT_SECS: u64 = 60;
 
-fn answer(order: order::Model, etag: &str, unchanged: bool) -> Response {
+fn answer(status: &CachedStatus, unchanged: bool) -> Response {
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        respond(
-            StatusCode::OK,
-            OrderStatusView {
-                updated_at: ms_to_rfc3339(order.updated_at),
-                order_id: order.id,
-                status: order.status,
-                amount: order.amount,
-                currency: order.currency,
-                livemode: order.livemode,
-            },
-        )
+        let body = axum::body::Body::from(status.body.as_bytes().to_vec());
+        let mut response = (StatusCode::OK, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
     };
     let headers = response.headers_mut();
     headers.insert(
         header::ETAG,
-        HeaderValue::from_str(etag).expect("hex is a valid header"),
+        HeaderValue::from_str(&status.etag).expect("hex is a valid header"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The answer for an order as it is now: from memory while it has not changed (see
+/// `StatusCache`), else read (public: the unguessable order id is the capability).
+async fn current_status(app: &AppState, order_id: &str) -> Result<CachedStatus> {
+    let cache = &app.watchers.statuses;
+    if let Some(known) = cache.get(order_id) {
+        app.metrics.status_read(true);
+        return Ok(known);
+    }
+    app.metrics.status_read(false);
+    let generation = cache.generation(order_id);
+    let order = tokio::time::timeout(
+        app.config.storage_timeout,
+        store::find_public(&app.db, order_id),
+    )
+    .await
+    .map_err(|_| Error::Unavailable("storage did not answer in time".into()))??
+    .ok_or(Error::from(ErrorCode::OrderNotFound))?;
+    let etag = etag_of(&order);
+    let view = OrderStatusView {
+        updated_at: ms_to_rfc3339(order.updated_at),
+        order_id: order.id,
+        status: order.status,
+        amount: order.amount,
+        currency: order.currency,
+        livemode: order.livemode,
+    };
+    let body = serde_json::to_string(&view)
+        .map_err(|e| Error::Unavailable(format!("status as JSON: {e}")))?;
+    let known = CachedStatus {
+        body: body.into(),
+        etag: etag.into(),
+    };
+    cache.put(order_id, generation, known.clone());
+    Ok(known)
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
@@ -189,7 +222,6 @@ pub async fn status(
     }
     let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let deadline = Instant::now() + wait;
-    let storage = app.config.storage_timeout;
     // Registered before the first read, so that a change between the read and the
     // wait still wakes this request.
     let notify = (!wait.is_zero()).then(|| app.watchers.watch(&order_id));
@@ -199,22 +231,17 @@ pub async fn status(
         if let Some(w) = woken.as_mut().as_pin_mut() {
             w.enable();
         }
-        // Public: the unguessable order id is the capability.
-        let order = tokio::time::timeout(storage, store::find_public(&app.db, &order_id))
-            .await
-            .map_err(|_| Error::Unavailable("storage did not answer in time".into()))??
-            .ok_or(Error::from(ErrorCode::OrderNotFound))?;
-        let etag = etag_of(&order);
-        let unchanged = matches_etag(&headers, &etag);
+        let current = current_status(&app, &order_id).await?;
+        let unchanged = matches_etag(&headers, &current.etag);
         let Some(woken) = woken.as_mut().as_pin_mut() else {
-            return Ok(answer(order, &etag, unchanged));
+            return Ok(answer(&current, unchanged));
         };
         if !unchanged {
-            return Ok(answer(order, &etag, false));
+            return Ok(answer(&current, false));
         }
         tokio::select! {
             _ = woken => continue,
-            _ = tokio::time::sleep_until(deadline.into()) => return Ok(answer(order, &etag, true)),
+            _ = tokio::time::sleep_until(deadline.into()) => return Ok(answer(&current, true)),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::recovery;
 use crate::tasks::Tasks;
 use crate::tenants::secrets::Directory;
 use crate::tenants::secrets::SecretCache;
-use crate::webhooks::inbox::{Inbox, StorageHealth};
+use crate::webhooks::inbox::{Inbox, StorageHealth, WriterContext};
 use crate::webhooks::processor::{self, Queue};
 use crate::webhooks::rejected::{self, Budget};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -113,11 +113,16 @@ impl AppState {
             )
         });
         let inbox = Inbox::start(
-            db.clone(),
-            queue.clone(),
-            config.processing.lease,
+            WriterContext {
+                db: db.clone(),
+                processor: queue.clone(),
+                lease: config.processing.lease,
+                health: storage.clone(),
+                metrics: metrics.clone(),
+                watchers: watchers.clone(),
+                writers: config.processing.inbox_writers,
+            },
             budget,
-            storage.clone(),
             &tasks,
         );
         Ok(Self {

@@ -1,5 +1,6 @@
 //! Orders: created by restaurant backends, moved by Stripe events, polled by widgets.
 
+pub mod apply;
 pub mod lifecycle;
 pub mod store;
 pub mod watch;

@@ -4,8 +4,8 @@
 //! event, by a retry or by another replica, leaves the rows as they were. Every query
 //! is scoped by tenant.
 
-use super::lifecycle::{Money, OrderStatus, PaymentFacts, order_status};
-use crate::stripe::event::{Effect, EventFacts};
+use super::lifecycle::{OrderStatus, PaymentFacts};
+use crate::stripe::event::EventFacts;
 use entity::{order, payment};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -61,58 +61,6 @@ fn scoped_payment(tenant_id: i64) -> sea_orm::Select<payment::Entity> {
     payment::Entity::find().filter(payment::Column::TenantId.eq(tenant_id))
 }
 
-/// The order an event is about: by `metadata.order_id`, by `client_reference_id`, by
-/// the session or PaymentIntent id an earlier event recorded, or through the payment.
-async fn find_order<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    facts: &EventFacts,
-) -> Result<Option<order::Model>, DbErr> {
-    for id in &facts.order_refs {
-        if let Some(o) = scoped_order(tenant_id)
-            .filter(order::Column::Id.eq(id.as_str()))
-            .lock_exclusive()
-            .one(db)
-            .await?
-        {
-            return Ok(Some(o));
-        }
-    }
-    if let Some(cs) = &facts.checkout_session_id
-        && let Some(o) = scoped_order(tenant_id)
-            .filter(order::Column::CheckoutSessionId.eq(cs.as_str()))
-            .lock_exclusive()
-            .one(db)
-            .await?
-    {
-        return Ok(Some(o));
-    }
-    if let Some(pi) = &facts.payment_intent_id
-        && let Some(o) = scoped_order(tenant_id)
-            .filter(order::Column::PaymentIntentId.eq(pi.as_str()))
-            .lock_exclusive()
-            .one(db)
-            .await?
-    {
-        return Ok(Some(o));
-    }
-    if let Some(key) = facts.payment_key()
-        && let Some(p) = scoped_payment(tenant_id)
-            .filter(payment::Column::PaymentKey.eq(key))
-            .filter(payment::Column::OrderId.is_not_null())
-            .one(db)
-            .await?
-        && let Some(order_id) = p.order_id
-    {
-        return scoped_order(tenant_id)
-            .filter(order::Column::Id.eq(order_id))
-            .lock_exclusive()
-            .one(db)
-            .await;
-    }
-    Ok(None)
-}
-
 /// What a payment row knows, as the lifecycle reads it.
 pub fn facts_of(row: &payment::Model) -> PaymentFacts {
     PaymentFacts {
@@ -125,180 +73,20 @@ pub fn facts_of(row: &payment::Model) -> PaymentFacts {
     }
 }
 
-/// Adds the event's facts to its payment row (created if new) and links it to `order`.
-async fn record_payment<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: i64,
-    key: &str,
-    facts: &EventFacts,
-    order: Option<&order::Model>,
-    now: i64,
-) -> Result<(), DbErr> {
-    let existing = scoped_payment(tenant_id)
-        .filter(payment::Column::PaymentKey.eq(key))
-        .lock_exclusive()
-        .one(db)
-        .await?;
-    let mut state = existing.as_ref().map(facts_of).unwrap_or_default();
-    state.apply(&facts.effect);
-    let order_id = existing
-        .as_ref()
-        .and_then(|p| p.order_id.clone())
-        .or_else(|| order.map(|o| o.id.clone()));
-    let status = state.status(order.map(|o| o.amount)).to_string();
-    let amount_refunded = state.amount_refunded();
-    match existing {
-        Some(row) => {
-            let unchanged = facts_of(&row) == state
-                && row.order_id == order_id
-                && row.status == status
-                && (row.charge_id.is_some() || facts.charge_id.is_none())
-                && (row.payment_intent_id.is_some() || facts.payment_intent_id.is_none());
-            if unchanged {
-                return Ok(());
-            }
-            let mut active: payment::ActiveModel = row.clone().into();
-            active.order_id = Set(order_id);
-            active.payment_intent_id = Set(row
-                .payment_intent_id
-                .or_else(|| facts.payment_intent_id.clone()));
-            active.charge_id = Set(row.charge_id.or_else(|| facts.charge_id.clone()));
-            active.amount = Set(state.amount);
-            active.currency = Set(state.currency.clone());
-            active.status = Set(status);
-            active.succeeded = Set(state.succeeded);
-            active.failed = Set(state.failed);
-            active.charge_refunded = Set(state.charge_refunded);
-            active.refunds = Set(state.refunds_json());
-            active.amount_refunded = Set(amount_refunded);
-            active.updated_at = Set(now);
-            active.update(db).await?;
-        }
-        None => {
-            payment::ActiveModel {
-                tenant_id: Set(tenant_id),
-                payment_key: Set(key.to_string()),
-                order_id: Set(order_id),
-                payment_intent_id: Set(facts.payment_intent_id.clone()),
-                charge_id: Set(facts.charge_id.clone()),
-                amount: Set(state.amount),
-                currency: Set(state.currency.clone()),
-                status: Set(status),
-                succeeded: Set(state.succeeded),
-                failed: Set(state.failed),
-                charge_refunded: Set(state.charge_refunded),
-                refunds: Set(state.refunds_json()),
-                amount_refunded: Set(amount_refunded),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// Applies one verified event. Call inside a transaction.
+/// Applies one verified event (a group of one: see `apply::apply_group`). Call
+/// inside a transaction.
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
     tenant_id: i64,
     facts: &EventFacts,
     now: i64,
 ) -> Result<Applied, DbErr> {
-    if facts.effect == Effect::Ignored {
-        return Ok(Applied {
-            outcome: Outcome::Ignored,
-            order_id: None,
-        });
-    }
-    let order = find_order(db, tenant_id, facts).await?;
-    if let Some(order) = &order
-        && order.livemode != facts.livemode
-    {
-        return Ok(Applied {
-            outcome: Outcome::ModeMismatch,
-            order_id: Some(order.id.clone()),
-        });
-    }
-    if let Some(key) = facts.payment_key() {
-        record_payment(db, tenant_id, key, facts, order.as_ref(), now).await?;
-    }
-    let Some(order) = order else {
-        return Ok(Applied {
-            outcome: Outcome::Unmatched,
-            order_id: None,
-        });
-    };
-
-    // A PaymentIntent seen before its order was known: its payment joins the order now.
-    if let Some(pi) = &facts.payment_intent_id {
-        payment::Entity::update_many()
-            .col_expr(
-                payment::Column::OrderId,
-                sea_orm::sea_query::Expr::value(order.id.clone()),
-            )
-            .filter(payment::Column::TenantId.eq(tenant_id))
-            .filter(payment::Column::PaymentKey.eq(pi.as_str()))
-            .filter(payment::Column::OrderId.is_null())
-            .exec(db)
-            .await?;
-    }
-    let payments: Vec<PaymentFacts> = scoped_payment(tenant_id)
-        .filter(payment::Column::OrderId.eq(order.id.as_str()))
-        .all(db)
+    let item = super::apply::Item { tenant_id, facts };
+    super::apply::apply_group(db, &[item], now)
         .await?
-        .iter()
-        .map(facts_of)
-        .collect();
-    let expired = order.expired || facts.effect == Effect::Expired;
-    let money = Money {
-        amount: order.amount,
-        currency: &order.currency,
-    };
-    let mut status = order_status(money, expired, &payments);
-    // An admin's manual status is a floor: events may raise the order above it.
-    if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
-        status = status.max(floor);
-    }
-    let session = order
-        .checkout_session_id
-        .clone()
-        .or_else(|| facts.checkout_session_id.clone());
-    let intent = order
-        .payment_intent_id
-        .clone()
-        .or_else(|| facts.payment_intent_id.clone());
-    let status_changed = status.as_str() != order.status;
-    if status_changed
-        || expired != order.expired
-        || session != order.checkout_session_id
-        || intent != order.payment_intent_id
-    {
-        let order_id = order.id.clone();
-        let mut active: order::ActiveModel = order.into();
-        active.status = Set(status.as_str().to_string());
-        active.expired = Set(expired);
-        active.checkout_session_id = Set(session);
-        active.payment_intent_id = Set(intent);
-        if status_changed {
-            active.updated_at = Set(now);
-        }
-        active.update(db).await?;
-        return Ok(Applied {
-            outcome: if status_changed {
-                Outcome::Applied
-            } else {
-                Outcome::Unchanged
-            },
-            order_id: Some(order_id),
-        });
-    }
-    Ok(Applied {
-        outcome: Outcome::Unchanged,
-        order_id: Some(order.id),
-    })
+        .applied
+        .pop()
+        .ok_or_else(|| DbErr::Custom("applying one event gave no outcome".into()))
 }
 
 pub async fn create<C: ConnectionTrait>(
@@ -429,18 +217,19 @@ pub async fn override_status<C: ConnectionTrait>(
 }
 
 /// On PostgreSQL, tells every replica (at commit) that these orders changed, so that
-/// widgets waiting on any of them wake; elsewhere there is only this process.
+/// widgets waiting on any of them wake; elsewhere there is only this process. One
+/// statement for all of them.
 pub async fn announce<C: ConnectionTrait>(db: &C, order_ids: &[String]) -> Result<(), DbErr> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres || order_ids.is_empty() {
         return Ok(());
     }
-    for id in order_ids {
-        db.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [super::watch::CHANNEL.into(), id.as_str().into()],
-        ))
-        .await?;
-    }
+    let ids = serde_json::to_string(order_ids)
+        .map_err(|e| DbErr::Custom(format!("order ids as JSON: {e}")))?;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_notify($1, id) FROM json_array_elements_text($2::json) AS id",
+        [super::watch::CHANNEL.into(), ids.into()],
+    ))
+    .await?;
     Ok(())
 }

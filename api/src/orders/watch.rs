@@ -3,9 +3,14 @@
 //! PostgreSQL, by any replica (its applier sends `pg_notify('order_changed', id)` in
 //! the transaction that changed the order, and every replica listens). A waiting
 //! widget costs a few hundred bytes and no database query until it is woken.
+//!
+//! The same changes keep `StatusCache` honest: widgets that poll an order that did
+//! not change are answered from memory, without a query.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// The PostgreSQL channel of order changes.
@@ -16,6 +21,8 @@ pub struct Watchers {
     waiting: Mutex<HashMap<String, Weak<Notify>>>,
     /// Woken when a change wrote notifications: the sender looks at once.
     pub outbox: Arc<Notify>,
+    /// What widgets were last told of each order; forgotten at every change.
+    pub statuses: StatusCache,
 }
 
 impl Watchers {
@@ -34,8 +41,10 @@ impl Watchers {
         notify
     }
 
-    /// Wakes everyone waiting for this order.
+    /// Wakes everyone waiting for this order (and forgets its cached status first, so
+    /// that what they read next is the new one).
     pub fn changed(&self, order_id: &str) {
+        self.statuses.forget(order_id);
         let notify = self
             .waiting
             .lock()
@@ -51,6 +60,92 @@ impl Watchers {
     pub fn watched(&self) -> usize {
         let waiting = self.waiting.lock().expect("watchers lock");
         waiting.values().filter(|w| w.strong_count() > 0).count()
+    }
+}
+
+/// A widget's answer, ready to send: the JSON body and its ETag.
+#[derive(Clone)]
+pub struct CachedStatus {
+    pub body: Arc<str>,
+    pub etag: Arc<str>,
+}
+
+/// The status answers of recently polled orders, so that polling an unchanged order
+/// costs no query. An entry is forgotten when its order changes (in this process, or
+/// on PostgreSQL in any replica: `Watchers::changed`), and after `TTL` in any case,
+/// which bounds how stale an answer can be when a change was not announced (a CLI on
+/// SQLite, a LISTEN connection being re-established).
+///
+/// A read that began before a change must not put the old answer back after the change
+/// forgot it: each of the `STRIPES` has a generation that every change bumps, and an
+/// answer is kept only if its stripe's generation did not move while it was read.
+pub struct StatusCache {
+    entries: Mutex<HashMap<String, (CachedStatus, Instant)>>,
+    generations: Box<[AtomicU64]>,
+}
+
+const STRIPES: usize = 256;
+/// The longest an answer is served from memory.
+pub const TTL: Duration = Duration::from_secs(1);
+/// At most this many orders are kept (a few hundred bytes each); past it, all are
+/// forgotten and the cache fills again with the orders polled now.
+const CAPACITY: usize = 50_000;
+
+impl Default for StatusCache {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl StatusCache {
+    fn stripe(&self, order_id: &str) -> &AtomicU64 {
+        let hash = order_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        &self.generations[hash as usize % STRIPES]
+    }
+
+    /// The cached answer, if fresh.
+    pub fn get(&self, order_id: &str) -> Option<CachedStatus> {
+        let entries = self.entries.lock().expect("status cache lock");
+        let (status, at) = entries.get(order_id)?;
+        (at.elapsed() < TTL).then(|| status.clone())
+    }
+
+    /// Call before reading the order: what `put` needs to know that no change came
+    /// between the read and the put.
+    pub fn generation(&self, order_id: &str) -> u64 {
+        self.stripe(order_id).load(Ordering::Acquire)
+    }
+
+    /// Keeps an answer read at `generation`, unless the order changed since.
+    pub fn put(&self, order_id: &str, generation: u64, status: CachedStatus) {
+        let mut entries = self.entries.lock().expect("status cache lock");
+        if self.stripe(order_id).load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(order_id.to_string(), (status, Instant::now()));
+    }
+
+    /// Forgets an order's answer: it changed.
+    pub fn forget(&self, order_id: &str) {
+        let mut entries = self.entries.lock().expect("status cache lock");
+        self.stripe(order_id).fetch_add(1, Ordering::AcqRel);
+        entries.remove(order_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("status cache lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -107,5 +202,38 @@ mod tests {
         drop((a, b));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(watchers.watched(), 0);
+    }
+
+    fn answer(text: &'static str) -> CachedStatus {
+        CachedStatus {
+            body: text.into(),
+            etag: "\"e\"".into(),
+        }
+    }
+
+    #[test]
+    fn a_cached_status_is_forgotten_when_its_order_changes() {
+        let watchers = Watchers::default();
+        let cache = &watchers.statuses;
+        let g = cache.generation("ord_a");
+        cache.put("ord_a", g, answer("paid"));
+        cache.put("ord_b", cache.generation("ord_b"), answer("pending"));
+        assert_eq!(&*cache.get("ord_a").unwrap().body, "paid");
+        watchers.changed("ord_a");
+        assert!(cache.get("ord_a").is_none(), "a change forgets the answer");
+        assert_eq!(&*cache.get("ord_b").unwrap().body, "pending", "others stay");
+    }
+
+    #[test]
+    fn an_answer_read_before_a_change_is_not_kept_after_it() {
+        let cache = StatusCache::default();
+        let before = cache.generation("ord_a");
+        // The order changes while the old answer is being read from the database.
+        cache.forget("ord_a");
+        cache.put("ord_a", before, answer("pending (old)"));
+        assert!(cache.get("ord_a").is_none());
+        let after = cache.generation("ord_a");
+        cache.put("ord_a", after, answer("paid"));
+        assert_eq!(&*cache.get("ord_a").unwrap().body, "paid");
     }
 }

@@ -8,8 +8,8 @@ use crate::stripe::api::{ApiError, StripeApi};
 use crate::stripe::event;
 use crate::tenants::stripe_key::{self, OpenKeyError};
 use crate::vault::KeyRing;
-use crate::webhooks::log::{self, Source, Verified};
-use crate::webhooks::processor::{self, Work};
+use crate::webhooks::inbox::{self, Written};
+use crate::webhooks::log::{Source, Verified};
 use entity::{recovery_state, tenant};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set};
 use serde::Serialize;
@@ -130,23 +130,15 @@ async fn run(
     }
     for chunk in events.chunks(200) {
         let group: Vec<&Verified> = chunk.iter().collect();
-        let inserted = log::insert_verified(db, &group, lease).await?;
-        for (event, row_id) in chunk.iter().zip(inserted) {
-            let Some(event_row_id) = row_id else {
-                summary.already_had += 1;
-                continue;
-            };
-            let work = Work {
-                event_row_id,
-                tenant_id: tenant.id,
-                attempts: 0,
-                facts: event.facts.clone(),
-            };
-            match processor::apply_group(db, std::slice::from_ref(&work)).await {
-                Ok(_) => summary.recovered += 1,
-                Err(e) => {
-                    // Stored PROCESSING: the sweep of a running gateway retries it.
-                    tracing::warn!(event_row_id, error = %e, "a recovered event could not be applied yet");
+        // Stored and applied like deliveries; one that cannot be applied yet is stored
+        // PROCESSING, and the sweep of a running gateway retries it.
+        let stored = inbox::store_group(db, &group, lease).await?;
+        for written in stored.written {
+            match written {
+                Written::Duplicate => summary.already_had += 1,
+                Written::Applied(_) => summary.recovered += 1,
+                Written::Pending(event_row_id) => {
+                    tracing::warn!(event_row_id, "a recovered event could not be applied yet");
                     summary.failed += 1;
                 }
             }

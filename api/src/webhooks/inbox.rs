@@ -4,14 +4,24 @@
 //! takes whatever has queued up while it was committing the previous group and writes
 //! it in one transaction, so a busy gateway commits hundreds of events per fsync
 //! while a quiet one commits each event at once. Only after the commit does the
-//! handler answer Stripe, and only then does the event go to the processor.
+//! handler answer Stripe.
+//!
+//! The same transaction applies the group (`orders::apply`, inside a savepoint) and
+//! stores its events `COMPLETED`, so that each event is written once. When applying
+//! fails, the savepoint is rolled back and the events are stored `PROCESSING` and go
+//! to the processor, which retries them with backoff; their acknowledgement never
+//! waits for an apply that cannot succeed.
 
-use super::log::{self, Rejected, Verified};
+use super::log::{self, Rejected, Settled, Verified};
 use super::processor::{Queue, Work};
 use super::rejected::Budget;
 use crate::clock::now_ms;
+use crate::metrics::Metrics;
+use crate::orders::apply;
+use crate::orders::watch::Watchers;
 use crate::tasks::Tasks;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -50,6 +60,118 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
+/// What storing one event of a group did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The tenant had this event id already (also from earlier in the same group).
+    Duplicate,
+    /// Stored and applied: `COMPLETED`.
+    Applied(i64),
+    /// Stored `PROCESSING`: applying failed, the processor retries it.
+    Pending(i64),
+}
+
+/// What storing a group did: one `Written` for each event, and the orders whose status
+/// changed (once the transaction has committed).
+#[derive(Debug, Default)]
+pub struct GroupWritten {
+    pub written: Vec<Written>,
+    pub changed: Vec<String>,
+}
+
+/// Stores a group of verified events and applies the new ones, in one transaction
+/// (see the module's documentation).
+pub async fn store_group(
+    db: &DatabaseConnection,
+    group: &[&Verified],
+    lease: Duration,
+) -> Result<GroupWritten, DbErr> {
+    let now = now_ms();
+    let txn = crate::db::begin_write(db).await?;
+    let stored = log::already_stored(&*txn, group).await?;
+    // The first delivery of each new event id is the one stored and applied.
+    let mut seen: HashSet<(i64, &str)> = HashSet::new();
+    let fresh: Vec<usize> = (0..group.len())
+        .filter(|&i| {
+            let key = (group[i].tenant_id, group[i].facts.event_id.as_str());
+            !stored.contains(&(key.0, key.1.to_string())) && seen.insert(key)
+        })
+        .collect();
+    let items: Vec<apply::Item> = fresh
+        .iter()
+        .map(|&i| apply::Item {
+            tenant_id: group[i].tenant_id,
+            facts: &group[i].facts,
+        })
+        .collect();
+    let savepoint = txn.begin().await?;
+    let applied = match apply_in(&savepoint, &items, now).await {
+        Ok(applied) => match savepoint.commit().await {
+            Ok(()) => Some(applied),
+            Err(e) => return Err(e),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, events = items.len(), "applying failed; the events are stored for the processor");
+            savepoint.rollback().await?;
+            None
+        }
+    };
+    let (settled, changed): (Vec<Settled>, Vec<String>) = match applied {
+        Some(applied) => {
+            let settled = applied
+                .applied
+                .into_iter()
+                .map(|a| Settled::Completed {
+                    outcome: a.outcome.as_str(),
+                    order_id: a.order_id,
+                })
+                .collect();
+            let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
+            changed.sort();
+            changed.dedup();
+            (settled, changed)
+        }
+        None => (vec![Settled::Processing; fresh.len()], Vec::new()),
+    };
+    let rows: Vec<(&Verified, Settled)> = fresh
+        .iter()
+        .zip(settled)
+        .map(|(&i, settled)| (group[i], settled))
+        .collect();
+    let ids = log::insert_verified(&*txn, &rows, lease, now).await?;
+    txn.commit().await?;
+    let mut written = vec![Written::Duplicate; group.len()];
+    for ((&i, (_, settled)), id) in fresh.iter().zip(&rows).zip(ids) {
+        // Not inserted: another replica stored it meanwhile (applying again changed
+        // nothing that it had not).
+        let Some(id) = id else { continue };
+        written[i] = match settled {
+            Settled::Completed { .. } => Written::Applied(id),
+            Settled::Processing => Written::Pending(id),
+        };
+    }
+    Ok(GroupWritten { written, changed })
+}
+
+/// Applies the items and writes what follows from them: notifications of each change
+/// and (on PostgreSQL) the announcement to other replicas.
+async fn apply_in<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    items: &[apply::Item<'_>],
+    now: i64,
+) -> Result<apply::GroupApplied, DbErr> {
+    if crate::tasks::refused("inline apply") {
+        return Err(DbErr::Custom(
+            "inline apply refused (GATEWAY_REFUSE)".into(),
+        ));
+    }
+    let applied = apply::apply_group(db, items, now).await?;
+    crate::notify::outbox::enqueue_all(db, &applied.changes).await?;
+    let ids: Vec<String> = applied.changes.iter().map(|o| o.id.clone()).collect();
+    crate::orders::store::announce(db, &ids).await?;
+    Ok(applied)
+}
+
 enum Job {
     Verified(Verified, oneshot::Sender<Result<Stored, String>>),
     Rejected(Rejected),
@@ -73,28 +195,19 @@ pub enum InboxError {
 const MAX_GROUP: usize = 512;
 
 impl Inbox {
-    /// Starts the writer task.
     /// Starts the writer, supervised by `tasks`: if it ends, it is started again on the
     /// same queue (the deliveries of the group it was writing get 503).
-    pub fn start(
-        db: DatabaseConnection,
-        processor: Queue,
-        lease: Duration,
-        budget: Arc<Budget>,
-        health: Arc<StorageHealth>,
-        tasks: &Arc<Tasks>,
-    ) -> Self {
+    pub fn start(cx: WriterContext, budget: Arc<Budget>, tasks: &Arc<Tasks>) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let rx = Arc::new(Mutex::new(rx));
-        tasks.supervise("inbox writer", move || {
-            writer(
-                db.clone(),
-                rx.clone(),
-                processor.clone(),
-                lease,
-                health.clone(),
-            )
-        });
+        for n in 0..cx.writer_count() {
+            let (cx, rx) = (cx.clone(), rx.clone());
+            let name = match n {
+                0 => "inbox writer".to_string(),
+                n => format!("inbox writer {n}"),
+            };
+            tasks.supervise(name, move || writer(cx.clone(), rx.clone()));
+        }
         Self { tx, budget }
     }
 
@@ -126,16 +239,30 @@ impl Inbox {
     }
 }
 
-async fn writer(
-    db: DatabaseConnection,
-    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
-    processor: Queue,
-    lease: Duration,
-    health: Arc<StorageHealth>,
-) {
-    let mut rx = rx.lock().await;
+/// What the writer needs besides its queue.
+#[derive(Clone)]
+pub struct WriterContext {
+    pub db: DatabaseConnection,
+    pub processor: Queue,
+    pub lease: Duration,
+    pub health: Arc<StorageHealth>,
+    pub metrics: Arc<Metrics>,
+    pub watchers: Arc<Watchers>,
+    /// How many writers take groups from the queue at once.
+    pub writers: usize,
+}
+
+impl WriterContext {
+    fn writer_count(&self) -> usize {
+        self.writers.max(1)
+    }
+}
+
+async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+    // The queue is held only while taking a group: the next writer takes the next one
+    // while this one writes.
+    while rx.lock().await.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         crate::tasks::fault("inbox writer");
         let mut verified = Vec::new();
         let mut rejected = Vec::new();
@@ -146,12 +273,23 @@ async fn writer(
             }
         }
         let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
-        let written = log::insert_verified(&db, &group, lease).await;
-        health.commit(written.as_ref().err());
+        let written = store_group(&cx.db, &group, cx.lease).await;
+        cx.health.commit(written.as_ref().err());
         match written {
-            Ok(inserted) => {
-                for ((event, reply), inserted_id) in verified.into_iter().zip(inserted) {
-                    if let Some(id) = inserted_id {
+            Ok(GroupWritten { written, changed }) => {
+                let applied = written
+                    .iter()
+                    .filter(|w| matches!(w, Written::Applied(_)))
+                    .count();
+                cx.metrics.events_completed(applied);
+                for id in &changed {
+                    cx.watchers.changed(id);
+                }
+                if !changed.is_empty() {
+                    cx.watchers.outbox.notify_one();
+                }
+                for ((event, reply), written) in verified.into_iter().zip(written) {
+                    if let Written::Pending(id) = written {
                         // A full queue only delays: the sweep picks the event up later.
                         let work = Work {
                             event_row_id: id,
@@ -159,7 +297,7 @@ async fn writer(
                             attempts: 0,
                             facts: event.facts,
                         };
-                        if !processor.offer(work) {
+                        if !cx.processor.offer(work) {
                             tracing::debug!(
                                 event_row_id = id,
                                 "processor queue full; left to the sweep"
@@ -167,7 +305,7 @@ async fn writer(
                         }
                     }
                     let _ = reply.send(Ok(Stored {
-                        duplicate: inserted_id.is_none(),
+                        duplicate: written == Written::Duplicate,
                     }));
                 }
             }
@@ -181,7 +319,7 @@ async fn writer(
         // Rejected deliveries are recorded apart: a row that cannot be written must never
         // cost a verified event its acknowledgement, nor delay it.
         if !rejected.is_empty()
-            && let Err(e) = log::insert_rejected(&db, rejected).await
+            && let Err(e) = log::insert_rejected(&cx.db, rejected).await
         {
             tracing::error!(error = %e, "could not record rejected deliveries");
         }

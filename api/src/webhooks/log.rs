@@ -13,12 +13,12 @@
 use crate::clock::now_ms;
 use crate::stripe::event::EventFacts;
 use entity::webhook_event::{self, Column};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement, TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, Statement,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// The status of a delivery in the log.
@@ -110,68 +110,125 @@ fn storable(text: String) -> String {
     }
 }
 
-/// Stores a group of verified events in one transaction. For each, the row id when it
-/// was inserted, or `None` when the tenant already had the event id (a duplicate,
-/// also of an earlier delivery in the same group).
-pub async fn insert_verified(
-    db: &DatabaseConnection,
+/// The (tenant, event id) pairs of `group` that are stored already.
+pub async fn already_stored<C: ConnectionTrait>(
+    db: &C,
     group: &[&Verified],
+) -> Result<HashSet<(i64, String)>, DbErr> {
+    let mut by_tenant: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
+    for event in group {
+        by_tenant
+            .entry(event.tenant_id)
+            .or_default()
+            .insert(event.facts.event_id.as_str());
+    }
+    let mut condition = Condition::any();
+    for (tenant_id, ids) in by_tenant {
+        condition = condition.add(
+            Condition::all()
+                .add(Column::TenantId.eq(tenant_id))
+                .add(Column::DedupKey.is_in(ids)),
+        );
+    }
+    let found: Vec<(Option<i64>, Option<String>)> = webhook_event::Entity::find()
+        .select_only()
+        .columns([Column::TenantId, Column::DedupKey])
+        .filter(condition)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(tenant_id, key)| Some((tenant_id?, key?)))
+        .collect())
+}
+
+/// How a verified event is stored: applied already (in the storing transaction), or
+/// `PROCESSING` for the processor.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Processing,
+    Completed {
+        outcome: &'static str,
+        order_id: Option<String>,
+    },
+}
+
+/// Inserts verified events (one row each; callers pass each event id once). For each,
+/// the row id when it was inserted, or `None` when the tenant already had the event id.
+pub async fn insert_verified<C: ConnectionTrait>(
+    db: &C,
+    group: &[(&Verified, Settled)],
     lease: Duration,
+    now: i64,
 ) -> Result<Vec<Option<i64>>, DbErr> {
-    let now = now_ms();
-    let key = |e: &Verified| (e.tenant_id, e.facts.event_id.clone());
-    // The first delivery of an event id in this group is the one inserted.
-    let mut first_of: HashMap<(i64, String), usize> = HashMap::new();
-    let mut rows = Vec::new();
-    for (i, event) in group.iter().enumerate() {
-        if first_of.contains_key(&key(event)) {
-            continue;
-        }
-        first_of.insert(key(event), i);
-        rows.push(webhook_event::ActiveModel {
+    if group.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = group.iter().map(|(event, settled)| {
+        let (status, outcome, order_id, attempts, processed_at, next_attempt_at) = match settled {
+            Settled::Processing => (
+                EventStatus::Processing,
+                None,
+                None,
+                0,
+                None,
+                Some(now + lease.as_millis() as i64),
+            ),
+            Settled::Completed { outcome, order_id } => (
+                EventStatus::Completed,
+                Some(outcome.to_string()),
+                order_id.clone(),
+                1,
+                Some(now),
+                None,
+            ),
+        };
+        webhook_event::ActiveModel {
             tenant_id: Set(Some(event.tenant_id)),
             tenant_slug: Set(event.tenant_slug.clone()),
             stripe_event_id: Set(Some(event.facts.event_id.clone())),
             dedup_key: Set(Some(event.facts.event_id.clone())),
             event_type: Set(Some(event.facts.event_type.clone())),
-            status: Set(EventStatus::Processing.as_str().to_string()),
-            outcome: Set(None),
+            status: Set(status.as_str().to_string()),
+            outcome: Set(outcome),
             error: Set(None),
-            attempts: Set(0),
+            attempts: Set(attempts),
             payload: Set(Some(event.payload.clone())),
-            order_id: Set(None),
+            order_id: Set(order_id),
             received_at: Set(now),
-            processed_at: Set(None),
-            next_attempt_at: Set(Some(now + lease.as_millis() as i64)),
+            processed_at: Set(processed_at),
+            next_attempt_at: Set(next_attempt_at),
             source: Set(event.source.as_str().to_string()),
             signed_for_tenant_id: Set(None),
             ..Default::default()
-        });
-    }
-    let mut inserted: HashMap<(i64, String), i64> = HashMap::new();
-    let txn = crate::db::begin_write(db).await?;
-    if !rows.is_empty() {
-        let result = webhook_event::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([Column::TenantId, Column::DedupKey])
-            .exec_with_returning_many(&*txn)
-            .await?;
-        if let TryInsertResult::Inserted(models) = result {
-            for m in models {
-                if let (Some(tenant_id), Some(key)) = (m.tenant_id, m.dedup_key) {
-                    inserted.insert((tenant_id, key), m.id);
-                }
-            }
         }
+    });
+    // Only the columns that tell rows apart come back (not the payloads).
+    let mut insert = webhook_event::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([Column::TenantId, Column::DedupKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .into_query();
+    insert.returning(Query::returning().columns([Column::Id, Column::TenantId, Column::DedupKey]));
+    let backend = db.get_database_backend();
+    let mut inserted: HashMap<(i64, String), i64> = HashMap::new();
+    for row in db.query_all_raw(backend.build(&insert)).await? {
+        let (id, tenant_id, key): (i64, i64, String) = (
+            row.try_get("", "id")?,
+            row.try_get("", "tenant_id")?,
+            row.try_get("", "dedup_key")?,
+        );
+        inserted.insert((tenant_id, key), id);
     }
-    txn.commit().await?;
     Ok(group
         .iter()
-        .enumerate()
-        .map(|(i, event)| {
-            let k = key(event);
-            (first_of.get(&k) == Some(&i))
-                .then(|| inserted.get(&k).copied())
-                .flatten()
+        .map(|(event, _)| {
+            inserted
+                .get(&(event.tenant_id, event.facts.event_id.clone()))
+                .copied()
         })
         .collect())
 }
@@ -208,28 +265,54 @@ pub async fn insert_rejected(
     txn.commit().await
 }
 
-/// PROCESSING → COMPLETED, with what applying did. Guarded by status: if another
-/// replica completed it first, this changes nothing.
+/// One applied event, for `mark_completed`.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub row_id: i64,
+    pub attempts: i32,
+    pub outcome: &'static str,
+    pub order_id: Option<String>,
+}
+
+/// PROCESSING → COMPLETED, with what applying did, for a whole group in one statement
+/// (a few hundred rows a statement). Guarded by status: a row another replica
+/// completed first is left as it is.
 pub async fn mark_completed<C: ConnectionTrait>(
     db: &C,
-    row_id: i64,
-    attempts: i32,
-    outcome: &str,
-    order_id: Option<String>,
+    done: &[Completed],
     now: i64,
 ) -> Result<(), DbErr> {
-    webhook_event::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(EventStatus::Completed.as_str()))
-        .col_expr(Column::Outcome, Expr::value(outcome))
-        .col_expr(Column::OrderId, Expr::value(order_id))
-        .col_expr(Column::Error, Expr::value(Option::<String>::None))
-        .col_expr(Column::Attempts, Expr::value(attempts))
-        .col_expr(Column::ProcessedAt, Expr::value(now))
-        .col_expr(Column::NextAttemptAt, Expr::value(Option::<i64>::None))
-        .filter(Column::Id.eq(row_id))
-        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
-        .exec(db)
-        .await?;
+    let backend = db.get_database_backend();
+    for chunk in done.chunks(250) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 5 + 1);
+        let mut param = |v: sea_orm::Value| {
+            values.push(v);
+            match backend {
+                DbBackend::Postgres => format!("${}", values.len()),
+                _ => format!("?{}", values.len()),
+            }
+        };
+        let processed_at = param(now.into());
+        let mut outcome = String::from("CASE id");
+        let mut order_id = String::from("CASE id");
+        let mut attempts = String::from("CASE id");
+        let mut ids = Vec::with_capacity(chunk.len());
+        for c in chunk {
+            let id = param(c.row_id.into());
+            outcome += &format!(" WHEN {id} THEN {}", param(c.outcome.into()));
+            order_id += &format!(" WHEN {id} THEN {}", param(c.order_id.clone().into()));
+            attempts += &format!(" WHEN {id} THEN {}", param(c.attempts.into()));
+            ids.push(id);
+        }
+        let sql = format!(
+            "UPDATE webhook_event SET status = 'COMPLETED', error = NULL, next_attempt_at = NULL, \
+             processed_at = {processed_at}, outcome = {outcome} END, order_id = {order_id} END, \
+             attempts = {attempts} END WHERE status = 'PROCESSING' AND id IN ({})",
+            ids.join(", ")
+        );
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
     Ok(())
 }
 

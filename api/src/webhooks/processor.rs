@@ -12,7 +12,7 @@ use super::log::{self, AfterFailure};
 use crate::clock::now_ms;
 use crate::config::Processing;
 use crate::metrics::Metrics;
-use crate::orders::store;
+use crate::orders::apply;
 use crate::orders::watch::Watchers;
 use crate::stripe::event::{self, EventFacts};
 use crate::tasks::Tasks;
@@ -130,30 +130,35 @@ async fn run(
 }
 
 /// Applies stored events in one transaction and marks them COMPLETED; the orders whose
-/// status changed (on PostgreSQL also announced to every replica, at commit).
+/// status changed (on PostgreSQL also announced to every replica, at commit). A
+/// handful of statements whatever the group's size (see `orders::apply`).
 pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<String>, DbErr> {
     let txn = crate::db::begin_relaxed(db).await?;
     let now = now_ms();
-    let mut changed = Vec::new();
-    for work in group {
-        let applied = store::apply(&*txn, work.tenant_id, &work.facts, now).await?;
-        if applied.outcome == store::Outcome::Applied
-            && let Some(order_id) = &applied.order_id
-        {
-            // The restaurant's backend hears of it: written with the change.
-            crate::notify::outbox::enqueue_changed(&*txn, work.tenant_id, order_id).await?;
-            changed.push(order_id.clone());
-        }
-        log::mark_completed(
-            &*txn,
-            work.event_row_id,
-            work.attempts + 1,
-            applied.outcome.as_str(),
-            applied.order_id,
-            now,
-        )
-        .await?;
-    }
+    let items: Vec<apply::Item> = group
+        .iter()
+        .map(|w| apply::Item {
+            tenant_id: w.tenant_id,
+            facts: &w.facts,
+        })
+        .collect();
+    let applied = apply::apply_group(&*txn, &items, now).await?;
+    // The restaurant's backend hears of each change: written with it.
+    crate::notify::outbox::enqueue_all(&*txn, &applied.changes).await?;
+    let done: Vec<log::Completed> = group
+        .iter()
+        .zip(applied.applied)
+        .map(|(work, a)| log::Completed {
+            row_id: work.event_row_id,
+            attempts: work.attempts + 1,
+            outcome: a.outcome.as_str(),
+            order_id: a.order_id,
+        })
+        .collect();
+    log::mark_completed(&*txn, &done, now).await?;
+    let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
+    changed.sort();
+    changed.dedup();
     crate::orders::store::announce(&*txn, &changed).await?;
     txn.commit().await?;
     Ok(changed)

@@ -114,3 +114,98 @@ async fn a_widget_on_one_replica_is_woken_by_a_payment_applied_on_another() {
         acked.elapsed()
     );
 }
+
+/// How many status reads this gateway answered from memory and from the database.
+async fn status_reads(app: &TestApp) -> (u64, u64) {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |source: &str| {
+        let prefix = format!("gateway_status_reads_total{{source=\"{source}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{text}"))
+    };
+    (count("memory"), count("database"))
+}
+
+async fn status(app: &TestApp, order: &str) -> serde_json::Value {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/orders/{order}/status")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn polling_an_unchanged_order_costs_no_query_and_a_payment_shows_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 2599).await;
+    let (memory, database) = status_reads(&app).await;
+    for _ in 0..20 {
+        assert_eq!(status(&app, &order).await["status"], "PAYMENT_PENDING");
+    }
+    let (memory_after, database_after) = status_reads(&app).await;
+    assert!(
+        database_after - database <= 2 && memory_after - memory >= 18,
+        "20 polls: {} from memory, {} from the database",
+        memory_after - memory,
+        database_after - database
+    );
+    // The payment's 200 comes once it is applied: the very next poll shows it.
+    pay_later(&app, &tenant, &order, Duration::ZERO).await;
+    let paid = eventually(
+        "the status shows the payment",
+        Duration::from_millis(300),
+        || async {
+            match status(&app, &order).await {
+                body if body["status"] == "PAID" => Ok(body),
+                body => Err(body.to_string()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(paid["amount"], 2599);
+}
+
+on_both_backends!(polling_an_unchanged_order_costs_no_query_and_a_payment_shows_at_once);
+
+/// A status one replica keeps in memory is forgotten when another replica applies a
+/// change (the same LISTEN/NOTIFY that wakes its widgets), well before it would expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_kept_by_one_replica_is_forgotten_when_another_applies_a_payment() {
+    let one = TestApp::spawn(Backend::Postgres).await;
+    let two = TestApp::spawn_on(one.db.clone(), &[]).await;
+    let tenant = one.tenant();
+    let order = one.create_order(&tenant, 2599).await;
+    for _ in 0..5 {
+        assert_eq!(status(&two, &order).await["status"], "PAYMENT_PENDING");
+    }
+    let acked = pay_later(&one, &tenant, &order, Duration::ZERO).await;
+    eventually(
+        "replica two shows the payment",
+        Duration::from_secs(2),
+        || async {
+            match status(&two, &order).await {
+                body if body["status"] == "PAID" => Ok(()),
+                body => Err(body.to_string()),
+            }
+        },
+    )
+    .await;
+    // Kept answers live a second; the announcement makes it much sooner.
+    assert!(
+        acked.elapsed() < Duration::from_millis(700),
+        "replica two showed PAID {:?} after the delivery",
+        acked.elapsed()
+    );
+}

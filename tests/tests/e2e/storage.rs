@@ -203,9 +203,11 @@ async fn a_background_task_that_ends_is_started_again(backend: Backend) {
     every_acknowledged_event_is_applied(&app, &[first]).await;
 
     // An applier panics on its first group: its events stay PROCESSING until their
-    // lease ends, and the sweep gives them to the applier started again.
+    // lease ends, and the sweep gives them to the applier started again. (Applying in
+    // the storing transaction is refused, so that the event goes to an applier.)
     let env = [
         ("GATEWAY_FAULT", "applier:1"),
+        ("GATEWAY_REFUSE", "inline apply"),
         ("PROCESSING_LEASE_MS", "1000"),
     ];
     let app = TestApp::spawn_with(backend, &env).await;

@@ -1,0 +1,513 @@
+//! Applying a group of verified events to orders and payments with a handful of
+//! set-based statements, whatever the group's size:
+//!
+//! 1. one read of every order the group names (by id, session or PaymentIntent),
+//!    locked, and one read of every payment it names or that belongs to those orders;
+//! 2. the events joined in memory one after another, in the group's order, exactly
+//!    as applying them one at a time would (see `lifecycle`: facts only grow);
+//! 3. one insert of the new payments, one upsert of the changed payments and one of
+//!    the changed orders.
+//!
+//! Every read is scoped by the tenant of the event that asks, and every match in
+//! memory compares the tenant too. The permutation tests apply the same events one by
+//! one and as one group and expect the same rows.
+
+use super::lifecycle::{Money, OrderStatus, PaymentFacts, order_status};
+use super::store::{Applied, Outcome, facts_of};
+use crate::stripe::event::{Effect, EventFacts};
+use entity::{order, payment};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One event of a group, with the tenant it was delivered to.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub tenant_id: i64,
+    pub facts: &'a EventFacts,
+}
+
+/// What applying a group did.
+#[derive(Debug, Default)]
+pub struct GroupApplied {
+    /// One for each item, in the same order.
+    pub applied: Vec<Applied>,
+    /// Every status change, with the order as it was right after it: what the
+    /// restaurant's backend is told, in the order it happened.
+    pub changes: Vec<order::Model>,
+}
+
+/// Applies the items in their order. Call inside a transaction.
+pub async fn apply_group<C: ConnectionTrait>(
+    db: &C,
+    items: &[Item<'_>],
+    now: i64,
+) -> Result<GroupApplied, DbErr> {
+    let mut rows = load(db, items).await?;
+    let mut out = GroupApplied::default();
+    for item in items {
+        let applied = rows.apply(item.tenant_id, item.facts, now, &mut out.changes);
+        out.applied.push(applied);
+    }
+    rows.write(db).await?;
+    Ok(out)
+}
+
+/// The ids one tenant's events in the group name.
+#[derive(Default)]
+struct Wanted {
+    order_ids: BTreeSet<String>,
+    sessions: BTreeSet<String>,
+    intents: BTreeSet<String>,
+    payment_keys: BTreeSet<String>,
+}
+
+struct OrderRow {
+    model: order::Model,
+    original: order::Model,
+}
+
+struct PaymentRow {
+    model: payment::Model,
+    /// `None` for a payment this group creates.
+    original: Option<payment::Model>,
+}
+
+/// The rows the group may touch, as they are now in memory.
+#[derive(Default)]
+struct Rows {
+    orders: Vec<OrderRow>,
+    payments: Vec<PaymentRow>,
+}
+
+async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, DbErr> {
+    let mut wanted: BTreeMap<i64, Wanted> = BTreeMap::new();
+    for item in items.iter().filter(|i| i.facts.effect != Effect::Ignored) {
+        let w = wanted.entry(item.tenant_id).or_default();
+        let facts = item.facts;
+        w.order_ids.extend(facts.order_refs.iter().cloned());
+        w.sessions.extend(facts.checkout_session_id.iter().cloned());
+        w.intents.extend(facts.payment_intent_id.iter().cloned());
+        // The PaymentIntent too: its payment may join the order (see `apply`).
+        w.payment_keys
+            .extend(facts.payment_intent_id.iter().cloned());
+        w.payment_keys
+            .extend(facts.payment_key().map(str::to_owned).into_iter());
+    }
+    let mut rows = Rows::default();
+    if wanted.is_empty() {
+        return Ok(rows);
+    }
+
+    // Orders by id, session or PaymentIntent, in id order (so replicas lock alike).
+    let mut by_ref = Condition::any();
+    for (tenant_id, w) in &wanted {
+        let mut named = Condition::any();
+        if !w.order_ids.is_empty() {
+            named = named.add(order::Column::Id.is_in(w.order_ids.iter().cloned()));
+        }
+        if !w.sessions.is_empty() {
+            named = named.add(order::Column::CheckoutSessionId.is_in(w.sessions.iter().cloned()));
+        }
+        if !w.intents.is_empty() {
+            named = named.add(order::Column::PaymentIntentId.is_in(w.intents.iter().cloned()));
+        }
+        if !named.is_empty() {
+            by_ref = by_ref.add(
+                Condition::all()
+                    .add(order::Column::TenantId.eq(*tenant_id))
+                    .add(named),
+            );
+        }
+    }
+    if !by_ref.is_empty() {
+        rows.add_orders(lock_orders(db, by_ref).await?);
+    }
+
+    // Payments by key, and every payment of those orders.
+    let mut by_key = Condition::any();
+    for (tenant_id, w) in &wanted {
+        let mut named = Condition::any();
+        if !w.payment_keys.is_empty() {
+            named = named.add(payment::Column::PaymentKey.is_in(w.payment_keys.iter().cloned()));
+        }
+        let orders = rows.order_ids_of(*tenant_id);
+        if !orders.is_empty() {
+            named = named.add(payment::Column::OrderId.is_in(orders));
+        }
+        if !named.is_empty() {
+            by_key = by_key.add(
+                Condition::all()
+                    .add(payment::Column::TenantId.eq(*tenant_id))
+                    .add(named),
+            );
+        }
+    }
+    if !by_key.is_empty() {
+        rows.add_payments(lock_payments(db, by_key).await?);
+    }
+
+    // An event that names only its payment finds the order through it: those orders,
+    // and their other payments, are read too.
+    let mut through_payment: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    for p in &rows.payments {
+        if let Some(order_id) = &p.model.order_id
+            && rows.order(p.model.tenant_id, order_id).is_none()
+        {
+            through_payment
+                .entry(p.model.tenant_id)
+                .or_default()
+                .insert(order_id.clone());
+        }
+    }
+    if !through_payment.is_empty() {
+        let mut orders = Condition::any();
+        let mut payments = Condition::any();
+        for (tenant_id, ids) in &through_payment {
+            orders = orders.add(
+                Condition::all()
+                    .add(order::Column::TenantId.eq(*tenant_id))
+                    .add(order::Column::Id.is_in(ids.iter().cloned())),
+            );
+            payments = payments.add(
+                Condition::all()
+                    .add(payment::Column::TenantId.eq(*tenant_id))
+                    .add(payment::Column::OrderId.is_in(ids.iter().cloned())),
+            );
+        }
+        rows.add_orders(lock_orders(db, orders).await?);
+        rows.add_payments(lock_payments(db, payments).await?);
+    }
+    Ok(rows)
+}
+
+async fn lock_orders<C: ConnectionTrait>(
+    db: &C,
+    condition: Condition,
+) -> Result<Vec<order::Model>, DbErr> {
+    order::Entity::find()
+        .filter(condition)
+        .order_by_asc(order::Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await
+}
+
+async fn lock_payments<C: ConnectionTrait>(
+    db: &C,
+    condition: Condition,
+) -> Result<Vec<payment::Model>, DbErr> {
+    payment::Entity::find()
+        .filter(condition)
+        .order_by_asc(payment::Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await
+}
+
+impl Rows {
+    fn add_orders(&mut self, found: Vec<order::Model>) {
+        for model in found {
+            if self.order(model.tenant_id, &model.id).is_none() {
+                self.orders.push(OrderRow {
+                    original: model.clone(),
+                    model,
+                });
+            }
+        }
+    }
+
+    fn add_payments(&mut self, found: Vec<payment::Model>) {
+        for model in found {
+            if !self.payments.iter().any(|p| p.model.id == model.id) {
+                self.payments.push(PaymentRow {
+                    original: Some(model.clone()),
+                    model,
+                });
+            }
+        }
+    }
+
+    fn order_ids_of(&self, tenant_id: i64) -> Vec<String> {
+        self.orders
+            .iter()
+            .filter(|o| o.model.tenant_id == tenant_id)
+            .map(|o| o.model.id.clone())
+            .collect()
+    }
+
+    fn order(&self, tenant_id: i64, id: &str) -> Option<usize> {
+        self.orders
+            .iter()
+            .position(|o| o.model.tenant_id == tenant_id && o.model.id == id)
+    }
+
+    fn payment(&self, tenant_id: i64, key: &str) -> Option<usize> {
+        self.payments
+            .iter()
+            .position(|p| p.model.tenant_id == tenant_id && p.model.payment_key == key)
+    }
+
+    /// The order an event is about: by `metadata.order_id`, by `client_reference_id`,
+    /// by the session or PaymentIntent id an earlier event recorded, or through the
+    /// payment.
+    fn find_order(&self, tenant_id: i64, facts: &EventFacts) -> Option<usize> {
+        let by = |column: fn(&order::Model) -> Option<&str>, id: &Option<String>| {
+            let id = id.as_deref()?;
+            self.orders
+                .iter()
+                .position(|o| o.model.tenant_id == tenant_id && column(&o.model) == Some(id))
+        };
+        facts
+            .order_refs
+            .iter()
+            .find_map(|id| self.order(tenant_id, id))
+            .or_else(|| {
+                by(
+                    |o| o.checkout_session_id.as_deref(),
+                    &facts.checkout_session_id,
+                )
+            })
+            .or_else(|| by(|o| o.payment_intent_id.as_deref(), &facts.payment_intent_id))
+            .or_else(|| {
+                let key = facts.payment_key()?;
+                let payment = &self.payments[self.payment(tenant_id, key)?].model;
+                self.order(tenant_id, payment.order_id.as_deref()?)
+            })
+    }
+
+    /// One event, as `store::apply` describes.
+    fn apply(
+        &mut self,
+        tenant_id: i64,
+        facts: &EventFacts,
+        now: i64,
+        changes: &mut Vec<order::Model>,
+    ) -> Applied {
+        if facts.effect == Effect::Ignored {
+            return Applied {
+                outcome: Outcome::Ignored,
+                order_id: None,
+            };
+        }
+        let found = self.find_order(tenant_id, facts);
+        if let Some(i) = found
+            && self.orders[i].model.livemode != facts.livemode
+        {
+            return Applied {
+                outcome: Outcome::ModeMismatch,
+                order_id: Some(self.orders[i].model.id.clone()),
+            };
+        }
+        if let Some(key) = facts.payment_key() {
+            let order =
+                found.map(|i| (self.orders[i].model.id.clone(), self.orders[i].model.amount));
+            self.record_payment(tenant_id, key, facts, order, now);
+        }
+        let Some(i) = found else {
+            return Applied {
+                outcome: Outcome::Unmatched,
+                order_id: None,
+            };
+        };
+        let order_id = self.orders[i].model.id.clone();
+
+        // A PaymentIntent seen before its order was known: its payment joins the order now.
+        if let Some(pi) = &facts.payment_intent_id {
+            for p in &mut self.payments {
+                let p = &mut p.model;
+                if p.tenant_id == tenant_id && p.payment_key == *pi && p.order_id.is_none() {
+                    p.order_id = Some(order_id.clone());
+                }
+            }
+        }
+        let payments: Vec<PaymentFacts> = self
+            .payments
+            .iter()
+            .filter(|p| {
+                p.model.tenant_id == tenant_id && p.model.order_id.as_deref() == Some(&order_id)
+            })
+            .map(|p| facts_of(&p.model))
+            .collect();
+        let order = &mut self.orders[i].model;
+        let expired = order.expired || facts.effect == Effect::Expired;
+        let money = Money {
+            amount: order.amount,
+            currency: &order.currency,
+        };
+        let mut status = order_status(money, expired, &payments);
+        // An admin's manual status is a floor: events may raise the order above it.
+        if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
+            status = status.max(floor);
+        }
+        let status_changed = status.as_str() != order.status;
+        if order.checkout_session_id.is_none() {
+            order.checkout_session_id = facts.checkout_session_id.clone();
+        }
+        if order.payment_intent_id.is_none() {
+            order.payment_intent_id = facts.payment_intent_id.clone();
+        }
+        order.expired = expired;
+        if status_changed {
+            order.status = status.as_str().to_string();
+            order.updated_at = now;
+            changes.push(order.clone());
+        }
+        Applied {
+            outcome: if status_changed {
+                Outcome::Applied
+            } else {
+                Outcome::Unchanged
+            },
+            order_id: Some(order_id),
+        }
+    }
+
+    /// Adds the event's facts to its payment (created if new) and links it to the order.
+    fn record_payment(
+        &mut self,
+        tenant_id: i64,
+        key: &str,
+        facts: &EventFacts,
+        order: Option<(String, i64)>,
+        now: i64,
+    ) {
+        let existing = self.payment(tenant_id, key);
+        let mut state = existing
+            .map(|i| facts_of(&self.payments[i].model))
+            .unwrap_or_default();
+        state.apply(&facts.effect);
+        let order_amount = order.as_ref().map(|(_, amount)| *amount);
+        let status = state.status(order_amount).to_string();
+        let amount_refunded = state.amount_refunded();
+        match existing {
+            Some(i) => {
+                let row = &mut self.payments[i].model;
+                let order_id = row.order_id.clone().or(order.map(|(id, _)| id));
+                let unchanged = facts_of(row) == state
+                    && row.order_id == order_id
+                    && row.status == status
+                    && (row.charge_id.is_some() || facts.charge_id.is_none())
+                    && (row.payment_intent_id.is_some() || facts.payment_intent_id.is_none());
+                if unchanged {
+                    return;
+                }
+                row.order_id = order_id;
+                if row.payment_intent_id.is_none() {
+                    row.payment_intent_id = facts.payment_intent_id.clone();
+                }
+                if row.charge_id.is_none() {
+                    row.charge_id = facts.charge_id.clone();
+                }
+                row.amount = state.amount;
+                row.currency = state.currency.clone();
+                row.status = status;
+                row.succeeded = state.succeeded;
+                row.failed = state.failed;
+                row.charge_refunded = state.charge_refunded;
+                row.refunds = state.refunds_json();
+                row.amount_refunded = amount_refunded;
+                row.updated_at = now;
+            }
+            None => self.payments.push(PaymentRow {
+                original: None,
+                model: payment::Model {
+                    id: 0,
+                    tenant_id,
+                    payment_key: key.to_string(),
+                    order_id: order.map(|(id, _)| id),
+                    payment_intent_id: facts.payment_intent_id.clone(),
+                    charge_id: facts.charge_id.clone(),
+                    amount: state.amount,
+                    currency: state.currency.clone(),
+                    status,
+                    succeeded: state.succeeded,
+                    failed: state.failed,
+                    charge_refunded: state.charge_refunded,
+                    refunds: state.refunds_json(),
+                    amount_refunded,
+                    created_at: now,
+                    updated_at: now,
+                },
+            }),
+        }
+    }
+
+    /// Writes what changed: new payments in one insert (a payment another replica
+    /// created meanwhile makes it fail, and the group is applied again), changed
+    /// payments and orders in one upsert each (their rows are locked by this
+    /// transaction, so the upsert only updates).
+    async fn write<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
+        let mut new_payments = Vec::new();
+        let mut changed_payments = Vec::new();
+        for p in self.payments {
+            match &p.original {
+                None => {
+                    let mut row = p.model.into_active_model().reset_all();
+                    row.id = sea_orm::ActiveValue::NotSet;
+                    new_payments.push(row);
+                }
+                Some(original) if *original != p.model => {
+                    changed_payments.push(p.model.into_active_model().reset_all());
+                }
+                Some(_) => {}
+            }
+        }
+        if !new_payments.is_empty() {
+            payment::Entity::insert_many(new_payments)
+                .exec_without_returning(db)
+                .await?;
+        }
+        if !changed_payments.is_empty() {
+            use payment::Column as P;
+            payment::Entity::insert_many(changed_payments)
+                .on_conflict(
+                    OnConflict::column(P::Id)
+                        .update_columns([
+                            P::OrderId,
+                            P::PaymentIntentId,
+                            P::ChargeId,
+                            P::Amount,
+                            P::Currency,
+                            P::Status,
+                            P::Succeeded,
+                            P::Failed,
+                            P::ChargeRefunded,
+                            P::Refunds,
+                            P::AmountRefunded,
+                            P::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        let changed_orders: Vec<order::ActiveModel> = self
+            .orders
+            .into_iter()
+            .filter(|o| o.model != o.original)
+            .map(|o| o.model.into_active_model().reset_all())
+            .collect();
+        if !changed_orders.is_empty() {
+            use order::Column as O;
+            order::Entity::insert_many(changed_orders)
+                .on_conflict(
+                    OnConflict::column(O::Id)
+                        .update_columns([
+                            O::Status,
+                            O::Expired,
+                            O::CheckoutSessionId,
+                            O::PaymentIntentId,
+                            O::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
