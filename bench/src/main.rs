@@ -41,8 +41,9 @@ struct Args {
     events: usize,
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Requests per second in the latency phase.
-    #[arg(long, default_value_t = 500)]
+    /// Requests per second in the latency phase (0: half the rate the throughput phase
+    /// measured).
+    #[arg(long, default_value_t = 0)]
     rate: u64,
     /// Seconds of the latency phase.
     #[arg(long, default_value_t = 10)]
@@ -367,9 +368,13 @@ async fn main() {
     );
 
     // Phase 2: latency at a fixed rate (open loop: requests leave on schedule).
-    let total = (args.rate * args.seconds) as usize;
+    let rate = match args.rate {
+        0 => ((args.events as f64 / applied.as_secs_f64()) / 2.0).max(1.0) as u64,
+        r => r,
+    };
+    let total = (rate * args.seconds) as usize;
     let requests: Vec<_> = (0..total).map(|n| event_for(&tenants, n, "l")).collect();
-    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let probe = DiskProbe::start();
     let started = Instant::now();
     let mut handles = Vec::with_capacity(total);
@@ -416,8 +421,13 @@ async fn main() {
     let fsyncs = probe.stop();
     latencies.sort();
     println!(
-        "== {backend}: latency at {} webhooks/s for {} s ({total} events)",
-        args.rate, args.seconds
+        "== {backend}: latency at {rate} webhooks/s for {} s ({total} events){}",
+        args.seconds,
+        if args.rate == 0 {
+            ", half the maximum"
+        } else {
+            ""
+        }
     );
     println!(
         "  latency to 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({errors} errors); all applied {:.0} ms after the last send",

@@ -95,7 +95,7 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
         w.payment_keys
             .extend(facts.payment_intent_id.iter().cloned());
         w.payment_keys
-            .extend(facts.payment_key().map(str::to_owned).into_iter());
+            .extend(facts.payment_key().map(str::to_owned));
     }
     let mut rows = Rows::default();
     if wanted.is_empty() {

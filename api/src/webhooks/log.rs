@@ -154,51 +154,62 @@ pub enum Settled {
     },
 }
 
-/// Inserts verified events (one row each; callers pass each event id once). For each,
-/// the row id when it was inserted, or `None` when the tenant already had the event id.
-pub async fn insert_verified<C: ConnectionTrait>(
-    db: &C,
+/// What a verified event's row says of its processing.
+struct Progress<'a> {
+    status: EventStatus,
+    outcome: Option<&'static str>,
+    order_id: Option<&'a str>,
+    attempts: i32,
+    processed_at: Option<i64>,
+    next_attempt_at: Option<i64>,
+}
+
+fn progress(settled: &Settled, lease: Duration, now: i64) -> Progress<'_> {
+    match settled {
+        Settled::Processing => Progress {
+            status: EventStatus::Processing,
+            outcome: None,
+            order_id: None,
+            attempts: 0,
+            processed_at: None,
+            next_attempt_at: Some(now + lease.as_millis() as i64),
+        },
+        Settled::Completed { outcome, order_id } => Progress {
+            status: EventStatus::Completed,
+            outcome: Some(outcome),
+            order_id: order_id.as_deref(),
+            attempts: 1,
+            processed_at: Some(now),
+            next_attempt_at: None,
+        },
+    }
+}
+
+/// The insert as one multi-row VALUES statement (SQLite, in-process: its text costs
+/// little to parse).
+fn insert_as_values(
     group: &[(&Verified, Settled)],
     lease: Duration,
     now: i64,
-) -> Result<Vec<Option<i64>>, DbErr> {
-    if group.is_empty() {
-        return Ok(Vec::new());
-    }
+    backend: DbBackend,
+) -> Statement {
     let rows = group.iter().map(|(event, settled)| {
-        let (status, outcome, order_id, attempts, processed_at, next_attempt_at) = match settled {
-            Settled::Processing => (
-                EventStatus::Processing,
-                None,
-                None,
-                0,
-                None,
-                Some(now + lease.as_millis() as i64),
-            ),
-            Settled::Completed { outcome, order_id } => (
-                EventStatus::Completed,
-                Some(outcome.to_string()),
-                order_id.clone(),
-                1,
-                Some(now),
-                None,
-            ),
-        };
+        let p = progress(settled, lease, now);
         webhook_event::ActiveModel {
             tenant_id: Set(Some(event.tenant_id)),
             tenant_slug: Set(event.tenant_slug.clone()),
             stripe_event_id: Set(Some(event.facts.event_id.clone())),
             dedup_key: Set(Some(event.facts.event_id.clone())),
             event_type: Set(Some(event.facts.event_type.clone())),
-            status: Set(status.as_str().to_string()),
-            outcome: Set(outcome),
+            status: Set(p.status.as_str().to_string()),
+            outcome: Set(p.outcome.map(str::to_owned)),
             error: Set(None),
-            attempts: Set(attempts),
+            attempts: Set(p.attempts),
             payload: Set(Some(event.payload.clone())),
-            order_id: Set(order_id),
+            order_id: Set(p.order_id.map(str::to_owned)),
             received_at: Set(now),
-            processed_at: Set(processed_at),
-            next_attempt_at: Set(next_attempt_at),
+            processed_at: Set(p.processed_at),
+            next_attempt_at: Set(p.next_attempt_at),
             source: Set(event.source.as_str().to_string()),
             signed_for_tenant_id: Set(None),
             ..Default::default()
@@ -213,9 +224,90 @@ pub async fn insert_verified<C: ConnectionTrait>(
         )
         .into_query();
     insert.returning(Query::returning().columns([Column::Id, Column::TenantId, Column::DedupKey]));
+    backend.build(&insert)
+}
+
+/// The insert as one statement of fixed text with the rows in one JSON parameter
+/// (PostgreSQL): prepared once per connection, so the server does not parse and plan
+/// a new statement of sixteen parameters a row for every group.
+fn insert_as_json(
+    group: &[(&Verified, Settled)],
+    lease: Duration,
+    now: i64,
+) -> Result<Statement, DbErr> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        tenant_id: i64,
+        tenant_slug: &'a str,
+        stripe_event_id: &'a str,
+        dedup_key: &'a str,
+        event_type: &'a str,
+        status: &'static str,
+        outcome: Option<&'a str>,
+        attempts: i32,
+        payload: &'a str,
+        order_id: Option<&'a str>,
+        received_at: i64,
+        processed_at: Option<i64>,
+        next_attempt_at: Option<i64>,
+        source: &'static str,
+    }
+    let rows: Vec<Row> = group
+        .iter()
+        .map(|(event, settled)| {
+            let p = progress(settled, lease, now);
+            Row {
+                tenant_id: event.tenant_id,
+                tenant_slug: &event.tenant_slug,
+                stripe_event_id: &event.facts.event_id,
+                dedup_key: &event.facts.event_id,
+                event_type: &event.facts.event_type,
+                status: p.status.as_str(),
+                outcome: p.outcome,
+                attempts: p.attempts,
+                payload: &event.payload,
+                order_id: p.order_id,
+                received_at: now,
+                processed_at: p.processed_at,
+                next_attempt_at: p.next_attempt_at,
+                source: event.source.as_str(),
+            }
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows)
+        .map_err(|e| DbErr::Custom(format!("event rows as JSON: {e}")))?;
+    const COLUMNS: &str = "tenant_id, tenant_slug, stripe_event_id, dedup_key, event_type, \
+        status, outcome, error, attempts, payload, order_id, received_at, processed_at, \
+        next_attempt_at, source, signed_for_tenant_id";
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "INSERT INTO webhook_event ({COLUMNS}) SELECT {COLUMNS} \
+             FROM json_populate_recordset(NULL::webhook_event, $1::json) \
+             ON CONFLICT (tenant_id, dedup_key) DO NOTHING RETURNING id, tenant_id, dedup_key"
+        ),
+        [rows.into()],
+    ))
+}
+
+/// Inserts verified events (one row each; callers pass each event id once). For each,
+/// the row id when it was inserted, or `None` when the tenant already had the event id.
+pub async fn insert_verified<C: ConnectionTrait>(
+    db: &C,
+    group: &[(&Verified, Settled)],
+    lease: Duration,
+    now: i64,
+) -> Result<Vec<Option<i64>>, DbErr> {
+    if group.is_empty() {
+        return Ok(Vec::new());
+    }
     let backend = db.get_database_backend();
+    let statement = match backend {
+        DbBackend::Postgres => insert_as_json(group, lease, now)?,
+        _ => insert_as_values(group, lease, now, backend),
+    };
     let mut inserted: HashMap<(i64, String), i64> = HashMap::new();
-    for row in db.query_all_raw(backend.build(&insert)).await? {
+    for row in db.query_all_raw(statement).await? {
         let (id, tenant_id, key): (i64, i64, String) = (
             row.try_get("", "id")?,
             row.try_get("", "tenant_id")?,
