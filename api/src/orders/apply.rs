@@ -13,7 +13,6 @@
 //! one and as one group and expect the same rows.
 
 use super::lifecycle::{Money, OrderStatus, PaymentFacts, order_status};
-use super::store::{Applied, Outcome, facts_of};
 use crate::stripe::event::{Effect, EventFacts};
 use entity::{order, payment};
 use sea_orm::sea_query::OnConflict;
@@ -22,6 +21,53 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What applying an event did, as recorded in the event's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The order's status changed.
+    Applied,
+    /// The order was found and the facts recorded; its status stayed (e.g. a late
+    /// failure for a paid order, or a duplicate success).
+    Unchanged,
+    /// No order matched; payment facts are kept and count once an order is linked.
+    Unmatched,
+    /// An event type the gateway does not act on.
+    Ignored,
+    /// A test event about a live order, or a live event about a test order: the order
+    /// is left as it was.
+    ModeMismatch,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Unmatched => "unmatched",
+            Self::Ignored => "ignored",
+            Self::ModeMismatch => "mode_mismatch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub order_id: Option<String>,
+}
+
+/// What a payment row knows, as the lifecycle reads it.
+pub fn facts_of(row: &payment::Model) -> PaymentFacts {
+    PaymentFacts {
+        succeeded: row.succeeded,
+        failed: row.failed,
+        amount: row.amount,
+        currency: row.currency.clone(),
+        charge_refunded: row.charge_refunded,
+        refunds: PaymentFacts::refunds_from_json(&row.refunds),
+    }
+}
 
 /// One event of a group, with the tenant it was delivered to.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@
 //! event, by a retry or by another replica, leaves the rows as they were. Every query
 //! is scoped by tenant.
 
-use super::lifecycle::{OrderStatus, PaymentFacts};
+use super::lifecycle::OrderStatus;
 use crate::stripe::event::EventFacts;
 use entity::{order, payment};
 use sea_orm::{
@@ -12,40 +12,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-/// What applying an event did, as recorded in the event's `outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The order's status changed.
-    Applied,
-    /// The order was found and the facts recorded; its status stayed (e.g. a late
-    /// failure for a paid order, or a duplicate success).
-    Unchanged,
-    /// No order matched; payment facts are kept and count once an order is linked.
-    Unmatched,
-    /// An event type the gateway does not act on.
-    Ignored,
-    /// A test event about a live order, or a live event about a test order: the order
-    /// is left as it was.
-    ModeMismatch,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Unchanged => "unchanged",
-            Self::Unmatched => "unmatched",
-            Self::Ignored => "ignored",
-            Self::ModeMismatch => "mode_mismatch",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub outcome: Outcome,
-    pub order_id: Option<String>,
-}
+pub use super::apply::{Applied, Outcome};
 
 pub fn new_order_id() -> String {
     let mut bytes = [0u8; 16];
@@ -59,18 +26,6 @@ fn scoped_order(tenant_id: i64) -> sea_orm::Select<order::Entity> {
 
 fn scoped_payment(tenant_id: i64) -> sea_orm::Select<payment::Entity> {
     payment::Entity::find().filter(payment::Column::TenantId.eq(tenant_id))
-}
-
-/// What a payment row knows, as the lifecycle reads it.
-pub fn facts_of(row: &payment::Model) -> PaymentFacts {
-    PaymentFacts {
-        succeeded: row.succeeded,
-        failed: row.failed,
-        amount: row.amount,
-        currency: row.currency.clone(),
-        charge_refunded: row.charge_refunded,
-        refunds: PaymentFacts::refunds_from_json(&row.refunds),
-    }
 }
 
 /// Applies one verified event (a group of one: see `apply::apply_group`). Call

@@ -72,7 +72,10 @@ fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
         .iter()
         .filter(|p| p.order_id.as_deref() == Some(o.id.as_str()))
         .collect();
-    let facts: Vec<_> = mine.iter().map(|p| store::facts_of(p)).collect();
+    let facts: Vec<_> = mine
+        .iter()
+        .map(|p| crate::orders::apply::facts_of(p))
+        .collect();
     let amount_received = lifecycle::received(&o.currency, &facts);
     let payments = mine.into_iter().map(payment_view).collect();
     OrderView {
