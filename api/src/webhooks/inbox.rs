@@ -172,14 +172,14 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
     Ok(applied)
 }
 
-enum Job {
-    Verified(Verified, oneshot::Sender<Result<Stored, String>>),
-    Rejected(Rejected),
-}
+type Job = (Verified, oneshot::Sender<Result<Stored, String>>);
 
 #[derive(Clone)]
 pub struct Inbox {
     tx: mpsc::Sender<Job>,
+    /// Rejected deliveries go to one recorder of their own, in the order they came:
+    /// a row that cannot be written never costs a verified event its acknowledgement.
+    rejected: mpsc::Sender<Rejected>,
     /// Which rejected deliveries become rows (see `rejected`).
     budget: Arc<Budget>,
 }
@@ -200,6 +200,12 @@ impl Inbox {
     pub fn start(cx: WriterContext, budget: Arc<Budget>, tasks: &Arc<Tasks>) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
         let rx = Arc::new(Mutex::new(rx));
+        let (rejected, rejected_rx) = mpsc::channel(4 * MAX_GROUP);
+        let rejected_rx = Arc::new(Mutex::new(rejected_rx));
+        let db = cx.db.clone();
+        tasks.supervise("rejected recorder", move || {
+            recorder(db.clone(), rejected_rx.clone())
+        });
         for n in 0..cx.writer_count() {
             let (cx, rx) = (cx.clone(), rx.clone());
             let name = match n {
@@ -208,14 +214,18 @@ impl Inbox {
             };
             tasks.supervise(name, move || writer(cx.clone(), rx.clone()));
         }
-        Self { tx, budget }
+        Self {
+            tx,
+            rejected,
+            budget,
+        }
     }
 
     /// Stores a verified event; returns once it is committed.
     pub async fn store(&self, event: Verified) -> Result<Stored, InboxError> {
         let (reply, done) = oneshot::channel();
         self.tx
-            .send(Job::Verified(event, reply))
+            .send((event, reply))
             .await
             .map_err(|_| InboxError::Closed)?;
         done.await
@@ -233,7 +243,7 @@ impl Inbox {
         {
             return;
         }
-        if self.tx.try_send(Job::Rejected(rejected)).is_err() {
+        if self.rejected.try_send(rejected).is_err() {
             tracing::warn!("inbox full: a rejected delivery was not recorded");
         }
     }
@@ -264,14 +274,7 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     // while this one writes.
     while rx.lock().await.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         crate::tasks::fault("inbox writer");
-        let mut verified = Vec::new();
-        let mut rejected = Vec::new();
-        for job in jobs.drain(..) {
-            match job {
-                Job::Verified(event, reply) => verified.push((event, reply)),
-                Job::Rejected(r) => rejected.push(r),
-            }
-        }
+        let verified: Vec<Job> = jobs.drain(..).collect();
         let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
         let written = store_group(&cx.db, &group, cx.lease).await;
         cx.health.commit(written.as_ref().err());
@@ -316,11 +319,15 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
         }
-        // Rejected deliveries are recorded apart: a row that cannot be written must never
-        // cost a verified event its acknowledgement, nor delay it.
-        if !rejected.is_empty()
-            && let Err(e) = log::insert_rejected(&cx.db, rejected).await
-        {
+    }
+}
+
+/// Records rejected deliveries, whatever queued up since the last write in one insert.
+async fn recorder(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Rejected>>>) {
+    let mut rx = rx.lock().await;
+    let mut rejected = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut rejected, MAX_GROUP).await > 0 {
+        if let Err(e) = log::insert_rejected(&db, std::mem::take(&mut rejected)).await {
             tracing::error!(error = %e, "could not record rejected deliveries");
         }
     }
