@@ -274,7 +274,7 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     // while this one writes.
     while rx.lock().await.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         crate::tasks::fault("inbox writer");
-        let verified: Vec<Job> = jobs.drain(..).collect();
+        let verified: Vec<Job> = std::mem::take(&mut jobs);
         let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
         let written = store_group(&cx.db, &group, cx.lease).await;
         cx.health.commit(written.as_ref().err());
