@@ -55,7 +55,9 @@ async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend:
     // the gateway gives is a 400.
     let statuses = unsigned_posts(&app, 3000, 1000, &body, |_| slug.clone()).await;
     let mut counts = std::collections::BTreeMap::new();
-    statuses.iter().for_each(|s| *counts.entry(*s).or_insert(0) += 1);
+    statuses
+        .iter()
+        .for_each(|s| *counts.entry(*s).or_insert(0) += 1);
     let answered_400 = counts.get(&400).copied().unwrap_or(0);
     assert!(
         statuses.iter().all(|s| *s == 400 || *s == 0) && answered_400 >= 2970,
