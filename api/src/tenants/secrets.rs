@@ -425,6 +425,10 @@ struct Cached {
 pub struct SecretCache {
     ttl: Duration,
     entries: RwLock<HashMap<String, Cached>>,
+    /// One load at a time per slug: when an entry runs out under a flood, one request
+    /// reads the database and the others wait for its answer, instead of a thousand
+    /// reads queueing for the pool (and for `STORAGE_TIMEOUT_MS`).
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SecretCache {
@@ -432,7 +436,17 @@ impl SecretCache {
         Self {
             ttl,
             entries: RwLock::new(HashMap::new()),
+            loading: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn fresh(&self, slug: &str) -> Option<Arc<Lookup>> {
+        self.entries
+            .read()
+            .expect("cache lock")
+            .get(slug)
+            .filter(|c| c.fetched.elapsed() < self.ttl)
+            .map(|c| c.lookup.clone())
     }
 
     pub async fn lookup(
@@ -441,16 +455,30 @@ impl SecretCache {
         ring: &KeyRing,
         slug: &super::TenantSlug,
     ) -> Result<Arc<Lookup>, DbErr> {
-        if let Some(hit) = self
-            .entries
-            .read()
-            .expect("cache lock")
-            .get(slug.as_str())
-            .filter(|c| c.fetched.elapsed() < self.ttl)
-        {
-            return Ok(hit.lookup.clone());
+        if let Some(hit) = self.fresh(slug.as_str()) {
+            return Ok(hit);
         }
-        let lookup = Arc::new(load(db, ring, slug).await?);
+        let turn = self
+            .loading
+            .lock()
+            .expect("loading lock")
+            .entry(slug.as_str().to_string())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
+        // Another request may have loaded it while this one waited.
+        if let Some(hit) = self.fresh(slug.as_str()) {
+            return Ok(hit);
+        }
+        let loaded = load(db, ring, slug).await;
+        {
+            let mut loading = self.loading.lock().expect("loading lock");
+            // Forget slugs nobody is loading (unknown slugs must not pile up).
+            if loading.len() > 1024 {
+                loading.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+        }
+        let lookup = Arc::new(loaded?);
         let mut entries = self.entries.write().expect("cache lock");
         if entries.len() > 100_000 {
             let ttl = self.ttl;
