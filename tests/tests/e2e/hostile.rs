@@ -50,17 +50,13 @@ async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend:
         fixture("checkout.session"),
     );
     let slug = tenant.slug.clone();
-    // 3,000 posts, 1,000 in flight at a time: with the whole suite running beside it, a
-    // few client connections may fail to connect on this machine (status 0); every answer
-    // the gateway gives is a 400.
-    let statuses = unsigned_posts(&app, 3000, 1000, &body, |_| slug.clone()).await;
+    let statuses = unsigned_posts(&app, 3000, 3000, &body, |_| slug.clone()).await;
     let mut counts = std::collections::BTreeMap::new();
     statuses
         .iter()
         .for_each(|s| *counts.entry(*s).or_insert(0) += 1);
-    let answered_400 = counts.get(&400).copied().unwrap_or(0);
     assert!(
-        statuses.iter().all(|s| *s == 400 || *s == 0) && answered_400 >= 2970,
+        statuses.iter().all(|s| *s == 400),
         "only 400s (status → how many; 0 is a connection error): {counts:?}"
     );
     // Stripe's real delivery right after: verified traffic has its own budget.
