@@ -102,7 +102,7 @@ pub async fn apply_group<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// The ids one tenant's events in the group name.
+/// The ids the group's events name.
 #[derive(Default)]
 struct Wanted {
     order_ids: BTreeSet<String>,
@@ -130,9 +130,14 @@ struct Rows {
 }
 
 async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, DbErr> {
-    let mut wanted: BTreeMap<i64, Wanted> = BTreeMap::new();
+    // One set of ids for the whole group and the set of its tenants: the reads keep
+    // three conditions however many tenants the group holds (a condition per tenant
+    // made PostgreSQL plan hundreds of index arms per statement), and every row read
+    // is matched in memory to an event of its own tenant only.
+    let mut tenants: BTreeSet<i64> = BTreeSet::new();
+    let mut w = Wanted::default();
     for item in items.iter().filter(|i| i.facts.effect != Effect::Ignored) {
-        let w = wanted.entry(item.tenant_id).or_default();
+        tenants.insert(item.tenant_id);
         let facts = item.facts;
         w.order_ids.extend(facts.order_refs.iter().cloned());
         w.sessions.extend(facts.checkout_session_id.iter().cloned());
@@ -144,56 +149,42 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
             .extend(facts.payment_key().map(str::to_owned));
     }
     let mut rows = Rows::default();
-    if wanted.is_empty() {
+    if tenants.is_empty() {
         return Ok(rows);
     }
 
     // Orders by id, session or PaymentIntent, in id order (so replicas lock alike).
-    let mut by_ref = Condition::any();
-    for (tenant_id, w) in &wanted {
-        let mut named = Condition::any();
-        if !w.order_ids.is_empty() {
-            named = named.add(order::Column::Id.is_in(w.order_ids.iter().cloned()));
-        }
-        if !w.sessions.is_empty() {
-            named = named.add(order::Column::CheckoutSessionId.is_in(w.sessions.iter().cloned()));
-        }
-        if !w.intents.is_empty() {
-            named = named.add(order::Column::PaymentIntentId.is_in(w.intents.iter().cloned()));
-        }
-        if !named.is_empty() {
-            by_ref = by_ref.add(
-                Condition::all()
-                    .add(order::Column::TenantId.eq(*tenant_id))
-                    .add(named),
-            );
-        }
+    let mut named = Condition::any();
+    if !w.order_ids.is_empty() {
+        named = named.add(order::Column::Id.is_in(w.order_ids.iter().cloned()));
     }
-    if !by_ref.is_empty() {
-        rows.add_orders(lock_orders(db, by_ref).await?);
+    if !w.sessions.is_empty() {
+        named = named.add(order::Column::CheckoutSessionId.is_in(w.sessions.iter().cloned()));
+    }
+    if !w.intents.is_empty() {
+        named = named.add(order::Column::PaymentIntentId.is_in(w.intents.iter().cloned()));
+    }
+    if !named.is_empty() {
+        let scoped = Condition::all()
+            .add(order::Column::TenantId.is_in(tenants.iter().copied()))
+            .add(named);
+        rows.add_orders(lock_orders(db, scoped).await?);
     }
 
     // Payments by key, and every payment of those orders.
-    let mut by_key = Condition::any();
-    for (tenant_id, w) in &wanted {
-        let mut named = Condition::any();
-        if !w.payment_keys.is_empty() {
-            named = named.add(payment::Column::PaymentKey.is_in(w.payment_keys.iter().cloned()));
-        }
-        let orders = rows.order_ids_of(*tenant_id);
-        if !orders.is_empty() {
-            named = named.add(payment::Column::OrderId.is_in(orders));
-        }
-        if !named.is_empty() {
-            by_key = by_key.add(
-                Condition::all()
-                    .add(payment::Column::TenantId.eq(*tenant_id))
-                    .add(named),
-            );
-        }
+    let mut named = Condition::any();
+    if !w.payment_keys.is_empty() {
+        named = named.add(payment::Column::PaymentKey.is_in(w.payment_keys.iter().cloned()));
     }
-    if !by_key.is_empty() {
-        rows.add_payments(lock_payments(db, by_key).await?);
+    let orders: Vec<String> = rows.orders.iter().map(|o| o.model.id.clone()).collect();
+    if !orders.is_empty() {
+        named = named.add(payment::Column::OrderId.is_in(orders));
+    }
+    if !named.is_empty() {
+        let scoped = Condition::all()
+            .add(payment::Column::TenantId.is_in(tenants.iter().copied()))
+            .add(named);
+        rows.add_payments(lock_payments(db, scoped).await?);
     }
 
     // An event that names only its payment finds the order through it: those orders,
@@ -275,14 +266,6 @@ impl Rows {
                 });
             }
         }
-    }
-
-    fn order_ids_of(&self, tenant_id: i64) -> Vec<String> {
-        self.orders
-            .iter()
-            .filter(|o| o.model.tenant_id == tenant_id)
-            .map(|o| o.model.id.clone())
-            .collect()
     }
 
     fn order(&self, tenant_id: i64, id: &str) -> Option<usize> {

@@ -18,7 +18,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, Statement,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// The status of a delivery in the log.
@@ -115,21 +115,13 @@ pub async fn already_stored<C: ConnectionTrait>(
     db: &C,
     group: &[&Verified],
 ) -> Result<HashSet<(i64, String)>, DbErr> {
-    let mut by_tenant: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
-    for event in group {
-        by_tenant
-            .entry(event.tenant_id)
-            .or_default()
-            .insert(event.facts.event_id.as_str());
-    }
-    let mut condition = Condition::any();
-    for (tenant_id, ids) in by_tenant {
-        condition = condition.add(
-            Condition::all()
-                .add(Column::TenantId.eq(tenant_id))
-                .add(Column::DedupKey.is_in(ids)),
-        );
-    }
+    // The group's tenants and event ids in two conditions (not one per tenant); only
+    // exact (tenant, event id) pairs of the group are asked about by the caller.
+    let tenants: BTreeSet<i64> = group.iter().map(|e| e.tenant_id).collect();
+    let ids: BTreeSet<&str> = group.iter().map(|e| e.facts.event_id.as_str()).collect();
+    let condition = Condition::all()
+        .add(Column::TenantId.is_in(tenants))
+        .add(Column::DedupKey.is_in(ids));
     let found: Vec<(Option<i64>, Option<String>)> = webhook_event::Entity::find()
         .select_only()
         .columns([Column::TenantId, Column::DedupKey])
