@@ -11,6 +11,7 @@ mod m20261123_000004_integrity;
 mod m20261123_000005_ready_probe;
 mod m20261123_000006_recovery;
 mod m20261123_000007_notifications;
+mod m20261201_000008_secret_changes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_ready_probe::Migration),
             Box::new(m20261123_000006_recovery::Migration),
             Box::new(m20261123_000007_notifications::Migration),
+            Box::new(m20261201_000008_secret_changes::Migration),
         ]
     }
 }

@@ -57,10 +57,15 @@ impl AppState {
         let tasks = Arc::new(Tasks::default());
         let processor_db = crate::db::connect_processor(&config, &db).await?;
         let watchers = Arc::new(Watchers::default());
+        let secrets = Arc::new(SecretCache::new(config.secret_cache_ttl));
         if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let (url, w) = (config.database_url.clone(), watchers.clone());
+            let (url, w, s) = (
+                config.database_url.clone(),
+                watchers.clone(),
+                secrets.clone(),
+            );
             tasks.supervise("order listener", move || {
-                watch::listen(url.clone(), w.clone())
+                watch::listen(url.clone(), w.clone(), s.clone())
             });
         }
         let queue = processor::start(
@@ -126,7 +131,7 @@ impl AppState {
             &tasks,
         );
         Ok(Self {
-            secrets: Arc::new(SecretCache::new(config.secret_cache_ttl)),
+            secrets,
             db,
             inbox,
             metrics,

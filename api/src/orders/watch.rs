@@ -7,6 +7,7 @@
 //! The same changes keep `StatusCache` honest: widgets that poll an order that did
 //! not change are answered from memory, without a query.
 
+use crate::tenants::secrets::SecretCache;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -144,14 +145,31 @@ impl StatusCache {
         self.entries.lock().expect("status cache lock").len()
     }
 
+    /// Forgets every answer (changes may have gone unannounced).
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().expect("status cache lock");
+        for g in self.generations.iter() {
+            g.fetch_add(1, Ordering::AcqRel);
+        }
+        entries.clear();
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
-/// Listens on PostgreSQL for changes made by any replica, for as long as the gateway
-/// runs (supervised: a lost connection ends it, and it is started again).
-pub async fn listen(url: String, watchers: Arc<Watchers>) {
+/// The PostgreSQL channel of changes to tenants' secrets (see the migration
+/// `secret_changes`: triggers announce them, whoever makes them).
+pub const SECRETS_CHANNEL: &str = "secrets_changed";
+
+/// Listens on PostgreSQL for changes made by any replica (orders, and tenants'
+/// secrets), for as long as the gateway runs (supervised: a lost connection ends it,
+/// and it is started again). While it listens, cached secrets are kept until they
+/// change; when the connection is lost, announcements may have been missed, so both
+/// caches start afresh and secrets are re-read at the ordinary interval until it is
+/// back.
+pub async fn listen(url: String, watchers: Arc<Watchers>, secrets: Arc<SecretCache>) {
     use sea_orm::sqlx::postgres::PgListener;
     let mut listener = match PgListener::connect(&url).await {
         Ok(listener) => listener,
@@ -161,15 +179,21 @@ pub async fn listen(url: String, watchers: Arc<Watchers>) {
             return;
         }
     };
-    if let Err(e) = listener.listen(CHANNEL).await {
+    if let Err(e) = listener.listen_all([CHANNEL, SECRETS_CHANNEL]).await {
         tracing::warn!(error = %e, "cannot listen for order changes");
         return;
     }
+    secrets.set_announced(true);
     loop {
-        match listener.recv().await {
-            Ok(note) => watchers.changed(note.payload()),
-            Err(e) => {
-                tracing::warn!(error = %e, "stopped listening for order changes");
+        match listener.try_recv().await {
+            Ok(Some(note)) if note.channel() == SECRETS_CHANNEL => {
+                secrets.forget_announced(note.payload())
+            }
+            Ok(Some(note)) => watchers.changed(note.payload()),
+            Ok(None) | Err(_) => {
+                secrets.set_announced(false);
+                watchers.statuses.clear();
+                tracing::warn!("stopped listening for changes; listening again");
                 return;
             }
         }
