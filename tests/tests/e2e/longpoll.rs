@@ -135,24 +135,13 @@ async fn status_reads(app: &TestApp) -> (u64, u64) {
     (count("memory"), count("database"))
 }
 
-async fn status(app: &TestApp, order: &str) -> serde_json::Value {
-    let response = app
-        .client
-        .get(app.url(&format!("/api/v1/orders/{order}/status")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn polling_an_unchanged_order_costs_no_query_and_a_payment_shows_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 2599).await;
     let (memory, database) = status_reads(&app).await;
     for _ in 0..20 {
-        assert_eq!(status(&app, &order).await["status"], "PAYMENT_PENDING");
+        assert_eq!(app.order_status(&order).await["status"], "PAYMENT_PENDING");
     }
     let (memory_after, database_after) = status_reads(&app).await;
     assert!(
@@ -167,7 +156,7 @@ async fn polling_an_unchanged_order_costs_no_query_and_a_payment_shows_at_once(b
         "the status shows the payment",
         Duration::from_millis(300),
         || async {
-            match status(&app, &order).await {
+            match app.order_status(&order).await {
                 body if body["status"] == "PAID" => Ok(body),
                 body => Err(body.to_string()),
             }
@@ -188,14 +177,14 @@ async fn a_status_kept_by_one_replica_is_forgotten_when_another_applies_a_paymen
     let tenant = one.tenant();
     let order = one.create_order(&tenant, 2599).await;
     for _ in 0..5 {
-        assert_eq!(status(&two, &order).await["status"], "PAYMENT_PENDING");
+        assert_eq!(two.order_status(&order).await["status"], "PAYMENT_PENDING");
     }
     let acked = pay_later(&one, &tenant, &order, Duration::ZERO).await;
     eventually(
         "replica two shows the payment",
         Duration::from_secs(2),
         || async {
-            match status(&two, &order).await {
+            match two.order_status(&order).await {
                 body if body["status"] == "PAID" => Ok(()),
                 body => Err(body.to_string()),
             }
