@@ -138,15 +138,27 @@ fn explore<'a>(
     })
 }
 
-#[tokio::test]
-async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
+/// An empty, migrated in-memory database.
+async fn fresh_database() -> sea_orm::DatabaseConnection {
     let db = gateway::db::connect_url("sqlite::memory:", 1)
         .await
         .unwrap();
     gateway::db::migrate(&db).await.unwrap();
+    db
+}
+
+/// A fresh database with one tenant and one live 25.99 EUR order.
+async fn one_order(
+    slug: &str,
+) -> (
+    sea_orm::DatabaseConnection,
+    entity::tenant::Model,
+    order::Model,
+) {
+    let db = fresh_database().await;
     let tenant = tenants::create(
         &db,
-        &TenantSlug::parse("perm-test").unwrap(),
+        &TenantSlug::parse(slug).unwrap(),
         "Perm",
         &Actor::cli(),
     )
@@ -155,6 +167,12 @@ async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
     let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
         .await
         .unwrap();
+    (db, tenant, order)
+}
+
+#[tokio::test]
+async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
+    let (db, tenant, order) = one_order("perm-test").await;
     let events = events(&order.id, 0);
     let txn = db.begin().await.unwrap();
     let mut leaves = Vec::new();
@@ -211,21 +229,7 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 #[tokio::test]
 async fn every_delivery_order_applied_in_groups_reaches_the_same_state() {
     use gateway::orders::apply::{Item, apply_group};
-    let db = gateway::db::connect_url("sqlite::memory:", 1)
-        .await
-        .unwrap();
-    gateway::db::migrate(&db).await.unwrap();
-    let tenant = tenants::create(
-        &db,
-        &TenantSlug::parse("perm-groups").unwrap(),
-        "Perm",
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
-        .await
-        .unwrap();
+    let (db, tenant, order) = one_order("perm-groups").await;
     let events = events(&order.id, 0);
 
     // One at a time, in the order given: the reference.
@@ -269,10 +273,7 @@ async fn every_delivery_order_applied_in_groups_reaches_the_same_state() {
 #[tokio::test]
 async fn a_group_of_many_tenants_applies_each_event_to_its_own_order() {
     use gateway::orders::apply::{Item, apply_group};
-    let db = gateway::db::connect_url("sqlite::memory:", 1)
-        .await
-        .unwrap();
-    gateway::db::migrate(&db).await.unwrap();
+    let db = fresh_database().await;
     let mut all = Vec::new();
     for t in 0..3 {
         let tenant = tenants::create(

@@ -117,15 +117,7 @@ async fn a_widget_on_one_replica_is_woken_by_a_payment_applied_on_another() {
 
 /// How many status reads this gateway answered from memory and from the database.
 async fn status_reads(app: &TestApp) -> (u64, u64) {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let count = |source: &str| {
         let prefix = format!("gateway_status_reads_total{{source=\"{source}\"}} ");
         text.lines()

@@ -180,15 +180,7 @@ async fn health_and_readiness(backend: Backend) {
             .status(),
         200
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("gateway_webhook_duration_seconds_bucket"));
 }
 

@@ -187,6 +187,13 @@ impl TestApp {
         body["order_id"].as_str().unwrap().to_string()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     pub async fn order_status(&self, order_id: &str) -> Value {
         let response = self
             .client
