@@ -122,6 +122,16 @@ impl std::ops::Deref for WriteTxn {
 }
 
 impl WriteTxn {
+    /// Rolls back (on SQLite, settles: see above) before the write turn is released.
+    pub async fn rollback(mut self) -> Result<(), DbErr> {
+        let txn = self.txn.take().expect("ended once");
+        if !self.sqlite {
+            return txn.rollback().await;
+        }
+        settle(txn).await;
+        Ok(())
+    }
+
     pub async fn commit(mut self) -> Result<(), DbErr> {
         let txn = self.txn.take().expect("committed once");
         if !self.sqlite {

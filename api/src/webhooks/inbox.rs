@@ -6,10 +6,10 @@
 //! while a quiet one commits each event at once. Only after the commit does the
 //! handler answer Stripe.
 //!
-//! The same transaction applies the group (`orders::apply`, inside a savepoint) and
-//! stores its events `COMPLETED`, so that each event is written once. When applying
-//! fails, the savepoint is rolled back and the events are stored `PROCESSING` and go
-//! to the processor, which retries them with backoff; their acknowledgement never
+//! The same transaction applies the group (`orders::apply`) and stores its events
+//! `COMPLETED`, so that each event is written once. When applying fails, that
+//! transaction is rolled back and a second one stores the events `PROCESSING`; they go
+//! to the processor, which retries them with backoff, and their acknowledgement never
 //! waits for an apply that cannot succeed.
 
 use super::log::{self, Rejected, Settled, Verified};
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::orders::apply;
 use crate::orders::watch::Watchers;
 use crate::tasks::Tasks;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -80,12 +80,33 @@ pub struct GroupWritten {
 }
 
 /// Stores a group of verified events and applies the new ones, in one transaction
-/// (see the module's documentation).
+/// (see the module's documentation). When applying fails, that transaction is rolled
+/// back and the group is stored again, `PROCESSING`, for the processor: rare enough
+/// that it is cheaper than a savepoint around every apply (two round trips a group).
 pub async fn store_group(
     db: &DatabaseConnection,
     group: &[&Verified],
     lease: Duration,
 ) -> Result<GroupWritten, DbErr> {
+    match write_group(db, group, lease, true).await? {
+        Ok(written) => Ok(written),
+        Err(e) => {
+            tracing::warn!(error = %e, events = group.len(), "applying failed; the events are stored for the processor");
+            write_group(db, group, lease, false)
+                .await?
+                .map_err(|e| DbErr::Custom(format!("storing without applying: {e}")))
+        }
+    }
+}
+
+/// One try of `store_group`, applying or not: `Ok(Err(_))` when applying failed and
+/// nothing was written.
+async fn write_group(
+    db: &DatabaseConnection,
+    group: &[&Verified],
+    lease: Duration,
+    apply: bool,
+) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let now = now_ms();
     let txn = crate::db::begin_write(db).await?;
     let stored = log::already_stored(&*txn, group).await?;
@@ -97,41 +118,35 @@ pub async fn store_group(
             !stored.contains(&(key.0, key.1.to_string())) && seen.insert(key)
         })
         .collect();
-    let items: Vec<apply::Item> = fresh
-        .iter()
-        .map(|&i| apply::Item {
-            tenant_id: group[i].tenant_id,
-            facts: &group[i].facts,
-        })
-        .collect();
-    let savepoint = txn.begin().await?;
-    let applied = match apply_in(&savepoint, &items, now).await {
-        Ok(applied) => match savepoint.commit().await {
-            Ok(()) => Some(applied),
-            Err(e) => return Err(e),
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, events = items.len(), "applying failed; the events are stored for the processor");
-            savepoint.rollback().await?;
-            None
-        }
-    };
-    let (settled, changed): (Vec<Settled>, Vec<String>) = match applied {
-        Some(applied) => {
-            let settled = applied
-                .applied
-                .into_iter()
-                .map(|a| Settled::Completed {
-                    outcome: a.outcome.as_str(),
-                    order_id: a.order_id,
-                })
-                .collect();
-            let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
-            changed.sort();
-            changed.dedup();
-            (settled, changed)
-        }
-        None => (vec![Settled::Processing; fresh.len()], Vec::new()),
+    let (settled, changed): (Vec<Settled>, Vec<String>) = if apply {
+        let items: Vec<apply::Item> = fresh
+            .iter()
+            .map(|&i| apply::Item {
+                tenant_id: group[i].tenant_id,
+                facts: &group[i].facts,
+            })
+            .collect();
+        let applied = match apply_in(&*txn, &items, now).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                txn.rollback().await?;
+                return Ok(Err(e));
+            }
+        };
+        let settled = applied
+            .applied
+            .into_iter()
+            .map(|a| Settled::Completed {
+                outcome: a.outcome.as_str(),
+                order_id: a.order_id,
+            })
+            .collect();
+        let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
+        changed.sort();
+        changed.dedup();
+        (settled, changed)
+    } else {
+        (vec![Settled::Processing; fresh.len()], Vec::new())
     };
     let rows: Vec<(&Verified, Settled)> = fresh
         .iter()
@@ -150,7 +165,7 @@ pub async fn store_group(
             Settled::Processing => Written::Pending(id),
         };
     }
-    Ok(GroupWritten { written, changed })
+    Ok(Ok(GroupWritten { written, changed }))
 }
 
 /// Applies the items and writes what follows from them: notifications of each change
