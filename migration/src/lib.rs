@@ -12,6 +12,7 @@ mod m20261123_000005_ready_probe;
 mod m20261123_000006_recovery;
 mod m20261123_000007_notifications;
 mod m20261201_000008_secret_changes;
+mod m20261201_000009_lean_indexes;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_recovery::Migration),
             Box::new(m20261123_000007_notifications::Migration),
             Box::new(m20261201_000008_secret_changes::Migration),
+            Box::new(m20261201_000009_lean_indexes::Migration),
         ]
     }
 }

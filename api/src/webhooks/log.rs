@@ -460,7 +460,9 @@ pub async fn due(
     limit: u64,
 ) -> Result<Vec<webhook_event::Model>, DbErr> {
     webhook_event::Entity::find()
-        .filter(Column::Status.eq(EventStatus::Processing.as_str()))
+        // Written out, not bound: the due index holds only PROCESSING rows, and a plan
+        // for a bound status could not use it.
+        .filter(Expr::cust("webhook_event.status = 'PROCESSING'"))
         .filter(Column::NextAttemptAt.lte(now))
         .order_by_asc(Column::NextAttemptAt)
         .limit(limit)
