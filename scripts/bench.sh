@@ -7,8 +7,9 @@
 #     events (default 1,000,000; LOG_ROWS=0 skips it).
 #  3. gateway-bench-push: 10,000 widgets long-polling, and notifications per second.
 #  4. gateway-bench-status: widget status reads per second (200 and 304).
-#  5. gateway-bench with 10,000 tenants × 10 orders, and with two replicas (PostgreSQL);
-#     SCALE=0 skips these.
+#  5. gateway-bench with 10,000 tenants × 10 orders beside 20 tenants × 5,000 orders (the
+#     same 100,000 orders: only the tenant count differs), and with two replicas
+#     (PostgreSQL); SCALE=0 skips these.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p gateway -p gateway-bench --bins
@@ -16,7 +17,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/gateway-bench.XXXXXX")
 eval "$(scripts/pg.sh start)"
 trap 'scripts/pg.sh stop "$PG_DIR"; rm -rf "$work"' EXIT
 psql -q "$TEST_POSTGRES_URL/postgres" -c "CREATE DATABASE bench" -c "CREATE DATABASE bench_log" -c "CREATE DATABASE bench_push" \
-  -c "CREATE DATABASE bench_status" -c "CREATE DATABASE bench_many" -c "CREATE DATABASE bench_replicas" >/dev/null
+  -c "CREATE DATABASE bench_status" -c "CREATE DATABASE bench_many" -c "CREATE DATABASE bench_few" -c "CREATE DATABASE bench_replicas" >/dev/null
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load generator on the same machine"
 target/release/gateway-bench --database-url "sqlite://$work/bench.db?mode=rwc" "$@"
 target/release/gateway-bench --database-url "$TEST_POSTGRES_URL/bench" "$@"
@@ -31,5 +32,6 @@ target/release/gateway-bench-status --database-url "sqlite://$work/status.db?mod
 target/release/gateway-bench-status --database-url "$TEST_POSTGRES_URL/bench_status"
 if [ "${SCALE:-1}" != 0 ]; then
   target/release/gateway-bench --database-url "$TEST_POSTGRES_URL/bench_many" --tenants 10000 --orders-per-tenant 10 "$@"
+  target/release/gateway-bench --database-url "$TEST_POSTGRES_URL/bench_few" --tenants 20 --orders-per-tenant 5000 "$@"
   target/release/gateway-bench --database-url "$TEST_POSTGRES_URL/bench_replicas" --replicas 2 --concurrency 128 "$@"
 fi
