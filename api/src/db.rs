@@ -92,6 +92,15 @@ fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
+/// `(tenant, key)` pairs as the two PostgreSQL arrays `unnest($1::int8[], $2::text[])`
+/// reads back as rows: how the fixed statements of the write path take a group's keys.
+/// (The planner takes an array parameter for about ten rows, so it probes indexes; a
+/// JSON `json_to_recordset` counts as a hundred and made it scan payments instead.)
+pub fn pair_arrays<'a>(pairs: impl Iterator<Item = (i64, &'a str)>) -> [sea_orm::Value; 2] {
+    let (tenants, keys): (Vec<i64>, Vec<String>) = pairs.map(|(t, k)| (t, k.to_string())).unzip();
+    [tenants.into(), keys.into()]
+}
+
 /// One writer at a time per process on SQLite: writers queue here, in order, instead
 /// of in SQLite's busy handler, which sleeps in steps of up to 100 ms.
 static SQLITE_WRITE_GATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

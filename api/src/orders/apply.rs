@@ -209,13 +209,18 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
     Ok(rows)
 }
 
-/// `(tenant, key)` pairs as the two arrays `unnest($1, $2)` reads back as rows. (The
-/// planner takes an array parameter for about ten rows, so it probes the indexes; a
-/// JSON `json_to_recordset` counts as a hundred and made it scan payments instead.)
-fn pair_arrays(pairs: &[&(i64, String)]) -> [sea_orm::Value; 2] {
-    let tenants: Vec<i64> = pairs.iter().map(|(t, _)| *t).collect();
-    let keys: Vec<String> = pairs.iter().map(|(_, k)| k.clone()).collect();
-    [tenants.into(), keys.into()]
+/// Runs one of the fixed PostgreSQL reads below: each kind of key goes in as two array
+/// parameters (see `db::pair_arrays`), in the order of the statement's `unnest`s.
+async fn fixed_read<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    kinds: &[&Vec<&(i64, String)>],
+) -> Result<Vec<E::Model>, DbErr> {
+    let values = kinds
+        .iter()
+        .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))));
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    E::find().from_raw_sql(statement).all(db).await
 }
 
 /// On SQLite: one arm per kind of key, each with its own tenants, so that each arm is
@@ -241,10 +246,10 @@ fn any_of<'a, Col: ColumnTrait>(
 
 /// Reads and locks the orders, in id order.
 ///
-/// On PostgreSQL one statement whose text never changes, so it is parsed and planned
-/// once per connection: each `(tenant, key)` pair is one probe of its own index. The
-/// shape keeps that plan whatever the statistics said when it was made (the plan is
-/// kept for the connection's life, and a fresh table looks tiny): each probe is a
+/// On PostgreSQL one statement whose text never changes, so it is parsed once per
+/// connection (and planned once, when PostgreSQL settles on a generic plan): each
+/// `(tenant, key)` pair is one probe of its own index. The shape keeps that whatever
+/// the statistics said when a cached plan was made (a fresh table looks tiny): each probe is a
 /// `LATERAL` subquery behind `OFFSET 0`, so it cannot become a hash join over a scan of
 /// the table, and the rows are then locked through the primary key with `= ANY`.
 /// (An `OR` of `tenant IN (…) AND key IN (…)` arms made PostgreSQL factor the tenants
@@ -268,11 +273,8 @@ async fn lock_orders<C: ConnectionTrait>(
                SELECT o.id FROM orders o \
                WHERE o.tenant_id = w.t AND o.payment_intent_id = w.k OFFSET 0) x \
              )) ORDER BY id FOR UPDATE";
-        let values = [&keys.ids, &keys.sessions, &keys.intents]
-            .into_iter()
-            .flat_map(|pairs| pair_arrays(pairs));
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, SQL, values);
-        return order::Entity::find().from_raw_sql(statement).all(db).await;
+        let kinds = [&keys.ids, &keys.sessions, &keys.intents];
+        return fixed_read::<order::Entity, _>(db, SQL, &kinds).await;
     }
     use order::Column as O;
     let condition = any_of([
@@ -305,14 +307,8 @@ async fn lock_payments<C: ConnectionTrait>(
                SELECT p.id FROM payments p \
                WHERE p.order_id = w.k AND p.tenant_id = w.t OFFSET 0) x \
              )) ORDER BY id FOR UPDATE";
-        let values = [&keys.keys, &keys.order_ids]
-            .into_iter()
-            .flat_map(|pairs| pair_arrays(pairs));
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, SQL, values);
-        return payment::Entity::find()
-            .from_raw_sql(statement)
-            .all(db)
-            .await;
+        let kinds = [&keys.keys, &keys.order_ids];
+        return fixed_read::<payment::Entity, _>(db, SQL, &kinds).await;
     }
     use payment::Column as P;
     let condition = any_of([

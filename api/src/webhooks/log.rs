@@ -117,18 +117,19 @@ pub async fn already_stored<C: ConnectionTrait>(
 ) -> Result<HashSet<(i64, String)>, DbErr> {
     if db.get_database_backend() == DbBackend::Postgres {
         // Exact (tenant, event id) pairs, in one statement whose text never changes
-        // (parsed and planned once per connection), each pair one probe of the unique
-        // index, kept so by the `LATERAL … OFFSET 0` however small the table was when
-        // the plan was made (see `orders::apply::lock_orders`). Two `IN` lists let
-        // PostgreSQL read by the tenant prefix alone.
-        let tenants: Vec<i64> = group.iter().map(|e| e.tenant_id).collect();
-        let ids: Vec<String> = group.iter().map(|e| e.facts.event_id.clone()).collect();
+        // (parsed once per connection), each pair one probe of the unique index, kept
+        // so by the `LATERAL … OFFSET 0` however small the table was when a cached plan
+        // was made (see `orders::apply::lock_orders`). Two `IN` lists let PostgreSQL
+        // read by the tenant prefix alone.
+        let pairs = group
+            .iter()
+            .map(|e| (e.tenant_id, e.facts.event_id.as_str()));
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT x.tenant_id, x.dedup_key FROM unnest($1::int8[], $2::text[]) AS w(t, k), \
              LATERAL (SELECT e.tenant_id, e.dedup_key FROM webhook_event e \
                WHERE e.tenant_id = w.t AND e.dedup_key = w.k OFFSET 0) x",
-            [tenants.into(), ids.into()],
+            crate::db::pair_arrays(pairs),
         );
         let mut found = HashSet::new();
         for row in db.query_all_raw(statement).await? {
