@@ -1,6 +1,8 @@
 //! Every one of the 5040 delivery orders of a realistic event set, applied by the real
-//! `orders::store::apply` to a real (in-memory SQLite) database, ends in the same
-//! order and payment state.
+//! `orders::store::apply` to a real database, ends in the same order and payment state.
+//! Each test runs on SQLite (in memory) and on PostgreSQL (a fresh database on the
+//! server `TEST_POSTGRES_URL` names, which `scripts/test.sh` starts): the two backends
+//! read and lock the group's rows with different statements.
 
 use entity::{order, payment};
 use gateway::orders::store;
@@ -138,24 +140,65 @@ fn explore<'a>(
     })
 }
 
-/// An empty, migrated in-memory database.
-async fn fresh_database() -> sea_orm::DatabaseConnection {
-    let db = gateway::db::connect_url("sqlite::memory:", 1)
-        .await
-        .unwrap();
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Each test, once on each backend: `name::sqlite` and `name::postgres`.
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$body(super::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body(super::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// An empty, migrated database: in memory on SQLite, made for this test on PostgreSQL.
+async fn fresh_database(backend: Backend) -> sea_orm::DatabaseConnection {
+    let url = match backend {
+        Backend::Sqlite => "sqlite::memory:".to_string(),
+        Backend::Postgres => {
+            let server = std::env::var("TEST_POSTGRES_URL").expect(
+                "TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+            );
+            let mut bytes = [0u8; 8];
+            rand::fill(&mut bytes);
+            let name = format!("perm_{}", hex::encode(bytes));
+            let admin = sea_orm::Database::connect(format!("{server}/postgres"))
+                .await
+                .expect("connect to the test PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            format!("{server}/{name}")
+        }
+    };
+    let db = gateway::db::connect_url(&url, 1).await.unwrap();
     gateway::db::migrate(&db).await.unwrap();
     db
 }
 
 /// A fresh database with one tenant and one live 25.99 EUR order.
 async fn one_order(
+    backend: Backend,
     slug: &str,
 ) -> (
     sea_orm::DatabaseConnection,
     entity::tenant::Model,
     order::Model,
 ) {
-    let db = fresh_database().await;
+    let db = fresh_database(backend).await;
     let tenant = tenants::create(
         &db,
         &TenantSlug::parse(slug).unwrap(),
@@ -170,9 +213,12 @@ async fn one_order(
     (db, tenant, order)
 }
 
-#[tokio::test]
-async fn every_delivery_order_reaches_the_same_order_and_payment_state() {
-    let (db, tenant, order) = one_order("perm-test").await;
+on_both!(
+    every_delivery_order_reaches_the_same_order_and_payment_state,
+    every_delivery_order
+);
+async fn every_delivery_order(backend: Backend) {
+    let (db, tenant, order) = one_order(backend, "perm-test").await;
     let events = events(&order.id, 0);
     let txn = db.begin().await.unwrap();
     let mut leaves = Vec::new();
@@ -226,10 +272,13 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 /// The applier takes events in groups: every delivery order, cut into two groups at
 /// every place (a group of all seven, of one, and all between), reaches the state that
 /// one-at-a-time applying reaches.
-#[tokio::test]
-async fn every_delivery_order_applied_in_groups_reaches_the_same_state() {
+on_both!(
+    every_delivery_order_applied_in_groups_reaches_the_same_state,
+    in_groups
+);
+async fn in_groups(backend: Backend) {
     use gateway::orders::apply::{Item, apply_group};
-    let (db, tenant, order) = one_order("perm-groups").await;
+    let (db, tenant, order) = one_order(backend, "perm-groups").await;
     let events = events(&order.id, 0);
 
     // One at a time, in the order given: the reference.
@@ -270,10 +319,13 @@ async fn every_delivery_order_applied_in_groups_reaches_the_same_state() {
 
 /// One group may hold events of many orders and tenants: each lands on its own order,
 /// never on another tenant's, and the outcomes are those of one-at-a-time applying.
-#[tokio::test]
-async fn a_group_of_many_tenants_applies_each_event_to_its_own_order() {
+on_both!(
+    a_group_of_many_tenants_applies_each_event_to_its_own_order,
+    many_tenants
+);
+async fn many_tenants(backend: Backend) {
     use gateway::orders::apply::{Item, apply_group};
-    let db = fresh_database().await;
+    let db = fresh_database(backend).await;
     let mut all = Vec::new();
     for t in 0..3 {
         let tenant = tenants::create(

@@ -18,7 +18,8 @@ use entity::{order, payment};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 use std::collections::BTreeSet;
 
@@ -161,25 +162,31 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
     }
     let mut rows = Rows::default();
 
-    // Orders by id, session or PaymentIntent, in id order (so replicas lock alike).
+    // Orders by id, session or PaymentIntent, in id order (so replicas lock alike);
+    // then payments by key, and every payment of those orders.
     let keys = OrderKeys {
         ids: w.order_ids.iter().collect(),
         sessions: w.sessions.iter().collect(),
         intents: w.intents.iter().collect(),
     };
-    rows.add_orders(lock_orders(db, &keys).await?);
-
-    // Payments by key, and every payment of those orders.
-    let of_orders: Vec<(i64, String)> = rows
-        .orders
-        .iter()
-        .map(|o| (o.model.tenant_id, o.model.id.clone()))
-        .collect();
-    let keys = PaymentKeys {
-        keys: w.payment_keys.iter().collect(),
-        order_ids: of_orders.iter().collect(),
-    };
-    rows.add_payments(lock_payments(db, &keys).await?);
+    let payment_keys: Vec<&(i64, String)> = w.payment_keys.iter().collect();
+    if db.get_database_backend() == DbBackend::Postgres {
+        let (orders, payments) = lock_orders_and_payments(db, &keys, &payment_keys).await?;
+        rows.add_orders(orders);
+        rows.add_payments(payments);
+    } else {
+        rows.add_orders(lock_orders(db, &keys).await?);
+        let of_orders: Vec<(i64, String)> = rows
+            .orders
+            .iter()
+            .map(|o| (o.model.tenant_id, o.model.id.clone()))
+            .collect();
+        let keys = PaymentKeys {
+            keys: payment_keys,
+            order_ids: of_orders.iter().collect(),
+        };
+        rows.add_payments(lock_payments(db, &keys).await?);
+    }
 
     // An event that names only its payment finds the order through it: those orders,
     // and their other payments, are read too.
@@ -207,6 +214,88 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
         rows.add_payments(lock_payments(db, &payments).await?);
     }
     Ok(rows)
+}
+
+/// The probes of the orders a group names, by id, session and PaymentIntent: one
+/// `LATERAL` probe of its index per `(tenant, key)` pair (see `lock_orders`).
+const ORDER_PROBES: &str = "SELECT x.id FROM unnest($1::int8[], $2::text[]) AS w(t, k), LATERAL ( \
+       SELECT o.id FROM orders o WHERE o.id = w.k AND o.tenant_id = w.t OFFSET 0) x \
+     UNION ALL SELECT x.id FROM unnest($3::int8[], $4::text[]) AS w(t, k), LATERAL ( \
+       SELECT o.id FROM orders o \
+       WHERE o.tenant_id = w.t AND o.checkout_session_id = w.k OFFSET 0) x \
+     UNION ALL SELECT x.id FROM unnest($5::int8[], $6::text[]) AS w(t, k), LATERAL ( \
+       SELECT o.id FROM orders o \
+       WHERE o.tenant_id = w.t AND o.payment_intent_id = w.k OFFSET 0) x";
+
+/// On PostgreSQL, `lock_orders` and then `lock_payments` of the orders found, in one
+/// statement: one round trip a group fewer, and the same locks in the same order (the
+/// orders in id order, then the payments in id order). Each row comes back as the
+/// columns of one table, prefixed `o_` or `p_`, beside `kind`; the column lists follow
+/// the entities, so the statement's text is made once and never changes.
+async fn lock_orders_and_payments<C: ConnectionTrait>(
+    db: &C,
+    orders: &OrderKeys<'_>,
+    payment_keys: &[&(i64, String)],
+) -> Result<(Vec<order::Model>, Vec<payment::Model>), DbErr> {
+    if orders.ids.is_empty()
+        && orders.sessions.is_empty()
+        && orders.intents.is_empty()
+        && payment_keys.is_empty()
+    {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let columns = |names: &[String], prefix: &str, own: bool| -> String {
+            names
+                .iter()
+                .map(|c| match own {
+                    true => format!("{c} AS {prefix}{c}"),
+                    false => format!("NULL AS {prefix}{c}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let o: Vec<String> = order::Column::iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        let p: Vec<String> = payment::Column::iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        format!(
+            "WITH o AS (SELECT * FROM orders WHERE id = ANY(ARRAY({ORDER_PROBES})) \
+               ORDER BY id FOR UPDATE), \
+             p AS (SELECT * FROM payments WHERE id = ANY(ARRAY( \
+               SELECT x.id FROM unnest($7::int8[], $8::text[]) AS w(t, k), LATERAL ( \
+                 SELECT p.id FROM payments p \
+                 WHERE p.tenant_id = w.t AND p.payment_key = w.k OFFSET 0) x \
+               UNION ALL SELECT x.id FROM o, LATERAL ( \
+                 SELECT p.id FROM payments p \
+                 WHERE p.order_id = o.id AND p.tenant_id = o.tenant_id OFFSET 0) x \
+               )) ORDER BY id FOR UPDATE) \
+             SELECT 'o' AS kind, {}, {} FROM o \
+             UNION ALL SELECT 'p', {}, {} FROM p",
+            columns(&o, "o_", true),
+            columns(&p, "p_", false),
+            columns(&o, "o_", false),
+            columns(&p, "p_", true),
+        )
+    });
+    let kinds = [&orders.ids, &orders.sessions, &orders.intents];
+    let values = kinds
+        .iter()
+        .map(|pairs| pairs.as_slice())
+        .chain([payment_keys])
+        .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))));
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let (mut found_orders, mut found_payments) = (Vec::new(), Vec::new());
+    for row in db.query_all_raw(statement).await? {
+        match row.try_get::<String>("", "kind")?.as_str() {
+            "o" => found_orders.push(order::Model::from_query_result(&row, "o_")?),
+            _ => found_payments.push(payment::Model::from_query_result(&row, "p_")?),
+        }
+    }
+    Ok((found_orders, found_payments))
 }
 
 /// Runs one of the fixed PostgreSQL reads below: each kind of key goes in as two array
@@ -263,18 +352,14 @@ async fn lock_orders<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     if db.get_database_backend() == DbBackend::Postgres {
-        const SQL: &str = "SELECT * FROM orders WHERE id = ANY(ARRAY( \
-             SELECT x.id FROM unnest($1::int8[], $2::text[]) AS w(t, k), LATERAL ( \
-               SELECT o.id FROM orders o WHERE o.id = w.k AND o.tenant_id = w.t OFFSET 0) x \
-             UNION ALL SELECT x.id FROM unnest($3::int8[], $4::text[]) AS w(t, k), LATERAL ( \
-               SELECT o.id FROM orders o \
-               WHERE o.tenant_id = w.t AND o.checkout_session_id = w.k OFFSET 0) x \
-             UNION ALL SELECT x.id FROM unnest($5::int8[], $6::text[]) AS w(t, k), LATERAL ( \
-               SELECT o.id FROM orders o \
-               WHERE o.tenant_id = w.t AND o.payment_intent_id = w.k OFFSET 0) x \
-             )) ORDER BY id FOR UPDATE";
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT * FROM orders WHERE id = ANY(ARRAY({ORDER_PROBES})) ORDER BY id FOR UPDATE"
+            )
+        });
         let kinds = [&keys.ids, &keys.sessions, &keys.intents];
-        return fixed_read::<order::Entity, _>(db, SQL, &kinds).await;
+        return fixed_read::<order::Entity, _>(db, sql, &kinds).await;
     }
     use order::Column as O;
     let condition = any_of([
