@@ -269,13 +269,13 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The applier takes events in groups: every delivery order, cut into two groups at
-/// every place (a group of all seven, of one, and all between), reaches the state that
-/// one-at-a-time applying reaches.
 on_both!(
     every_delivery_order_applied_in_groups_reaches_the_same_state,
     in_groups
 );
+/// The applier takes events in groups: every delivery order, cut into two groups at
+/// every place (a group of all seven, of one, and all between), reaches the state that
+/// one-at-a-time applying reaches.
 async fn in_groups(backend: Backend) {
     use gateway::orders::apply::{Item, apply_group};
     let (db, tenant, order) = one_order(backend, "perm-groups").await;
@@ -317,12 +317,12 @@ async fn in_groups(backend: Backend) {
     txn.rollback().await.unwrap();
 }
 
-/// One group may hold events of many orders and tenants: each lands on its own order,
-/// never on another tenant's, and the outcomes are those of one-at-a-time applying.
 on_both!(
     a_group_of_many_tenants_applies_each_event_to_its_own_order,
     many_tenants
 );
+/// One group may hold events of many orders and tenants: each lands on its own order,
+/// never on another tenant's, and the outcomes are those of one-at-a-time applying.
 async fn many_tenants(backend: Backend) {
     use gateway::orders::apply::{Item, apply_group};
     let db = fresh_database(backend).await;
