@@ -387,3 +387,48 @@ async fn many_tenants(backend: Backend) {
     assert_eq!(grouped.changes.len(), all.len() * 3);
     txn.rollback().await.unwrap();
 }
+
+on_both!(
+    an_event_naming_only_the_order_sees_the_orders_payments,
+    only_the_order
+);
+/// An event that names only the order (here a second Checkout Session of it expiring,
+/// with no PaymentIntent) is applied with the order's payments, found through the
+/// order: the paid order stays paid.
+async fn only_the_order(backend: Backend) {
+    use gateway::orders::apply::{Item, apply_group};
+    let (db, tenant, order) = one_order(backend, "perm-only-order").await;
+    let events = events(&order.id, 0);
+    let mut other = fixture("checkout.session");
+    other["id"] = json!("cs_other");
+    other["metadata"] = json!({"order_id": order.id});
+    other["payment_intent"] = Value::Null;
+    other["status"] = json!("expired");
+    other["amount_total"] = json!(2599);
+    other["currency"] = json!("eur");
+    let expired = facts("checkout.session.expired", other);
+    assert!(expired.payment_intent_id.is_none() && expired.payment_key().is_none());
+    let txn = db.begin().await.unwrap();
+    for facts in &events[..2] {
+        let item = Item {
+            tenant_id: tenant.id,
+            facts,
+        };
+        apply_group(&txn, &[item], 2).await.unwrap();
+    }
+    let paid = state_of(&txn, tenant.id, &order.id, "pi_0").await;
+    assert_eq!(paid.0, "PAID");
+    let item = Item {
+        tenant_id: tenant.id,
+        facts: &expired,
+    };
+    let applied = apply_group(&txn, &[item], 3).await.unwrap();
+    assert_eq!(
+        applied.applied[0].order_id.as_deref(),
+        Some(order.id.as_str())
+    );
+    let after = state_of(&txn, tenant.id, &order.id, "pi_0").await;
+    assert_eq!(after.0, "PAID", "the order's payment was not seen");
+    assert!(after.1, "the expiry is recorded as a fact");
+    txn.rollback().await.unwrap();
+}
