@@ -13,6 +13,7 @@ mod m20261123_000006_recovery;
 mod m20261123_000007_notifications;
 mod m20261201_000008_secret_changes;
 mod m20261201_000009_lean_indexes;
+mod m20261201_000010_room_for_updates;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_notifications::Migration),
             Box::new(m20261201_000008_secret_changes::Migration),
             Box::new(m20261201_000009_lean_indexes::Migration),
+            Box::new(m20261201_000010_room_for_updates::Migration),
         ]
     }
 }
