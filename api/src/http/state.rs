@@ -21,8 +21,19 @@ use std::sync::Arc;
 /// When `/ready` last wrote, and what came of it.
 pub type LastProbe = (std::time::Instant, Result<(), String>);
 
+/// What every handler shares: one `Arc`, so that handing it to a request is one
+/// reference count, not one per field (axum clones the state for every extractor).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub secrets: Arc<SecretCache>,
@@ -130,7 +141,7 @@ impl AppState {
             budget,
             &tasks,
         );
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             secrets,
             db,
             inbox,
@@ -155,6 +166,6 @@ impl AppState {
             directory: Arc::default(),
             stripe,
             watchers,
-        })
+        })))
     }
 }
