@@ -637,64 +637,51 @@ impl Rows {
         let mut changed_payments = Vec::new();
         for p in self.payments {
             match &p.original {
-                None => {
-                    let mut row = p.model.into_active_model().reset_all();
-                    row.id = sea_orm::ActiveValue::NotSet;
-                    new_payments.push(row);
-                }
-                Some(original) if *original != p.model => {
-                    changed_payments.push(p.model.into_active_model().reset_all());
-                }
+                None => new_payments.push(p.model),
+                Some(original) if *original != p.model => changed_payments.push(p.model),
                 Some(_) => {}
             }
         }
+        let changed_orders: Vec<order::Model> = self
+            .orders
+            .into_iter()
+            .filter(|o| o.model != o.original)
+            .map(|o| o.model)
+            .collect();
+        if db.get_database_backend() == DbBackend::Postgres {
+            return write_fixed(db, &new_payments, &changed_payments, &changed_orders).await;
+        }
         if !new_payments.is_empty() {
-            payment::Entity::insert_many(new_payments)
+            let rows = new_payments.into_iter().map(|model| {
+                let mut row = model.into_active_model().reset_all();
+                row.id = sea_orm::ActiveValue::NotSet;
+                row
+            });
+            payment::Entity::insert_many(rows)
                 .exec_without_returning(db)
                 .await?;
         }
         if !changed_payments.is_empty() {
-            use payment::Column as P;
-            payment::Entity::insert_many(changed_payments)
+            let rows = changed_payments
+                .into_iter()
+                .map(|model| model.into_active_model().reset_all());
+            payment::Entity::insert_many(rows)
                 .on_conflict(
-                    OnConflict::column(P::Id)
-                        .update_columns([
-                            P::OrderId,
-                            P::PaymentIntentId,
-                            P::ChargeId,
-                            P::Amount,
-                            P::Currency,
-                            P::Status,
-                            P::Succeeded,
-                            P::Failed,
-                            P::ChargeRefunded,
-                            P::Refunds,
-                            P::AmountRefunded,
-                            P::UpdatedAt,
-                        ])
+                    OnConflict::column(payment::Column::Id)
+                        .update_columns(PAYMENT_UPDATES)
                         .to_owned(),
                 )
                 .exec_without_returning(db)
                 .await?;
         }
-        let changed_orders: Vec<order::ActiveModel> = self
-            .orders
-            .into_iter()
-            .filter(|o| o.model != o.original)
-            .map(|o| o.model.into_active_model().reset_all())
-            .collect();
         if !changed_orders.is_empty() {
-            use order::Column as O;
-            order::Entity::insert_many(changed_orders)
+            let rows = changed_orders
+                .into_iter()
+                .map(|model| model.into_active_model().reset_all());
+            order::Entity::insert_many(rows)
                 .on_conflict(
-                    OnConflict::column(O::Id)
-                        .update_columns([
-                            O::Status,
-                            O::Expired,
-                            O::CheckoutSessionId,
-                            O::PaymentIntentId,
-                            O::UpdatedAt,
-                        ])
+                    OnConflict::column(order::Column::Id)
+                        .update_columns(ORDER_UPDATES)
                         .to_owned(),
                 )
                 .exec_without_returning(db)
@@ -702,4 +689,108 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// What applying changes in an order's row (the rest is the admin's or the creator's).
+const ORDER_UPDATES: [order::Column; 5] = [
+    order::Column::Status,
+    order::Column::Expired,
+    order::Column::CheckoutSessionId,
+    order::Column::PaymentIntentId,
+    order::Column::UpdatedAt,
+];
+
+/// What applying changes in a payment's row.
+const PAYMENT_UPDATES: [payment::Column; 12] = [
+    payment::Column::OrderId,
+    payment::Column::PaymentIntentId,
+    payment::Column::ChargeId,
+    payment::Column::Amount,
+    payment::Column::Currency,
+    payment::Column::Status,
+    payment::Column::Succeeded,
+    payment::Column::Failed,
+    payment::Column::ChargeRefunded,
+    payment::Column::Refunds,
+    payment::Column::AmountRefunded,
+    payment::Column::UpdatedAt,
+];
+
+/// The writes of `Rows::write` on PostgreSQL: statements whose text never changes
+/// (parsed once per connection, not once per group size), the rows in one JSON
+/// parameter each. New payments are one insert; changed payments and orders, whose
+/// rows this transaction has locked, one `UPDATE … FROM` each, matched by id and
+/// tenant. The column lists follow the entities.
+async fn write_fixed<C: ConnectionTrait>(
+    db: &C,
+    new_payments: &[payment::Model],
+    changed_payments: &[payment::Model],
+    changed_orders: &[order::Model],
+) -> Result<(), DbErr> {
+    struct Fixed {
+        insert_payments: String,
+        update_payments: String,
+        update_orders: String,
+    }
+    static SQL: std::sync::OnceLock<Fixed> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let set = |columns: &[&str]| -> String {
+            columns
+                .iter()
+                .map(|c| format!("{c} = r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let inserted: Vec<&str> = payment::Column::iter()
+            .map(|c| c.as_str())
+            .filter(|c| *c != payment::Column::Id.as_str())
+            .collect();
+        let inserted = inserted.join(", ");
+        let payment_updates: Vec<&str> = PAYMENT_UPDATES.iter().map(|c| c.as_str()).collect();
+        let order_updates: Vec<&str> = ORDER_UPDATES.iter().map(|c| c.as_str()).collect();
+        Fixed {
+            insert_payments: format!(
+                "INSERT INTO payments ({inserted}) SELECT {inserted} \
+                 FROM json_populate_recordset(NULL::payments, $1::json)"
+            ),
+            update_payments: format!(
+                "UPDATE payments AS t SET {} \
+                 FROM json_populate_recordset(NULL::payments, $1::json) AS r \
+                 WHERE t.id = r.id AND t.tenant_id = r.tenant_id",
+                set(&payment_updates)
+            ),
+            update_orders: format!(
+                "UPDATE orders AS t SET {} \
+                 FROM json_populate_recordset(NULL::orders, $1::json) AS r \
+                 WHERE t.id = r.id AND t.tenant_id = r.tenant_id",
+                set(&order_updates)
+            ),
+        }
+    });
+    async fn run<C: ConnectionTrait, M: serde::Serialize>(
+        db: &C,
+        sql: &str,
+        rows: &[M],
+    ) -> Result<(), DbErr> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let json =
+            serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))?;
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, [json.into()]);
+        let done = db.execute_raw(statement).await?;
+        if done.rows_affected() != rows.len() as u64 {
+            // Every row updated is locked by this transaction: a miss is a bug, and
+            // the group is rolled back rather than half written.
+            return Err(DbErr::Custom(format!(
+                "wrote {} of {} rows",
+                done.rows_affected(),
+                rows.len()
+            )));
+        }
+        Ok(())
+    }
+    run(db, &sql.insert_payments, new_payments).await?;
+    run(db, &sql.update_payments, changed_payments).await?;
+    run(db, &sql.update_orders, changed_orders).await
 }
