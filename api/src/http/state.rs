@@ -130,7 +130,7 @@ impl AppState {
         });
         let inbox = Inbox::start(
             WriterContext {
-                db: db.clone(),
+                db: crate::db::connect_writers(&config, &db).await?,
                 processor: queue.clone(),
                 lease: config.processing.lease,
                 health: storage.clone(),
