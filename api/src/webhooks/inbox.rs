@@ -88,14 +88,47 @@ pub async fn store_group(
     group: &[&Verified],
     lease: Duration,
 ) -> Result<GroupWritten, DbErr> {
-    match write_group(db, group, lease, true).await? {
+    match write_group_again(db, group, lease, true).await? {
         Ok(written) => Ok(written),
         Err(e) => {
             tracing::warn!(error = %e, events = group.len(), "applying failed; the events are stored for the processor");
-            write_group(db, group, lease, false)
+            write_group_again(db, group, lease, false)
                 .await?
                 .map_err(|e| DbErr::Custom(format!("storing without applying: {e}")))
         }
+    }
+}
+
+/// How often a group is written again because another writer stored one of its
+/// events (or created one of its payments) meanwhile: each time, what it stored is
+/// read as stored, so a second try succeeds unless yet another writer raced it.
+const STORED_MEANWHILE_TRIES: usize = 4;
+
+/// `write_group`, written again when another writer stored one of the group's events
+/// or created one of its payments between the group's reads and its inserts: the
+/// unique indexes refuse the insert (`log::is_stored_meanwhile`), and the next try
+/// reads what that writer stored.
+async fn write_group_again(
+    db: &DatabaseConnection,
+    group: &[&Verified],
+    lease: Duration,
+    apply: bool,
+) -> Result<Result<GroupWritten, DbErr>, DbErr> {
+    let mut tries = 1;
+    loop {
+        let written = write_group(db, group, lease, apply).await;
+        let raced = match &written {
+            Err(e) | Ok(Err(e)) => log::is_stored_meanwhile(e),
+            Ok(Ok(_)) => false,
+        };
+        if !raced || tries == STORED_MEANWHILE_TRIES {
+            return written;
+        }
+        tracing::debug!(
+            events = group.len(),
+            "another writer stored part of the group meanwhile; writing it again"
+        );
+        tries += 1;
     }
 }
 
@@ -157,8 +190,8 @@ async fn write_group(
     txn.commit().await?;
     let mut written = vec![Written::Duplicate; group.len()];
     for ((&i, (_, settled)), id) in fresh.iter().zip(&rows).zip(ids) {
-        // Not inserted: another replica stored it meanwhile (applying again changed
-        // nothing that it had not).
+        // Not inserted (SQLite): another writer stored it meanwhile (applying again
+        // changed nothing that it had not).
         let Some(id) = id else { continue };
         written[i] = match settled {
             Settled::Completed { .. } => Written::Applied(id),

@@ -246,6 +246,12 @@ fn insert_as_values(
 /// parameters a row for every group. The rows' short fields go in one JSON parameter;
 /// the payloads, most of the bytes, go in a text array beside it, paired by position,
 /// so that neither side escapes nor lexes them as JSON.
+///
+/// No `ON CONFLICT`: the caller has just read which events are stored, so a conflict
+/// can only come from another writer storing the same event meanwhile, and then the
+/// unique index refuses the statement and the caller writes the group again. With
+/// `ON CONFLICT DO NOTHING`, every row paid for that rare race: a probe of the unique
+/// index before the insertion, and a speculative insertion confirmed afterwards.
 fn insert_as_json(
     group: &[(&Verified, Settled)],
     lease: Duration,
@@ -299,7 +305,7 @@ fn insert_as_json(
           next_attempt_at, source, signed_for_tenant_id \
         FROM json_populate_recordset(NULL::webhook_event, $1::json) WITH ORDINALITY AS r \
         JOIN unnest($2::text[]) WITH ORDINALITY AS b(body, n) ON b.n = r.ordinality \
-        ON CONFLICT (tenant_id, dedup_key) DO NOTHING RETURNING id, tenant_id, dedup_key";
+        RETURNING id, tenant_id, dedup_key";
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         SQL,
@@ -307,8 +313,10 @@ fn insert_as_json(
     ))
 }
 
-/// Inserts verified events (one row each; callers pass each event id once). For each,
-/// the row id when it was inserted, or `None` when the tenant already had the event id.
+/// Inserts verified events (one row each; callers pass each event id once, and only
+/// ids they found not stored). For each, the row id when it was inserted, or `None`
+/// when the tenant had the event id already (SQLite). On PostgreSQL an event id stored
+/// meanwhile by another writer fails the statement instead (see `is_stored_meanwhile`).
 pub async fn insert_verified<C: ConnectionTrait>(
     db: &C,
     group: &[(&Verified, Settled)],
@@ -340,6 +348,16 @@ pub async fn insert_verified<C: ConnectionTrait>(
                 .copied()
         })
         .collect())
+}
+
+/// Whether storing failed because another writer stored one of the group's events
+/// between the group's read of what is stored and its insert (PostgreSQL): the group
+/// is to be written again, and that read then finds it.
+pub fn is_stored_meanwhile(error: &DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// Records rejected deliveries (never with an unverified body).
