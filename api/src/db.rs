@@ -40,33 +40,6 @@ pub async fn connect_processor(
     open(&config.database_url, 1, false, config.storage_timeout).await
 }
 
-/// The inbox's connections. On PostgreSQL, a pool of their own whose sessions
-/// never plan a bitmap scan: every statement the writers run is a probe of an index
-/// by key, a few rows each, for which the planner's costs come out nearly even
-/// between a plain index scan and a bitmap scan, and it often picks the bitmap (a
-/// bitmap built and sorted for each probe; with `enable_bitmapscan` off, the group's
-/// read of its orders and payments took 0.66–0.91 ms for twenty events instead of
-/// 1.14–1.30 ms). The rest of the gateway (the admin API's filters, the health page)
-/// keeps the planner's full choice on the main pool. Elsewhere, the main pool.
-pub async fn connect_writers(
-    config: &Config,
-    main: &DatabaseConnection,
-) -> Result<DatabaseConnection, DbErr> {
-    if main.get_database_backend() != DbBackend::Postgres {
-        return Ok(main.clone());
-    }
-    // One connection for each writer, and one for the recorder of rejected deliveries.
-    let connections = config.processing.inbox_writers.max(1) as u32 + 1;
-    open_with(
-        &config.database_url,
-        connections,
-        true,
-        config.storage_timeout,
-        &[("enable_bitmapscan", "off")],
-    )
-    .await
-}
-
 /// A pool on `url` with the default waits (benchmarks and tests).
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     open(url, max_connections, true, Duration::from_secs(5)).await
@@ -78,21 +51,6 @@ async fn open(
     full_sync: bool,
     wait: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    open_with(url, max_connections, full_sync, wait, &[]).await
-}
-
-/// `open`, with PostgreSQL settings for each session of the pool.
-async fn open_with(
-    url: &str,
-    max_connections: u32,
-    full_sync: bool,
-    wait: Duration,
-    settings: &[(&str, &str)],
-) -> Result<DatabaseConnection, DbErr> {
-    let settings: Vec<(String, String)> = settings
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
         && !dir.as_os_str().is_empty()
@@ -108,11 +66,7 @@ async fn open_with(
         .acquire_timeout(wait)
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |opts| {
-            opts.options([(
-                "lock_timeout".to_string(),
-                format!("{}ms", wait.as_millis()),
-            )])
-            .options(settings.clone())
+            opts.options([("lock_timeout", format!("{}ms", wait.as_millis()))])
         })
         .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

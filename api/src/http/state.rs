@@ -130,7 +130,7 @@ impl AppState {
         });
         let inbox = Inbox::start(
             WriterContext {
-                db: crate::db::connect_writers(&config, &db).await?,
+                db: db.clone(),
                 processor: queue.clone(),
                 lease: config.processing.lease,
                 health: storage.clone(),
