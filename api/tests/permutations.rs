@@ -164,16 +164,7 @@ macro_rules! on_both {
 
 /// An empty, migrated database: in memory on SQLite, made for this test on PostgreSQL.
 async fn fresh_database(backend: Backend) -> sea_orm::DatabaseConnection {
-    let db = gateway::db::connect_url(&fresh_database_url(backend).await, 1)
-        .await
-        .unwrap();
-    gateway::db::migrate(&db).await.unwrap();
-    db
-}
-
-/// Where `fresh_database` opens: an empty database, not yet migrated.
-async fn fresh_database_url(backend: Backend) -> String {
-    match backend {
+    let url = match backend {
         Backend::Sqlite => "sqlite::memory:".to_string(),
         Backend::Postgres => {
             let server = std::env::var("TEST_POSTGRES_URL").expect(
@@ -192,7 +183,10 @@ async fn fresh_database_url(backend: Backend) -> String {
             admin.close().await.ok();
             format!("{server}/{name}")
         }
-    }
+    };
+    let db = gateway::db::connect_url(&url, 1).await.unwrap();
+    gateway::db::migrate(&db).await.unwrap();
+    db
 }
 
 /// A fresh database with one tenant and one live 25.99 EUR order.
@@ -437,50 +431,4 @@ async fn only_the_order(backend: Backend) {
     assert_eq!(after.0, "PAID", "the order's payment was not seen");
     assert!(after.1, "the expiry is recorded as a fact");
     txn.rollback().await.unwrap();
-}
-
-/// On PostgreSQL a group reads its rows without locks, then locks the rows its changes
-/// depend on. Here another writer records the full refund of the same charge in
-/// between: the group must see that and apply its partial refund again over it, not
-/// write the payment as it had read it (the full refund would be lost).
-#[tokio::test]
-async fn a_payment_changed_between_the_read_and_the_lock_is_read_again() {
-    use gateway::orders::apply::{Item, apply_group, apply_group_observed};
-    let url = fresh_database_url(Backend::Postgres).await;
-    let db = gateway::db::connect_url(&url, 1).await.unwrap();
-    gateway::db::migrate(&db).await.unwrap();
-    let other = gateway::db::connect_url(&url, 1).await.unwrap();
-    let tenant = tenants::create(
-        &db,
-        &TenantSlug::parse("perm-race").unwrap(),
-        "Perm",
-        &Actor::cli(),
-    )
-    .await
-    .unwrap();
-    let order = store::create(&db, tenant.id, 2599, "eur", None, true, 1)
-        .await
-        .unwrap();
-    let events = events(&order.id, 0);
-    let (paid, partial, full) = (&events[0], &events[5], &events[6]);
-    let item = |facts| Item {
-        tenant_id: tenant.id,
-        facts,
-    };
-    apply_group(&db, &[item(paid)], 2).await.unwrap();
-
-    let txn = db.begin().await.unwrap();
-    let applied = apply_group_observed(&txn, &[item(partial)], 3, || async {
-        let meanwhile = other.begin().await.unwrap();
-        apply_group(&meanwhile, &[item(full)], 3).await.unwrap();
-        meanwhile.commit().await.unwrap();
-    })
-    .await
-    .unwrap();
-    txn.commit().await.unwrap();
-    assert_eq!(applied.applied.len(), 1);
-
-    let state = state_of(&db, tenant.id, &order.id, "pi_0").await;
-    assert_eq!(state.0, "REFUNDED", "the full refund is kept: {state:?}");
-    assert_eq!((state.5.as_str(), state.10), ("refunded", 2599));
 }
