@@ -628,10 +628,10 @@ impl Rows {
         }
     }
 
-    /// Writes what changed: new payments in one insert (a payment another replica
-    /// created meanwhile makes it fail, and the group is applied again), changed
-    /// payments and orders in one upsert each (their rows are locked by this
-    /// transaction, so the upsert only updates).
+    /// Writes what changed: new payments in one insert (a payment another writer
+    /// created meanwhile makes it fail, and the group is applied again: see
+    /// `inbox::store_group`), changed payments and orders in one statement each
+    /// (their rows are locked by this transaction, so the statement only updates).
     async fn write<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
         let mut new_payments = Vec::new();
         let mut changed_payments = Vec::new();
@@ -721,6 +721,12 @@ const PAYMENT_UPDATES: [payment::Column; 12] = [
 /// parameter each. New payments are one insert; changed payments and orders, whose
 /// rows this transaction has locked, one `UPDATE … FROM` each, matched by id and
 /// tenant. The column lists follow the entities.
+///
+/// The updates name their rows' ids a second time, as an array: `t.id = ANY($2)` is
+/// a probe of the primary key per row. Joined to the JSON rows alone, PostgreSQL
+/// estimates them at a hundred and reads the whole table into a hash join instead
+/// (a sequential scan of every payment for each group: 1.4 ms a group at 4,000
+/// payments, and growing with the table).
 async fn write_fixed<C: ConnectionTrait>(
     db: &C,
     new_payments: &[payment::Model],
@@ -756,13 +762,13 @@ async fn write_fixed<C: ConnectionTrait>(
             update_payments: format!(
                 "UPDATE payments AS t SET {} \
                  FROM json_populate_recordset(NULL::payments, $1::json) AS r \
-                 WHERE t.id = r.id AND t.tenant_id = r.tenant_id",
+                 WHERE t.id = ANY($2::int8[]) AND t.id = r.id AND t.tenant_id = r.tenant_id",
                 set(&payment_updates)
             ),
             update_orders: format!(
                 "UPDATE orders AS t SET {} \
                  FROM json_populate_recordset(NULL::orders, $1::json) AS r \
-                 WHERE t.id = r.id AND t.tenant_id = r.tenant_id",
+                 WHERE t.id = ANY($2::text[]) AND t.id = r.id AND t.tenant_id = r.tenant_id",
                 set(&order_updates)
             ),
         }
@@ -771,13 +777,15 @@ async fn write_fixed<C: ConnectionTrait>(
         db: &C,
         sql: &str,
         rows: &[M],
+        ids: Option<sea_orm::Value>,
     ) -> Result<(), DbErr> {
         if rows.is_empty() {
             return Ok(());
         }
         let json =
             serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))?;
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, [json.into()]);
+        let values = std::iter::once(json.into()).chain(ids);
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
         let done = db.execute_raw(statement).await?;
         if done.rows_affected() != rows.len() as u64 {
             // Every row updated is locked by this transaction: a miss is a bug, and
@@ -790,7 +798,21 @@ async fn write_fixed<C: ConnectionTrait>(
         }
         Ok(())
     }
-    run(db, &sql.insert_payments, new_payments).await?;
-    run(db, &sql.update_payments, changed_payments).await?;
-    run(db, &sql.update_orders, changed_orders).await
+    let payment_ids: Vec<i64> = changed_payments.iter().map(|p| p.id).collect();
+    let order_ids: Vec<String> = changed_orders.iter().map(|o| o.id.clone()).collect();
+    run(db, &sql.insert_payments, new_payments, None).await?;
+    run(
+        db,
+        &sql.update_payments,
+        changed_payments,
+        Some(payment_ids.into()),
+    )
+    .await?;
+    run(
+        db,
+        &sql.update_orders,
+        changed_orders,
+        Some(order_ids.into()),
+    )
+    .await
 }
