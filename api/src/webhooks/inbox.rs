@@ -88,11 +88,22 @@ pub async fn store_group(
     group: &[&Verified],
     lease: Duration,
 ) -> Result<GroupWritten, DbErr> {
-    match write_group_again(db, group, lease, true).await? {
+    store_group_in_turn(db, group, lease, &mut None::<()>).await
+}
+
+/// `store_group`, holding `turn` until the group's statements have run and giving it
+/// up as its commit begins (see `writer`).
+async fn store_group_in_turn<T>(
+    db: &DatabaseConnection,
+    group: &[&Verified],
+    lease: Duration,
+    turn: &mut Option<T>,
+) -> Result<GroupWritten, DbErr> {
+    match write_group_again(db, group, lease, true, turn).await? {
         Ok(written) => Ok(written),
         Err(e) => {
             tracing::warn!(error = %e, events = group.len(), "applying failed; the events are stored for the processor");
-            write_group_again(db, group, lease, false)
+            write_group_again(db, group, lease, false, turn)
                 .await?
                 .map_err(|e| DbErr::Custom(format!("storing without applying: {e}")))
         }
@@ -108,15 +119,16 @@ const STORED_MEANWHILE_TRIES: usize = 4;
 /// or created one of its payments between the group's reads and its inserts: the
 /// unique indexes refuse the insert (`log::is_stored_meanwhile`), and the next try
 /// reads what that writer stored.
-async fn write_group_again(
+async fn write_group_again<T>(
     db: &DatabaseConnection,
     group: &[&Verified],
     lease: Duration,
     apply: bool,
+    turn: &mut Option<T>,
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let mut tries = 1;
     loop {
-        let written = write_group(db, group, lease, apply).await;
+        let written = write_group(db, group, lease, apply, turn).await;
         let raced = match &written {
             Err(e) | Ok(Err(e)) => log::is_stored_meanwhile(e),
             Ok(Ok(_)) => false,
@@ -133,12 +145,13 @@ async fn write_group_again(
 }
 
 /// One try of `store_group`, applying or not: `Ok(Err(_))` when applying failed and
-/// nothing was written.
-async fn write_group(
+/// nothing was written. `turn` is given up (dropped) as the commit begins.
+async fn write_group<T>(
     db: &DatabaseConnection,
     group: &[&Verified],
     lease: Duration,
     apply: bool,
+    turn: &mut Option<T>,
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let now = now_ms();
     let txn = crate::db::begin_write(db).await?;
@@ -187,6 +200,7 @@ async fn write_group(
         .map(|(&i, settled)| (group[i], settled))
         .collect();
     let ids = log::insert_verified(&*txn, &rows, lease, now).await?;
+    drop(turn.take());
     txn.commit().await?;
     let mut written = vec![Written::Duplicate; group.len()];
     for ((&i, (_, settled)), id) in fresh.iter().zip(&rows).zip(ids) {
@@ -316,15 +330,28 @@ impl WriterContext {
     }
 }
 
+/// Takes groups from the queue and writes them. The writers take turns: one holds
+/// the queue from taking its group until the group's statements have run, and lets
+/// it go as its commit begins, so that the next writer takes what queued up meanwhile
+/// and runs its statements while the first one waits for the disk. One group's
+/// statements run at a time (no writer waits on another's row locks, and the
+/// groups are as large as the time between commits makes them), while commits
+/// overlap. With writers taking groups as soon as any delivery came, each took a few
+/// events at a time: on PostgreSQL three such writers cost 158–170 µs of the
+/// database's CPU a webhook in the benchmark, one writer 110–121 µs.
 async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
-    // The queue is held only while taking a group: the next writer takes the next one
-    // while this one writes.
-    while rx.lock().await.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+    loop {
+        let mut queue = rx.lock().await;
+        if queue.recv_many(&mut jobs, MAX_GROUP).await == 0 {
+            break;
+        }
+        let mut turn = Some(queue);
         crate::tasks::fault("inbox writer");
         let verified: Vec<Job> = std::mem::take(&mut jobs);
         let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
-        let written = store_group(&cx.db, &group, cx.lease).await;
+        let written = store_group_in_turn(&cx.db, &group, cx.lease, &mut turn).await;
+        drop(turn);
         cx.health.commit(written.as_ref().err());
         match written {
             Ok(GroupWritten { written, changed }) => {
