@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the gateway's webhook path")]
 struct Args {
-    /// Database to run on: a fresh one is made from this URL (sqlite://FILE or postgres://…/DBNAME).
+    /// Database to run on, empty: the benchmark migrates and seeds it (sqlite://FILE or postgres://…/DBNAME).
     #[arg(long)]
     database_url: String,
     #[arg(long, default_value_t = 50)]

@@ -337,8 +337,10 @@ impl WriterContext {
 /// statements run at a time (no writer waits on another's row locks, and the
 /// groups are as large as the time between commits makes them), while commits
 /// overlap. With writers taking groups as soon as any delivery came, each took a few
-/// events at a time: on PostgreSQL three such writers cost 158–170 µs of the
-/// database's CPU a webhook in the benchmark, one writer 110–121 µs.
+/// events at a time: on PostgreSQL three such writers cost 158–202 µs of the
+/// database's CPU a webhook in the benchmark, three taking turns 123–141 µs, and one
+/// writer alone 110–121 µs (but its commits do not overlap: its latency at half the
+/// maximum was two to three times theirs when every event was a new payment).
 async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     loop {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the admin event log at a million rows")]
 struct Args {
-    /// Database to run on: a fresh one is made from this URL (sqlite://FILE or postgres://…/DBNAME).
+    /// Database to run on, empty: the benchmark migrates and seeds it (sqlite://FILE or postgres://…/DBNAME).
     #[arg(long)]
     database_url: String,
     /// Webhook events to seed.
