@@ -84,10 +84,14 @@ impl StripeCache {
             return view.clone();
         }
         let view = ask_stripe(db, config, tenant_id).await;
-        self.entries
-            .lock()
-            .expect("cache lock")
-            .insert(tenant_id, (Instant::now(), view.clone()));
+        // "No key" asked Stripe nothing, and is not kept: a key saved by the CLI (another
+        // process, which cannot `forget`) counts at the next diagnosis.
+        if !matches!(view, StripeView::NoKey) {
+            self.entries
+                .lock()
+                .expect("cache lock")
+                .insert(tenant_id, (Instant::now(), view.clone()));
+        }
         view
     }
 }
