@@ -22,6 +22,8 @@ pub struct Metrics {
     failed: AtomicU64,
     status_from_memory: AtomicU64,
     status_from_database: AtomicU64,
+    alert_tenants: AtomicU64,
+    alert_tenants_diagnosed: AtomicU64,
 }
 
 impl Metrics {
@@ -54,6 +56,13 @@ impl Metrics {
             false => &self.status_from_database,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The latest evaluation of the alerts: how many tenants, how many diagnosed.
+    pub fn alerts_evaluated(&self, tenants: usize, diagnosed: usize) {
+        self.alert_tenants.store(tenants as u64, Ordering::Relaxed);
+        self.alert_tenants_diagnosed
+            .store(diagnosed as u64, Ordering::Relaxed);
     }
 
     pub fn event_failed(&self) {
@@ -107,6 +116,18 @@ impl Metrics {
             out,
             "gateway_status_reads_total{{source=\"database\"}} {}",
             self.status_from_database.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP gateway_alert_tenants Restaurants in the latest evaluation of the alerts, and those of them diagnosed (the others cannot have an error finding).\n");
+        out.push_str("# TYPE gateway_alert_tenants gauge\n");
+        let _ = writeln!(
+            out,
+            "gateway_alert_tenants{{scope=\"all\"}} {}",
+            self.alert_tenants.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "gateway_alert_tenants{{scope=\"diagnosed\"}} {}",
+            self.alert_tenants_diagnosed.load(Ordering::Relaxed)
         );
         out
     }

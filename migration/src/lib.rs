@@ -14,6 +14,7 @@ mod m20261123_000007_notifications;
 mod m20261201_000008_secret_changes;
 mod m20261201_000009_lean_indexes;
 mod m20261201_000010_room_for_updates;
+mod m20261202_000011_alert_index;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_secret_changes::Migration),
             Box::new(m20261201_000009_lean_indexes::Migration),
             Box::new(m20261201_000010_room_for_updates::Migration),
+            Box::new(m20261202_000011_alert_index::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 use super::{Finding, Severity, StripeCache, Viewer, diagnose};
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use entity::{alert_state, tenant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
@@ -38,24 +39,43 @@ pub async fn open_counts(db: &DatabaseConnection) -> Result<HashMap<i64, usize>,
     Ok(counts)
 }
 
-/// One evaluation of every tenant: the alerts to send.
+/// What one evaluation did: the alerts to send, and how many tenants it diagnosed.
+#[derive(Debug, Default)]
+pub struct Evaluated {
+    pub alerts: Vec<Alert>,
+    pub tenants: usize,
+    pub diagnosed: usize,
+}
+
+/// One evaluation of every tenant. Only the tenants that may have an error finding
+/// (`rules::may_have_errors`) or have an alert open are diagnosed: for the others,
+/// nothing fires and nothing resolves.
 pub async fn evaluate(
     db: &DatabaseConnection,
     config: &Config,
     cache: &StripeCache,
-) -> Result<Vec<Alert>, DbErr> {
-    let mut alerts = Vec::new();
-    for t in tenant::Entity::find().all(db).await? {
-        let findings = diagnose(db, config, cache, &t, Viewer::Platform).await?;
+) -> Result<Evaluated, DbErr> {
+    let tenants = tenant::Entity::find().all(db).await?;
+    let mut open_by_tenant: HashMap<i64, Vec<alert_state::Model>> = HashMap::new();
+    for row in alert_state::Entity::find().all(db).await? {
+        open_by_tenant.entry(row.tenant_id).or_default().push(row);
+    }
+    let mut suspects = super::rules::may_have_errors(db, config, &tenants).await?;
+    suspects.extend(open_by_tenant.keys());
+    let mut out = Evaluated {
+        tenants: tenants.len(),
+        ..Evaluated::default()
+    };
+    let alerts = &mut out.alerts;
+    for t in tenants.iter().filter(|t| suspects.contains(&t.id)) {
+        out.diagnosed += 1;
+        let findings = diagnose(db, config, cache, t, Viewer::Platform).await?;
         let errors: HashMap<&str, &Finding> = findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .map(|f| (f.code, f))
             .collect();
-        let open = alert_state::Entity::find()
-            .filter(alert_state::Column::TenantId.eq(t.id))
-            .all(db)
-            .await?;
+        let open = open_by_tenant.remove(&t.id).unwrap_or_default();
         for row in &open {
             if !errors.contains_key(row.code.as_str()) {
                 let gone = alert_state::Entity::delete_many()
@@ -110,11 +130,16 @@ pub async fn evaluate(
             }
         }
     }
-    Ok(alerts)
+    Ok(out)
 }
 
 /// Evaluates every `ALERT_INTERVAL_SECS`, for as long as the gateway runs.
-pub async fn every(db: DatabaseConnection, config: Arc<Config>, cache: Arc<StripeCache>) {
+pub async fn every(
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    cache: Arc<StripeCache>,
+    metrics: Arc<Metrics>,
+) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -124,7 +149,10 @@ pub async fn every(db: DatabaseConnection, config: Arc<Config>, cache: Arc<Strip
     loop {
         ticker.tick().await;
         let alerts = match evaluate(&db, &config, &cache).await {
-            Ok(alerts) => alerts,
+            Ok(evaluated) => {
+                metrics.alerts_evaluated(evaluated.tenants, evaluated.diagnosed);
+                evaluated.alerts
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "alerts could not be evaluated");
                 continue;

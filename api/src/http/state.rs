@@ -120,12 +120,14 @@ impl AppState {
                 wake.clone(),
             )
         });
-        let (alerts_db, alerts_config, alerts_cache) = (db.clone(), config.clone(), stripe.clone());
+        let (alerts_db, alerts_config, alerts_cache, alerts_metrics) =
+            (db.clone(), config.clone(), stripe.clone(), metrics.clone());
         tasks.supervise("alerts", move || {
             alerts::every(
                 alerts_db.clone(),
                 alerts_config.clone(),
                 alerts_cache.clone(),
+                alerts_metrics.clone(),
             )
         });
         let inbox = Inbox::start(

@@ -344,14 +344,38 @@ pub async fn active_rows<C: ConnectionTrait>(
 ) -> Result<Vec<webhook_secret::Model>, DbErr> {
     webhook_secret::Entity::find()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
-        .filter(
-            Condition::any()
-                .add(webhook_secret::Column::ExpiresAt.is_null())
-                .add(webhook_secret::Column::ExpiresAt.gt(now)),
-        )
+        .filter(unexpired(now))
         .order_by_desc(webhook_secret::Column::Id)
         .all(db)
         .await
+}
+
+fn unexpired(now: i64) -> Condition {
+    Condition::any()
+        .add(webhook_secret::Column::ExpiresAt.is_null())
+        .add(webhook_secret::Column::ExpiresAt.gt(now))
+}
+
+/// The tenants whose `check` is `Health::Ok` at `now`, in one read of every unexpired
+/// secret (for the alerts, which must not ask once per tenant).
+pub async fn tenants_healthy<C: ConnectionTrait>(
+    db: &C,
+    ring: &KeyRing,
+    now: i64,
+) -> Result<std::collections::HashSet<i64>, DbErr> {
+    let rows = webhook_secret::Entity::find()
+        .filter(unexpired(now))
+        .all(db)
+        .await?;
+    let mut opens: HashMap<i64, bool> = HashMap::new();
+    for row in &rows {
+        let ok = open_row(ring, row).is_ok();
+        *opens.entry(row.tenant_id).or_insert(true) &= ok;
+    }
+    Ok(opens
+        .into_iter()
+        .filter_map(|(tenant, ok)| ok.then_some(tenant))
+        .collect())
 }
 
 /// What `config check` reports for one tenant.

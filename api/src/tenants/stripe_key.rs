@@ -169,6 +169,20 @@ pub async fn open(
     )))
 }
 
+/// The tenants that have a Stripe API key saved (whether or not it opens).
+pub async fn tenants_with_key(
+    db: &DatabaseConnection,
+) -> Result<std::collections::HashSet<i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let ids: Vec<i64> = stripe_api_key::Entity::find()
+        .select_only()
+        .column(stripe_api_key::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -728,6 +728,55 @@ pub async fn counts_by_hour(
         .collect()
 }
 
+/// The tenants with an event that an error finding of the diagnosis is made of: a
+/// delivery refused for its signature since `since`, an event `FAILED` or of the other
+/// mode since `since`, or one `PROCESSING` since before `stuck_before`. Each arm reads
+/// only a partial index's rows (their conditions are written as the indexes' are, so
+/// that PostgreSQL's cached plans and SQLite's planner both see that they match;
+/// SQLite, without statistics, would rather scan a covering index of the whole log
+/// for the last arm, so it is told which index to use).
+pub async fn tenants_in_trouble<C: ConnectionTrait>(
+    db: &C,
+    since: i64,
+    stuck_before: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT tenant_id FROM webhook_event \
+               WHERE dedup_key IS NULL AND received_at >= $1 \
+                 AND status = 'VERIFICATION_FAILED' AND tenant_id IS NOT NULL \
+             UNION SELECT tenant_id FROM webhook_event \
+               WHERE (status = 'FAILED' OR outcome = 'mode_mismatch') AND received_at >= $1 \
+             UNION SELECT tenant_id FROM webhook_event \
+               WHERE status = 'PROCESSING' AND received_at < $2"
+        }
+        _ => {
+            "SELECT tenant_id FROM webhook_event \
+               WHERE dedup_key IS NULL AND received_at >= ?1 \
+                 AND status = 'VERIFICATION_FAILED' AND tenant_id IS NOT NULL \
+             UNION SELECT tenant_id FROM webhook_event \
+               WHERE (status = 'FAILED' OR outcome = 'mode_mismatch') AND received_at >= ?1 \
+             UNION SELECT tenant_id FROM webhook_event INDEXED BY ix_webhook_event_processing_due \
+               WHERE status = 'PROCESSING' AND received_at < ?2"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [since.into(), stuck_before.into()],
+        ))
+        .await?;
+    let mut tenants = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(id) = row.try_get::<Option<i64>>("", "tenant_id")? {
+            tenants.push(id);
+        }
+    }
+    Ok(tenants)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -468,6 +468,166 @@ async fn a_receiver_that_hangs_or_fails_does_not_slow_deliveries(backend: Backen
     }
 }
 
+/// The latest evaluation of the alerts: how many restaurants, how many diagnosed.
+async fn alert_tenants(app: &TestApp) -> (u64, u64) {
+    let text = app.metrics().await;
+    let gauge = |scope: &str| {
+        let prefix = format!("gateway_alert_tenants{{scope=\"{scope}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{text}"))
+    };
+    (gauge("all"), gauge("diagnosed"))
+}
+
+/// An order of the tenant, paid; the event's id.
+async fn paid(app: &TestApp, t: &Tenant) -> String {
+    let order = app.create_order(t, 1200).await;
+    let id = evt_id();
+    let body = event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 1200).session("paid"),
+    );
+    assert_eq!(app.deliver(&t.slug, &t.secret, &body).await.status(), 200);
+    app.settled(&id).await;
+    id
+}
+
+/// Only restaurants that may have an error are diagnosed each round, and yet every kind
+/// of error alerts: from refused deliveries, from events, from secrets, from Stripe.
+async fn every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed(backend: Backend) {
+    let receiver = Receiver::start(Behaviour::Accept).await;
+    let (app, stripe) = with_stripe(
+        backend,
+        &[
+            ("ALERT_WEBHOOK_URL", receiver.url.as_str()),
+            ("ALERT_INTERVAL_SECS", "1"),
+            ("PROCESSING_MAX_ATTEMPTS", "1"),
+            ("PUBLIC_BASE_URL", "https://pay.example.com"),
+        ],
+    )
+    .await;
+    let db = app.db.connect().await;
+    use sea_orm::ConnectionTrait;
+    let quiet: Vec<Tenant> = (0..4).map(|_| app.tenant()).collect();
+    for t in &quiet {
+        paid(&app, t).await;
+    }
+    let mut expected: Vec<(String, &str)> = Vec::new();
+    // Refused deliveries: no matching signature; signed for another tenant; a clock off.
+    let wrong = app.tenant();
+    for _ in 0..3 {
+        let secret = format!("whsec_{}", random_hex(16));
+        app.deliver(&wrong.slug, &secret, &customer_event()).await;
+    }
+    expected.push((wrong.slug.clone(), "wrong_secret"));
+    let elsewhere = app.tenant();
+    app.deliver(&elsewhere.slug, &quiet[0].secret, &customer_event())
+        .await;
+    expected.push((elsewhere.slug.clone(), "signed_for_another_tenant"));
+    let skewed = app.tenant();
+    let body = customer_event();
+    let header = sign(&skewed.secret, now() - 3600, &body);
+    app.deliver_with_header(&skewed.slug, Some(&header), &body)
+        .await;
+    expected.push((skewed.slug.clone(), "clock_skew"));
+    // Events: of the other mode; failed; stuck in PROCESSING.
+    let mode = app.tenant();
+    let order = app.create_order(&mode, 2599).await;
+    let id = evt_id();
+    let body = event_in_mode(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+        false,
+    );
+    assert_eq!(
+        app.deliver(&mode.slug, &mode.secret, &body).await.status(),
+        200
+    );
+    app.settled(&id).await;
+    expected.push((mode.slug.clone(), "mode_mismatch"));
+    let failing = app.tenant();
+    app.db.break_payments().await;
+    let order = app.create_order(&failing, 900).await;
+    let id = evt_id();
+    let body = event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 900).session("paid"),
+    );
+    assert_eq!(
+        app.deliver(&failing.slug, &failing.secret, &body)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.settled(&id).await["status"], "FAILED");
+    app.db.repair_payments().await;
+    expected.push((failing.slug.clone(), "failed_events"));
+    let stuck = app.tenant();
+    let id = paid(&app, &stuck).await;
+    db.execute_unprepared(&format!(
+        "UPDATE webhook_event SET status = 'PROCESSING', received_at = received_at - 600000, next_attempt_at = {} WHERE stripe_event_id = '{id}'",
+        i64::MAX / 2
+    ))
+    .await
+    .unwrap();
+    expected.push((stuck.slug.clone(), "stuck_processing"));
+    // Secrets: none; one that no longer opens.
+    let bare = format!("bare-{}", random_hex(3));
+    app.cli_ok(&["tenant", "create", &bare, "--name", "Bare"], None);
+    expected.push((bare, "no_secret"));
+    let sealed = app.tenant();
+    db.execute_unprepared(&format!(
+        "UPDATE webhook_secret SET expires_at = 4102444800000 WHERE tenant_id = (SELECT id FROM tenant WHERE slug = '{}')",
+        sealed.slug
+    ))
+    .await
+    .unwrap();
+    expected.push((sealed.slug.clone(), "undecryptable_secret"));
+    // Stripe: no endpoint points at this restaurant.
+    let keyed = app.tenant();
+    set_api_key(&app, &keyed);
+    stripe.set_endpoints(vec![good_endpoint("somewhere-else", "enabled", &["*"])]);
+    expected.push((keyed.slug.clone(), "endpoint_missing"));
+
+    eventually("an alert of each", Duration::from_secs(20), || async {
+        let got = receiver.received();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(slug, code)| {
+                !got.iter().any(|a| {
+                    a["tenant"] == slug.as_str() && a["code"] == *code && a["state"] == "firing"
+                })
+            })
+            .collect();
+        match missing.is_empty() {
+            true => Ok(()),
+            false => Err(format!("missing {missing:?} in {got:?}")),
+        }
+    })
+    .await;
+    let quiet_slugs: Vec<&str> = quiet.iter().map(|t| t.slug.as_str()).collect();
+    assert!(
+        !receiver
+            .received()
+            .iter()
+            .any(|a| quiet_slugs.contains(&a["tenant"].as_str().unwrap())),
+        "nothing about the quiet restaurants"
+    );
+    // A round after all were made: every restaurant counted, only the troubled diagnosed.
+    let total = (quiet.len() + expected.len()) as u64;
+    eventually("a round over all", Duration::from_secs(10), || async {
+        match alert_tenants(&app).await {
+            (all, diagnosed) if all == total && diagnosed == expected.len() as u64 => Ok(()),
+            other => Err(format!("{other:?}, expected ({total}, {})", expected.len())),
+        }
+    })
+    .await;
+}
+
 on_both_backends!(
     a_healthy_restaurant_has_no_findings_and_the_doctor_says_so,
     what_stripe_says_is_named,
@@ -476,4 +636,5 @@ on_both_backends!(
     order_problems_are_named,
     an_alert_fires_once_and_resolves_once,
     a_receiver_that_hangs_or_fails_does_not_slow_deliveries,
+    every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed,
 );
