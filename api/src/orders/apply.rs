@@ -21,7 +21,7 @@ use sea_orm::{
     FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder, QuerySelect,
     Statement,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// What applying an event did, as recorded in the event's `outcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,47 @@ pub async fn apply_group<C: ConnectionTrait>(
     items: &[Item<'_>],
     now: i64,
 ) -> Result<GroupApplied, DbErr> {
-    let mut rows = load(db, items).await?;
+    let read = read_group(db, items, false).await?;
+    apply_read(db, read, items, now).await
+}
+
+/// The rows a group may touch, read and locked (see `read_group`).
+pub struct GroupRead {
+    rows: Rows,
+    /// Which of the group's events the tenant has stored already, as `(tenant, event
+    /// id)`: read in the same statement on PostgreSQL when asked; `None` otherwise.
+    pub stored: Option<HashSet<(i64, String)>>,
+}
+
+/// Reads and locks every order and payment the items name. Asked with `stored`, on
+/// PostgreSQL the same statement also says which of the items' events are stored
+/// already: the caller can then apply only the new ones (`apply_read`), one round trip
+/// a group fewer than reading that first.
+pub async fn read_group<C: ConnectionTrait>(
+    db: &C,
+    items: &[Item<'_>],
+    stored: bool,
+) -> Result<GroupRead, DbErr> {
+    let events: Vec<(i64, &str)> = match stored {
+        true => items
+            .iter()
+            .map(|i| (i.tenant_id, i.facts.event_id.as_str()))
+            .collect(),
+        false => Vec::new(),
+    };
+    let (rows, stored) = load(db, items, stored.then_some(&events[..])).await?;
+    Ok(GroupRead { rows, stored })
+}
+
+/// Applies the items in their order to the rows read (by `read_group`, for these items
+/// or more) and writes what changed.
+pub async fn apply_read<C: ConnectionTrait>(
+    db: &C,
+    read: GroupRead,
+    items: &[Item<'_>],
+    now: i64,
+) -> Result<GroupApplied, DbErr> {
+    let mut rows = read.rows;
     let mut out = GroupApplied::default();
     for item in items {
         let applied = rows.apply(item.tenant_id, item.facts, now, &mut out.changes);
@@ -145,7 +185,12 @@ struct Rows {
     payments: Vec<PaymentRow>,
 }
 
-async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, DbErr> {
+/// The rows, and (on PostgreSQL, when `events` is given) which of `events` are stored.
+async fn load<C: ConnectionTrait>(
+    db: &C,
+    items: &[Item<'_>],
+    events: Option<&[(i64, &str)]>,
+) -> Result<(Rows, Option<HashSet<(i64, String)>>), DbErr> {
     let mut w = Wanted::default();
     for item in items.iter().filter(|i| i.facts.effect != Effect::Ignored) {
         let (t, facts) = (item.tenant_id, item.facts);
@@ -170,10 +215,12 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
         intents: w.intents.iter().collect(),
     };
     let payment_keys: Vec<&(i64, String)> = w.payment_keys.iter().collect();
+    let mut stored = None;
     if db.get_database_backend() == DbBackend::Postgres {
-        let (orders, payments) = lock_orders_and_payments(db, &keys, &payment_keys).await?;
-        rows.add_orders(orders);
-        rows.add_payments(payments);
+        let found = lock_orders_and_payments(db, &keys, &payment_keys, events).await?;
+        rows.add_orders(found.orders);
+        rows.add_payments(found.payments);
+        stored = events.map(|_| found.stored);
     } else {
         rows.add_orders(lock_orders(db, &keys).await?);
         let of_orders: Vec<(i64, String)> = rows
@@ -213,7 +260,7 @@ async fn load<C: ConnectionTrait>(db: &C, items: &[Item<'_>]) -> Result<Rows, Db
         };
         rows.add_payments(lock_payments(db, &payments).await?);
     }
-    Ok(rows)
+    Ok((rows, stored))
 }
 
 /// The probes of the orders a group names, by id, session and PaymentIntent: one
@@ -227,22 +274,35 @@ const ORDER_PROBES: &str = "SELECT x.id FROM unnest($1::int8[], $2::text[]) AS w
        SELECT o.id FROM orders o \
        WHERE o.tenant_id = w.t AND o.payment_intent_id = w.k OFFSET 0) x";
 
+/// What `lock_orders_and_payments` found.
+#[derive(Default)]
+struct Found {
+    orders: Vec<order::Model>,
+    payments: Vec<payment::Model>,
+    stored: HashSet<(i64, String)>,
+}
+
 /// On PostgreSQL, `lock_orders` and then `lock_payments` of the orders found, in one
 /// statement: one round trip a group fewer, and the same locks in the same order (the
-/// orders in id order, then the payments in id order). Each row comes back as the
-/// columns of one table, prefixed `o_` or `p_`, beside `kind`; the column lists follow
-/// the entities, so the statement's text is made once and never changes.
+/// orders in id order, then the payments in id order). The same statement probes the
+/// event log's unique index for each of `events` (see `webhooks::log::already_stored`).
+/// Each row comes back as the columns of one table, prefixed `o_` or `p_`, beside
+/// `kind` (a stored event as `o_tenant_id` and `o_id`, its event id); the column lists
+/// follow the entities, so the statement's text is made once and never changes.
 async fn lock_orders_and_payments<C: ConnectionTrait>(
     db: &C,
     orders: &OrderKeys<'_>,
     payment_keys: &[&(i64, String)],
-) -> Result<(Vec<order::Model>, Vec<payment::Model>), DbErr> {
+    events: Option<&[(i64, &str)]>,
+) -> Result<Found, DbErr> {
+    let events = events.unwrap_or_default();
     if orders.ids.is_empty()
         && orders.sessions.is_empty()
         && orders.intents.is_empty()
         && payment_keys.is_empty()
+        && events.is_empty()
     {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Found::default());
     }
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
@@ -272,13 +332,26 @@ async fn lock_orders_and_payments<C: ConnectionTrait>(
                UNION ALL SELECT x.id FROM o, LATERAL ( \
                  SELECT p.id FROM payments p \
                  WHERE p.order_id = o.id AND p.tenant_id = o.tenant_id OFFSET 0) x \
-               )) ORDER BY id FOR UPDATE) \
+               )) ORDER BY id FOR UPDATE), \
+             e AS (SELECT x.tenant_id, x.dedup_key FROM unnest($9::int8[], $10::text[]) AS w(t, k), \
+               LATERAL (SELECT e.tenant_id, e.dedup_key FROM webhook_event e \
+                 WHERE e.tenant_id = w.t AND e.dedup_key = w.k OFFSET 0) x) \
              SELECT 'o' AS kind, {}, {} FROM o \
-             UNION ALL SELECT 'p', {}, {} FROM p",
+             UNION ALL SELECT 'p', {}, {} FROM p \
+             UNION ALL SELECT 'e', {}, {} FROM e",
             columns(&o, "o_", true),
             columns(&p, "p_", false),
             columns(&o, "o_", false),
             columns(&p, "p_", true),
+            o.iter()
+                .map(|c| match c.as_str() {
+                    "id" => "dedup_key AS o_id".to_string(),
+                    "tenant_id" => "tenant_id AS o_tenant_id".to_string(),
+                    c => format!("NULL AS o_{c}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            columns(&p, "p_", false),
         )
     });
     let kinds = [&orders.ids, &orders.sessions, &orders.intents];
@@ -286,16 +359,26 @@ async fn lock_orders_and_payments<C: ConnectionTrait>(
         .iter()
         .map(|pairs| pairs.as_slice())
         .chain([payment_keys])
-        .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))));
+        .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))))
+        .chain(crate::db::pair_arrays(events.iter().copied()));
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    let (mut found_orders, mut found_payments) = (Vec::new(), Vec::new());
+    let mut found = Found::default();
     for row in db.query_all_raw(statement).await? {
         match row.try_get::<String>("", "kind")?.as_str() {
-            "o" => found_orders.push(order::Model::from_query_result(&row, "o_")?),
-            _ => found_payments.push(payment::Model::from_query_result(&row, "p_")?),
+            "o" => found
+                .orders
+                .push(order::Model::from_query_result(&row, "o_")?),
+            "p" => found
+                .payments
+                .push(payment::Model::from_query_result(&row, "p_")?),
+            _ => {
+                found
+                    .stored
+                    .insert((row.try_get("", "o_tenant_id")?, row.try_get("", "o_id")?));
+            }
         }
     }
-    Ok((found_orders, found_payments))
+    Ok(found)
 }
 
 /// Runs one of the fixed PostgreSQL reads below: each kind of key goes in as two array

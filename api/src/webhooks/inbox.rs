@@ -155,7 +155,29 @@ async fn write_group<T>(
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let now = now_ms();
     let txn = crate::db::begin_write(db).await?;
-    let stored = log::already_stored(&*txn, group).await?;
+    let items: Vec<apply::Item> = group
+        .iter()
+        .map(|e| apply::Item {
+            tenant_id: e.tenant_id,
+            facts: &e.facts,
+        })
+        .collect();
+    // Applying, the rows the group names are read and locked first; on PostgreSQL the
+    // same statement says which of its events are stored already.
+    let mut read = None;
+    if apply {
+        match read_for_apply(&*txn, &items).await {
+            Ok(r) => read = Some(r),
+            Err(e) => {
+                txn.rollback().await?;
+                return Ok(Err(e));
+            }
+        }
+    }
+    let stored = match read.as_mut().and_then(|r| r.stored.take()) {
+        Some(stored) => stored,
+        None => log::already_stored(&*txn, group).await?,
+    };
     // The first delivery of each new event id is the one stored and applied.
     let mut seen: HashSet<(i64, &str)> = HashSet::new();
     let fresh: Vec<usize> = (0..group.len())
@@ -164,15 +186,9 @@ async fn write_group<T>(
             !stored.contains(&(key.0, key.1.to_string())) && seen.insert(key)
         })
         .collect();
-    let (settled, changed): (Vec<Settled>, Vec<String>) = if apply {
-        let items: Vec<apply::Item> = fresh
-            .iter()
-            .map(|&i| apply::Item {
-                tenant_id: group[i].tenant_id,
-                facts: &group[i].facts,
-            })
-            .collect();
-        let applied = match apply_in(&*txn, &items, now).await {
+    let (settled, changed): (Vec<Settled>, Vec<String>) = if let Some(read) = read {
+        let items: Vec<apply::Item> = fresh.iter().map(|&i| items[i]).collect();
+        let applied = match apply_in(&*txn, read, &items, now).await {
             Ok(applied) => applied,
             Err(e) => {
                 txn.rollback().await?;
@@ -215,19 +231,29 @@ async fn write_group<T>(
     Ok(Ok(GroupWritten { written, changed }))
 }
 
-/// Applies the items and writes what follows from them: notifications of each change
-/// and (on PostgreSQL) the announcement to other replicas.
-async fn apply_in<C: sea_orm::ConnectionTrait>(
+/// Reads and locks the rows the whole group names, and which of its events are stored
+/// (see `apply::read_group`).
+async fn read_for_apply<C: sea_orm::ConnectionTrait>(
     db: &C,
     items: &[apply::Item<'_>],
-    now: i64,
-) -> Result<apply::GroupApplied, DbErr> {
+) -> Result<apply::GroupRead, DbErr> {
     if crate::tasks::refused("inline apply") {
         return Err(DbErr::Custom(
             "inline apply refused (GATEWAY_REFUSE)".into(),
         ));
     }
-    let applied = apply::apply_group(db, items, now).await?;
+    apply::read_group(db, items, true).await
+}
+
+/// Applies the new items to the rows read and writes what follows from them:
+/// notifications of each change and (on PostgreSQL) the announcement to other replicas.
+async fn apply_in<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    read: apply::GroupRead,
+    items: &[apply::Item<'_>],
+    now: i64,
+) -> Result<apply::GroupApplied, DbErr> {
+    let applied = apply::apply_read(db, read, items, now).await?;
     crate::notify::outbox::enqueue_all(db, &applied.changes).await?;
     let ids: Vec<String> = applied.changes.iter().map(|o| o.id.clone()).collect();
     crate::orders::store::announce(db, &ids).await?;
