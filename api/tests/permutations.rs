@@ -4,6 +4,8 @@
 //! server `TEST_POSTGRES_URL` names, which `scripts/test.sh` starts): the two backends
 //! read and lock the group's rows with different statements.
 
+mod common;
+
 use entity::{order, payment};
 use gateway::orders::store;
 use gateway::stripe::event::{self, EventFacts};
@@ -166,23 +168,7 @@ macro_rules! on_both {
 async fn fresh_database(backend: Backend) -> sea_orm::DatabaseConnection {
     let url = match backend {
         Backend::Sqlite => "sqlite::memory:".to_string(),
-        Backend::Postgres => {
-            let server = std::env::var("TEST_POSTGRES_URL").expect(
-                "TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-            );
-            let mut bytes = [0u8; 8];
-            rand::fill(&mut bytes);
-            let name = format!("perm_{}", hex::encode(bytes));
-            let admin = sea_orm::Database::connect(format!("{server}/postgres"))
-                .await
-                .expect("connect to the test PostgreSQL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            admin.close().await.ok();
-            format!("{server}/{name}")
-        }
+        Backend::Postgres => common::new_postgres_database("perm").await,
     };
     let db = gateway::db::connect_url(&url, 1).await.unwrap();
     gateway::db::migrate(&db).await.unwrap();

@@ -8,6 +8,8 @@
 //! database and its generic plan explained. Needs `TEST_POSTGRES_URL` (see
 //! `scripts/test.sh`).
 
+mod common;
+
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 /// The highest `$N` in a statement: how many parameters it takes.
@@ -24,24 +26,9 @@ fn parameters(sql: &str) -> usize {
 
 #[tokio::test]
 async fn the_reads_of_a_group_probe_indexes_on_a_fresh_database() {
-    let server = std::env::var("TEST_POSTGRES_URL").expect(
-        "TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    );
-    let mut bytes = [0u8; 8];
-    rand::fill(&mut bytes);
-    let name = format!("plans_{}", hex::encode(bytes));
-    let admin = sea_orm::Database::connect(format!("{server}/postgres"))
-        .await
-        .expect("connect to the test PostgreSQL");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    admin.close().await.ok();
+    let url = common::new_postgres_database("plans").await;
     // One connection: the setting and the prepared statements are the session's.
-    let db = gateway::db::connect_url(&format!("{server}/{name}"), 1)
-        .await
-        .unwrap();
+    let db = gateway::db::connect_url(&url, 1).await.unwrap();
     gateway::db::migrate(&db).await.unwrap();
     db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
         .await
