@@ -609,20 +609,38 @@ async fn every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed(back
         }
     })
     .await;
-    let quiet_slugs: Vec<&str> = quiet.iter().map(|t| t.slug.as_str()).collect();
-    assert!(
-        !receiver
-            .received()
-            .iter()
-            .any(|a| quiet_slugs.contains(&a["tenant"].as_str().unwrap())),
-        "nothing about the quiet restaurants"
-    );
     // A round after all were made: every restaurant counted, only the troubled diagnosed.
     let total = (quiet.len() + expected.len()) as u64;
     eventually("a round over all", Duration::from_secs(10), || async {
         match alert_tenants(&app).await {
             (all, diagnosed) if all == total && diagnosed == expected.len() as u64 => Ok(()),
             other => Err(format!("{other:?}, expected ({total}, {})", expected.len())),
+        }
+    })
+    .await;
+    // Nothing about the quiet restaurants, but for a `no_secret` if a round fell between
+    // `tenant create` and `config set-secret` (it was true then), resolved since (the
+    // gauge above says none is open; its message may still be on its way).
+    let quiet_slugs: Vec<&str> = quiet.iter().map(|t| t.slug.as_str()).collect();
+    eventually("quiet restaurants", Duration::from_secs(5), || async {
+        let about_quiet: Vec<Value> = receiver
+            .received()
+            .into_iter()
+            .filter(|a| quiet_slugs.contains(&a["tenant"].as_str().unwrap()))
+            .collect();
+        let count = |slug: &str, state: &str| {
+            about_quiet
+                .iter()
+                .filter(|a| a["tenant"] == slug && a["state"] == state)
+                .count()
+        };
+        let settled = about_quiet.iter().all(|a| a["code"] == "no_secret")
+            && quiet_slugs
+                .iter()
+                .all(|s| count(s, "firing") == count(s, "resolved"));
+        match settled {
+            true => Ok(()),
+            false => Err(format!("{about_quiet:?}")),
         }
     })
     .await;
