@@ -1,5 +1,5 @@
 //! Prometheus metrics, kept in atomics: webhook deliveries by outcome, their latency,
-//! and the processor's completions and failures.
+//! where the inbox spends that latency, and the processor's completions and failures.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,17 +7,61 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds of the latency histogram, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+/// Upper bounds of the latency histograms, in seconds: fine below 10 ms, where a
+/// delivery's 200 should be.
+const BUCKETS: [f64; 17] = [
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
+
+/// A Prometheus histogram of durations (cumulative buckets, sum, count).
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            if secs <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The series of `name`, with `labels` (`key="value"`, or empty) on each line.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            let n = bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = |s: &str| match s {
+            "" => String::new(),
+            s => format!("{{{s}}}"),
+        };
+        let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+    }
+}
 
 #[derive(Default)]
 pub struct Metrics {
     by_outcome: Mutex<BTreeMap<&'static str, u64>>,
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    latency: Histogram,
+    inbox_queued: Histogram,
+    group_statements: Histogram,
+    group_commit: Histogram,
+    grouped_events: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
     status_from_memory: AtomicU64,
@@ -34,15 +78,21 @@ impl Metrics {
             .expect("metrics lock")
             .entry(outcome)
             .or_default() += 1;
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency.observe(elapsed);
+    }
+
+    /// How long a verified delivery waited for a writer to take it into a group.
+    pub fn inbox_queued(&self, waited: Duration) {
+        self.inbox_queued.observe(waited);
+    }
+
+    /// One group written by the inbox: its events, how long its statements ran (the
+    /// writer holding its turn) and how long its commit took.
+    pub fn inbox_group(&self, events: usize, statements: Duration, commit: Duration) {
+        self.grouped_events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.group_statements.observe(statements);
+        self.group_commit.observe(commit);
     }
 
     pub fn events_completed(&self, n: usize) {
@@ -78,21 +128,28 @@ impl Metrics {
         }
         out.push_str("# HELP gateway_webhook_duration_seconds Time to verify and durably store a delivery.\n");
         out.push_str("# TYPE gateway_webhook_duration_seconds histogram\n");
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            let n = self.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "gateway_webhook_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
+        self.latency
+            .render(&mut out, "gateway_webhook_duration_seconds", "");
+        out.push_str("# HELP gateway_inbox_queued_seconds Time a verified delivery waited for an inbox writer to take it into a group.\n");
+        out.push_str("# TYPE gateway_inbox_queued_seconds histogram\n");
+        self.inbox_queued
+            .render(&mut out, "gateway_inbox_queued_seconds", "");
+        out.push_str("# HELP gateway_inbox_group_seconds Time an inbox group spent running its statements (one group at a time) and committing.\n");
+        out.push_str("# TYPE gateway_inbox_group_seconds histogram\n");
+        self.group_statements.render(
+            &mut out,
+            "gateway_inbox_group_seconds",
+            "phase=\"statements\"",
+        );
+        self.group_commit
+            .render(&mut out, "gateway_inbox_group_seconds", "phase=\"commit\"");
+        out.push_str("# HELP gateway_inbox_grouped_events_total Verified deliveries written by the inbox's groups (divided by the groups' count: their mean size).\n");
+        out.push_str("# TYPE gateway_inbox_grouped_events_total counter\n");
         let _ = writeln!(
             out,
-            "gateway_webhook_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+            "gateway_inbox_grouped_events_total {}",
+            self.grouped_events.load(Ordering::Relaxed)
         );
-        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "gateway_webhook_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "gateway_webhook_duration_seconds_count {count}");
         out.push_str("# HELP gateway_events_processed_total Stored events applied (COMPLETED) or given up (FAILED).\n");
         out.push_str("# TYPE gateway_events_processed_total counter\n");
         let _ = writeln!(

@@ -177,3 +177,110 @@ pub fn rss_mib(pid: u32) -> f64 {
         })
         .map_or(0.0, |kib| kib / 1024.0)
 }
+
+/// A reading of the gateways' `/metrics`: each histogram series' buckets (upper bound,
+/// cumulative count), sum and count, summed over the replicas, keyed by the series'
+/// name and labels without `le` (e.g. `gateway_inbox_group_seconds{phase="commit"}`).
+#[derive(Default, Clone)]
+pub struct Scrape {
+    series: std::collections::BTreeMap<String, Series>,
+    counters: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Default, Clone)]
+struct Series {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+impl Scrape {
+    pub async fn of(client: &reqwest::Client, bases: &[String]) -> Self {
+        let mut scrape = Scrape::default();
+        for base in bases {
+            if let Ok(r) = client.get(format!("{base}/metrics")).send().await
+                && let Ok(text) = r.text().await
+            {
+                scrape.add(&text);
+            }
+        }
+        scrape
+    }
+
+    fn add(&mut self, text: &str) {
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let (name, labels) = key.split_once('{').unwrap_or((key, "}"));
+            let labels = labels.trim_end_matches('}');
+            let (mut rest, mut le) = (Vec::new(), None);
+            for label in labels.split(',').filter(|l| !l.is_empty()) {
+                match label.strip_prefix("le=") {
+                    Some(bound) => le = Some(bound.trim_matches('"').to_string()),
+                    None => rest.push(label),
+                }
+            }
+            let rest = rest.join(",");
+            let series = |base: &str| match rest.as_str() {
+                "" => base.to_string(),
+                r => format!("{base}{{{r}}}"),
+            };
+            if let Some(base) = name.strip_suffix("_bucket") {
+                let bound = match le.as_deref() {
+                    Some("+Inf") | None => f64::INFINITY,
+                    Some(b) => b.parse().unwrap_or(f64::INFINITY),
+                };
+                let s = self.series.entry(series(base)).or_default();
+                match s.buckets.iter_mut().find(|(b, _)| *b == bound) {
+                    Some((_, n)) => *n += value,
+                    None => s.buckets.push((bound, value)),
+                }
+            } else if let Some(base) = name.strip_suffix("_sum") {
+                self.series.entry(series(base)).or_default().sum += value;
+            } else if let Some(base) = name.strip_suffix("_count") {
+                self.series.entry(series(base)).or_default().count += value;
+            } else {
+                *self.counters.entry(series(name)).or_default() += value;
+            }
+        }
+    }
+
+    /// What a histogram gained since `before`: (count, mean, p50 and p99 as the upper
+    /// bound of the bucket they fall in).
+    pub fn since(&self, before: &Scrape, series: &str) -> Option<(f64, Duration, f64, f64)> {
+        let now = self.series.get(series)?;
+        let empty = Series::default();
+        let then = before.series.get(series).unwrap_or(&empty);
+        let count = now.count - then.count;
+        if count <= 0.0 {
+            return None;
+        }
+        let mean = Duration::from_secs_f64(((now.sum - then.sum) / count).max(0.0));
+        let mut buckets: Vec<(f64, f64)> = now
+            .buckets
+            .iter()
+            .map(|&(bound, n)| {
+                let was = then.buckets.iter().find(|(b, _)| *b == bound);
+                (bound, n - was.map_or(0.0, |(_, n)| *n))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let quantile = |q: f64| {
+            buckets
+                .iter()
+                .find(|(_, n)| *n >= q * count)
+                .map_or(f64::INFINITY, |(b, _)| *b)
+        };
+        Some((count, mean, quantile(0.5), quantile(0.99)))
+    }
+
+    /// What a counter gained since `before`.
+    pub fn counter_since(&self, before: &Scrape, name: &str) -> f64 {
+        self.counters.get(name).copied().unwrap_or(0.0)
+            - before.counters.get(name).copied().unwrap_or(0.0)
+    }
+}

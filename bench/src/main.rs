@@ -19,7 +19,7 @@ use gateway::tenants::secrets::{self, WebhookSecret};
 use gateway::tenants::{self, TenantSlug};
 use gateway::vault::{KeyRing, VaultKey};
 use gateway_bench::{
-    CpuMeter, ENC_KEY, ms, open_seeding_database, percentile, rss_mib, start_gateway,
+    CpuMeter, ENC_KEY, Scrape, ms, open_seeding_database, percentile, rss_mib, start_gateway,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::json;
@@ -428,6 +428,7 @@ async fn main() {
     let total = (rate * args.seconds) as usize;
     let requests: Vec<_> = (0..total).map(|n| event_for(&tenants, n, "l")).collect();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let before = Scrape::of(&client, &bases).await;
     let probe = DiskProbe::start();
     let started = Instant::now();
     let mut handles = Vec::with_capacity(total);
@@ -472,6 +473,7 @@ async fn main() {
     wait_applied(&db, (warm + args.events + total) as i64).await;
     let lag = started.elapsed() - sent_for;
     let fsyncs = probe.stop();
+    let after = Scrape::of(&client, &bases).await;
     latencies.sort();
     println!(
         "== {backend}: latency at {rate} webhooks/s for {} s ({total} events){}",
@@ -495,6 +497,7 @@ async fn main() {
         ms(percentile(&fsyncs, 0.99)),
         ms(percentile(&fsyncs, 1.0))
     );
+    print_inbox_breakdown(&before, &after);
     if !slow.is_empty() {
         let windows: Vec<String> = slow
             .iter()
@@ -508,5 +511,46 @@ async fn main() {
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// Where the gateway says a delivery's time went in the latency phase, from its
+/// `/metrics`: the handler's whole time, the wait for an inbox writer, and the groups'
+/// statements and commits (p50 and p99 are bucket upper bounds).
+fn print_inbox_breakdown(before: &Scrape, after: &Scrape) {
+    let line = |label: &str, series: &str| {
+        if let Some((n, mean, p50, p99)) = after.since(before, series) {
+            println!(
+                "    {label}: mean {:.2} ms, p50 ≤ {} ms, p99 ≤ {} ms ({n:.0})",
+                ms(mean),
+                p50 * 1000.0,
+                p99 * 1000.0
+            );
+        }
+    };
+    println!("  where the gateway says the time went (its /metrics):");
+    line(
+        "in the handler, to the 200",
+        "gateway_webhook_duration_seconds",
+    );
+    line(
+        "waiting for an inbox writer",
+        "gateway_inbox_queued_seconds",
+    );
+    line(
+        "a group's statements",
+        "gateway_inbox_group_seconds{phase=\"statements\"}",
+    );
+    line(
+        "a group's commit",
+        "gateway_inbox_group_seconds{phase=\"commit\"}",
+    );
+    let events = after.counter_since(before, "gateway_inbox_grouped_events_total");
+    if let Some((groups, ..)) = after.since(before, "gateway_inbox_group_seconds{phase=\"commit\"}")
+    {
+        println!(
+            "    groups: {groups:.0}, {:.1} events each",
+            events / groups
+        );
     }
 }

@@ -23,8 +23,9 @@ use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// What the last commits of verified events said about storage, for `/ready`.
@@ -260,7 +261,8 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
     Ok(applied)
 }
 
-type Job = (Verified, oneshot::Sender<Result<Stored, String>>);
+/// A verified delivery, when it was handed to the writers, and where its answer goes.
+type Job = (Verified, Instant, oneshot::Sender<Result<Stored, String>>);
 
 #[derive(Clone)]
 pub struct Inbox {
@@ -313,7 +315,7 @@ impl Inbox {
     pub async fn store(&self, event: Verified) -> Result<Stored, InboxError> {
         let (reply, done) = oneshot::channel();
         self.tx
-            .send((event, reply))
+            .send((event, Instant::now(), reply))
             .await
             .map_err(|_| InboxError::Closed)?;
         done.await
@@ -374,12 +376,26 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         if queue.recv_many(&mut jobs, MAX_GROUP).await == 0 {
             break;
         }
-        let mut turn = Some(queue);
+        let taken = Instant::now();
+        let statements_ended = OnceLock::new();
+        let mut turn = Some(Turn {
+            _queue: queue,
+            ended: &statements_ended,
+        });
         crate::tasks::fault("inbox writer");
         let verified: Vec<Job> = std::mem::take(&mut jobs);
-        let group: Vec<&Verified> = verified.iter().map(|(event, _)| event).collect();
+        for (_, queued, _) in &verified {
+            cx.metrics
+                .inbox_queued(taken.saturating_duration_since(*queued));
+        }
+        let group: Vec<&Verified> = verified.iter().map(|(event, _, _)| event).collect();
         let written = store_group_in_turn(&cx.db, &group, cx.lease, &mut turn).await;
         drop(turn);
+        if written.is_ok() {
+            let ended = *statements_ended.get().unwrap_or(&taken);
+            cx.metrics
+                .inbox_group(group.len(), ended - taken, ended.elapsed());
+        }
         cx.health.commit(written.as_ref().err());
         match written {
             Ok(GroupWritten { written, changed }) => {
@@ -394,7 +410,7 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 if !changed.is_empty() {
                     cx.watchers.outbox.notify_one();
                 }
-                for ((event, reply), written) in verified.into_iter().zip(written) {
+                for ((event, _, reply), written) in verified.into_iter().zip(written) {
                     if let Written::Pending(id) = written {
                         // A full queue only delays: the sweep picks the event up later.
                         let work = Work {
@@ -417,11 +433,24 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, events = verified.len(), "could not store webhook events");
-                for (_, reply) in verified {
+                for (_, _, reply) in verified {
                     let _ = reply.send(Err(e.to_string()));
                 }
             }
         }
+    }
+}
+
+/// A writer's turn: its hold on the queue, given up as its group's commit begins,
+/// which is when the group's statements ended.
+struct Turn<'a> {
+    _queue: tokio::sync::MutexGuard<'a, mpsc::Receiver<Job>>,
+    ended: &'a OnceLock<Instant>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let _ = self.ended.set(Instant::now());
     }
 }
 

@@ -184,8 +184,69 @@ async fn health_and_readiness(backend: Backend) {
     assert!(metrics.contains("gateway_webhook_duration_seconds_bucket"));
 }
 
+/// The value of one series of `/metrics` (`name` with its labels, as written there).
+fn metric(text: &str, series: &str) -> f64 {
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+}
+
+/// `/metrics` says where a delivery's time went: waiting for an inbox writer, its
+/// group's statements, its group's commit; and how many deliveries the groups held.
+async fn metrics_say_where_a_deliverys_time_went(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 2599).await;
+    let paid = event(
+        &evt_id(),
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+    );
+    // Three deliveries one after another (a duplicate among them), and one refused:
+    // only the three verified ones go through the inbox.
+    for body in [&paid, &paid] {
+        let r = app.deliver(&tenant.slug, &tenant.secret, body).await;
+        assert_eq!(r.status(), 200);
+    }
+    let other = event(
+        &evt_id(),
+        "payment_intent.created",
+        fixture("payment_intent"),
+    );
+    assert_eq!(
+        app.deliver(&tenant.slug, &tenant.secret, &other)
+            .await
+            .status(),
+        200
+    );
+    let refused = app.deliver(&tenant.slug, "whsec_wrong", &other).await;
+    assert_eq!(refused.status(), 400);
+    app.order_reaches(&order, "PAID").await;
+
+    let text = app.metrics().await;
+    assert_eq!(metric(&text, "gateway_webhook_duration_seconds_count"), 4.0);
+    assert_eq!(metric(&text, "gateway_inbox_queued_seconds_count"), 3.0);
+    assert_eq!(
+        metric(&text, "gateway_inbox_queued_seconds_bucket{le=\"+Inf\"}"),
+        3.0
+    );
+    assert_eq!(metric(&text, "gateway_inbox_grouped_events_total"), 3.0);
+    // Each delivery waited for its own commit, so each was a group of its own.
+    for phase in ["statements", "commit"] {
+        let count = format!("gateway_inbox_group_seconds_count{{phase=\"{phase}\"}}");
+        assert_eq!(metric(&text, &count), 3.0, "{phase}");
+        let sum = format!("gateway_inbox_group_seconds_sum{{phase=\"{phase}\"}}");
+        let sum = metric(&text, &sum);
+        assert!(sum > 0.0 && sum < 30.0, "{phase} took {sum} s");
+        let all = format!("gateway_inbox_group_seconds_bucket{{phase=\"{phase}\",le=\"+Inf\"}}");
+        assert_eq!(metric(&text, &all), 3.0, "{phase}");
+    }
+}
+
 on_both_backends!(
     orders_need_the_tenants_own_api_key_and_valid_values,
     status_polling_has_etags_cors_and_nothing_more,
     health_and_readiness,
+    metrics_say_where_a_deliverys_time_went,
 );
