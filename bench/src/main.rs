@@ -58,6 +58,38 @@ struct Args {
     /// gateway has seen its tenants: `--warm false` measures from a cold start.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     warm: bool,
+    /// The events' objects: `small` (only the fields the gateway reads, about 500
+    /// bytes an event) or `stripe` (Stripe's published example objects with those
+    /// fields set, 2–4 KB an event, as Stripe sends them).
+    #[arg(long, value_enum, default_value_t = Bodies::Small)]
+    bodies: Bodies,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Bodies {
+    Small,
+    Stripe,
+}
+
+/// Stripe's example checkout session, payment intent and charge (from Stripe's
+/// published `fixtures3.json`, MIT licence).
+fn stripe_object(kind: &str) -> serde_json::Value {
+    static OBJECTS: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    OBJECTS.get_or_init(|| {
+        serde_json::from_str(include_str!("../fixtures/stripe-objects.json"))
+            .expect("bench/fixtures/stripe-objects.json")
+    })[kind]
+        .clone()
+}
+
+/// `fields` set on Stripe's example object of `kind`.
+fn stripe_sized(kind: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut object = stripe_object(kind);
+    for (key, value) in fields.as_object().expect("an object") {
+        object[key] = value.clone();
+    }
+    object["livemode"] = json!(true);
+    object
 }
 
 struct Tenant {
@@ -152,23 +184,32 @@ impl MemoryPeak {
 
 /// A distinct, realistic event for the n-th request: the three success events of a
 /// Checkout payment, round-robin over tenants and orders.
-fn event_for(tenants: &[Tenant], n: usize, run: &str) -> (String, String, String) {
+fn event_for(tenants: &[Tenant], n: usize, run: &str, bodies: Bodies) -> (String, String, String) {
     let tenant = &tenants[n % tenants.len()];
     let (order_id, amount) = &tenant.orders[(n / tenants.len()) % tenant.orders.len()];
     let pi = format!("pi_{run}_{order_id}");
-    let object = match n % 3 {
-        0 => {
+    let (kind, object) = match n % 3 {
+        0 => (
+            "checkout.session",
             json!({"id": format!("cs_{run}_{n}"), "object": "checkout.session", "payment_status": "paid",
                     "status": "complete", "amount_total": amount, "currency": "eur", "mode": "payment",
-                    "metadata": {"order_id": order_id}, "client_reference_id": order_id, "payment_intent": pi})
-        }
-        1 => json!({"id": pi, "object": "payment_intent", "status": "succeeded", "amount": amount,
+                    "metadata": {"order_id": order_id}, "client_reference_id": order_id, "payment_intent": pi}),
+        ),
+        1 => (
+            "payment_intent",
+            json!({"id": pi, "object": "payment_intent", "status": "succeeded", "amount": amount,
                     "amount_received": amount, "currency": "eur", "metadata": {"order_id": order_id}}),
-        _ => {
+        ),
+        _ => (
+            "charge",
             json!({"id": format!("ch_{run}_{n}"), "object": "charge", "status": "succeeded", "paid": true,
-                    "amount": amount, "amount_refunded": 0, "currency": "eur", "payment_intent": pi,
-                    "metadata": {"order_id": order_id}})
-        }
+                    "amount": amount, "amount_captured": amount, "amount_refunded": 0, "refunded": false,
+                    "currency": "eur", "payment_intent": pi, "metadata": {"order_id": order_id}}),
+        ),
+    };
+    let object = match bodies {
+        Bodies::Small => object,
+        Bodies::Stripe => stripe_sized(kind, object),
     };
     let kind = [
         "checkout.session.completed",
@@ -367,8 +408,13 @@ async fn main() {
 
     // Phase 1: throughput.
     let requests: Vec<_> = (0..args.events)
-        .map(|n| event_for(&tenants, n, "t"))
+        .map(|n| event_for(&tenants, n, "t", args.bodies))
         .collect();
+    let body_bytes = requests
+        .iter()
+        .map(|(_, _, body)| body.len())
+        .sum::<usize>()
+        / args.events.max(1);
     let cpu = CpuMeter::start_all(pids.clone());
     let memory = MemoryPeak::start(pids.clone());
     let started = Instant::now();
@@ -391,7 +437,7 @@ async fn main() {
         n => format!(", {n} replicas"),
     };
     println!(
-        "== {backend}: throughput ({} events, {} connections, {} tenants × {} orders{replicas})",
+        "== {backend}: throughput ({} events of {body_bytes} bytes, {} connections, {} tenants × {} orders{replicas})",
         args.events, args.concurrency, args.tenants, args.orders_per_tenant
     );
     println!(
@@ -426,7 +472,9 @@ async fn main() {
         r => r,
     };
     let total = (rate * args.seconds) as usize;
-    let requests: Vec<_> = (0..total).map(|n| event_for(&tenants, n, "l")).collect();
+    let requests: Vec<_> = (0..total)
+        .map(|n| event_for(&tenants, n, "l", args.bodies))
+        .collect();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let before = Scrape::of(&client, &bases).await;
     let probe = DiskProbe::start();

@@ -15,6 +15,7 @@ mod m20261201_000008_secret_changes;
 mod m20261201_000009_lean_indexes;
 mod m20261201_000010_room_for_updates;
 mod m20261202_000011_alert_index;
+mod m20261202_000012_payload_lz4;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_lean_indexes::Migration),
             Box::new(m20261201_000010_room_for_updates::Migration),
             Box::new(m20261202_000011_alert_index::Migration),
+            Box::new(m20261202_000012_payload_lz4::Migration),
         ]
     }
 }

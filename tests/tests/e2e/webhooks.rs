@@ -272,6 +272,36 @@ async fn the_same_event_id_for_two_tenants_is_two_events(backend: Backend) {
     }
 }
 
+/// PostgreSQL: a Stripe event (2–4 KB, over the size from which PostgreSQL compresses
+/// a value) is stored compressed with LZ4, the cheaper method (see the migration
+/// `m20261202_000012_payload_lz4`), and comes back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripe_sized_payload_is_stored_with_lz4_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let tenant = app.tenant();
+    let order = app.create_order(&tenant, 2599).await;
+    let id = evt_id();
+    let body = event(
+        &id,
+        "checkout.session.completed",
+        Payment::new(&order, 2599).session("paid"),
+    );
+    assert!(body.len() > 2500, "{} bytes", body.len());
+    let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
+    assert_eq!(response.status(), 200);
+    app.order_reaches(&order, "PAID").await;
+    let rows = app
+        .db
+        .query(&format!(
+            "SELECT pg_column_compression(payload) AS method, payload \
+             FROM webhook_event WHERE stripe_event_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["method"], "lz4", "{:?}", rows[0]["method"]);
+    assert_eq!(rows[0]["payload"].as_str(), Some(body.as_str()));
+}
+
 /// PostgreSQL only: a SQLite file cannot go away under an open connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_gone_is_503_and_ready_says_so() {
