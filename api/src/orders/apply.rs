@@ -842,14 +842,17 @@ const PAYMENT_UPDATES: [payment::Column; 12] = [
     payment::Column::UpdatedAt,
 ];
 
-/// The writes of `Rows::write` on PostgreSQL: statements whose text never changes
-/// (parsed once per connection, not once per group size), the rows in one JSON
-/// parameter each. New payments are one insert; changed payments and orders, whose
-/// rows this transaction has locked, one `UPDATE … FROM` each, matched by id and
-/// tenant. The column lists follow the entities.
+/// The writes of `Rows::write` on PostgreSQL, in one statement whose text never
+/// changes (parsed once per connection, not once per group size): new payments are
+/// inserted, changed payments and orders (whose rows this transaction has locked)
+/// updated with one `UPDATE … FROM` each, matched by id and tenant, the rows in one
+/// JSON parameter each (`[]` for none). Each is a data-modifying `WITH` of the same
+/// statement, so a group that writes pays one round trip instead of three; they touch
+/// different rows (a new payment is not among the changed ones), so that they do not
+/// see each other's changes does not matter. The column lists follow the entities.
 ///
-/// The updates name their rows' ids a second time, as an array: `t.id = ANY($2)` is
-/// a probe of the primary key per row. Joined to the JSON rows alone, PostgreSQL
+/// The updates name their rows' ids a second time, as an array: `t.id = ANY(…)` is a
+/// probe of the primary key per row. Joined to the JSON rows alone, PostgreSQL
 /// estimates them at a hundred and reads the whole table into a hash join instead
 /// (a sequential scan of every payment for each group: 1.4 ms a group at 4,000
 /// payments, and growing with the table).
@@ -859,12 +862,10 @@ async fn write_fixed<C: ConnectionTrait>(
     changed_payments: &[payment::Model],
     changed_orders: &[order::Model],
 ) -> Result<(), DbErr> {
-    struct Fixed {
-        insert_payments: String,
-        update_payments: String,
-        update_orders: String,
+    if new_payments.is_empty() && changed_payments.is_empty() && changed_orders.is_empty() {
+        return Ok(());
     }
-    static SQL: std::sync::OnceLock<Fixed> = std::sync::OnceLock::new();
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         let set = |columns: &[&str]| -> String {
             columns
@@ -880,65 +881,56 @@ async fn write_fixed<C: ConnectionTrait>(
         let inserted = inserted.join(", ");
         let payment_updates: Vec<&str> = PAYMENT_UPDATES.iter().map(|c| c.as_str()).collect();
         let order_updates: Vec<&str> = ORDER_UPDATES.iter().map(|c| c.as_str()).collect();
-        Fixed {
-            insert_payments: format!(
-                "INSERT INTO payments ({inserted}) SELECT {inserted} \
-                 FROM json_populate_recordset(NULL::payments, $1::json)"
-            ),
-            update_payments: format!(
-                "UPDATE payments AS t SET {} \
-                 FROM json_populate_recordset(NULL::payments, $1::json) AS r \
-                 WHERE t.id = ANY($2::int8[]) AND t.id = r.id AND t.tenant_id = r.tenant_id",
-                set(&payment_updates)
-            ),
-            update_orders: format!(
-                "UPDATE orders AS t SET {} \
-                 FROM json_populate_recordset(NULL::orders, $1::json) AS r \
-                 WHERE t.id = ANY($2::text[]) AND t.id = r.id AND t.tenant_id = r.tenant_id",
-                set(&order_updates)
-            ),
-        }
+        format!(
+            "WITH new_payments AS (INSERT INTO payments ({inserted}) SELECT {inserted} \
+               FROM json_populate_recordset(NULL::payments, $1::json) RETURNING 1), \
+             changed_payments AS (UPDATE payments AS t SET {} \
+               FROM json_populate_recordset(NULL::payments, $2::json) AS r \
+               WHERE t.id = ANY($3::int8[]) AND t.id = r.id AND t.tenant_id = r.tenant_id \
+               RETURNING 1), \
+             changed_orders AS (UPDATE orders AS t SET {} \
+               FROM json_populate_recordset(NULL::orders, $4::json) AS r \
+               WHERE t.id = ANY($5::text[]) AND t.id = r.id AND t.tenant_id = r.tenant_id \
+               RETURNING 1) \
+             SELECT (SELECT count(*) FROM new_payments) AS new_payments, \
+               (SELECT count(*) FROM changed_payments) AS changed_payments, \
+               (SELECT count(*) FROM changed_orders) AS changed_orders",
+            set(&payment_updates),
+            set(&order_updates)
+        )
     });
-    async fn run<C: ConnectionTrait, M: serde::Serialize>(
-        db: &C,
-        sql: &str,
-        rows: &[M],
-        ids: Option<sea_orm::Value>,
-    ) -> Result<(), DbErr> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let json =
-            serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))?;
-        let values = std::iter::once(json.into()).chain(ids);
-        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-        let done = db.execute_raw(statement).await?;
-        if done.rows_affected() != rows.len() as u64 {
-            // Every row updated is locked by this transaction: a miss is a bug, and
-            // the group is rolled back rather than half written.
-            return Err(DbErr::Custom(format!(
-                "wrote {} of {} rows",
-                done.rows_affected(),
-                rows.len()
-            )));
-        }
-        Ok(())
+    fn json<M: serde::Serialize>(rows: &[M]) -> Result<sea_orm::Value, DbErr> {
+        serde_json::to_string(rows)
+            .map(Into::into)
+            .map_err(|e| DbErr::Custom(format!("rows as JSON: {e}")))
     }
     let payment_ids: Vec<i64> = changed_payments.iter().map(|p| p.id).collect();
     let order_ids: Vec<String> = changed_orders.iter().map(|o| o.id.clone()).collect();
-    run(db, &sql.insert_payments, new_payments, None).await?;
-    run(
-        db,
-        &sql.update_payments,
-        changed_payments,
-        Some(payment_ids.into()),
-    )
-    .await?;
-    run(
-        db,
-        &sql.update_orders,
-        changed_orders,
-        Some(order_ids.into()),
-    )
-    .await
+    let values = [
+        json(new_payments)?,
+        json(changed_payments)?,
+        payment_ids.into(),
+        json(changed_orders)?,
+        order_ids.into(),
+    ];
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::Custom("the group's writes returned no row".into()))?;
+    for (column, expected) in [
+        ("new_payments", new_payments.len()),
+        ("changed_payments", changed_payments.len()),
+        ("changed_orders", changed_orders.len()),
+    ] {
+        let wrote: i64 = row.try_get("", column)?;
+        if wrote != expected as i64 {
+            // Every row updated is locked by this transaction: a miss is a bug, and
+            // the group is rolled back rather than half written.
+            return Err(DbErr::Custom(format!(
+                "{column}: wrote {wrote} of {expected} rows"
+            )));
+        }
+    }
+    Ok(())
 }
