@@ -47,11 +47,7 @@ async fn a_healthy_restaurant_has_no_findings_and_the_doctor_says_so(backend: Ba
     set_api_key(&app, &tenant);
     stripe.set_endpoints(vec![good_endpoint(&tenant.slug, "enabled", &["*"])]);
     let order = app.create_order(&tenant, 2599).await;
-    let body = event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let body = paid_checkout(&evt_id(), &order, 2599);
     stripe.add_event(&body);
     assert_eq!(
         app.deliver(&tenant.slug, &tenant.secret, &body)
@@ -129,12 +125,7 @@ async fn events_stripe_has_that_never_arrived_are_named(backend: Backend) {
         &["*"],
     )]);
     let order = app.create_order(&tenant, 500).await;
-    let mut old: Value = serde_json::from_str(&event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 500).session("paid"),
-    ))
-    .unwrap();
+    let mut old: Value = serde_json::from_str(&paid_checkout(&evt_id(), &order, 500)).unwrap();
     old["created"] = json!(now() - 3600);
     stripe.add_event(&old.to_string());
     let admin = app.as_admin(&platform(&app).await);
@@ -284,12 +275,7 @@ async fn order_problems_are_named(backend: Backend) {
     app.settled(&id).await;
     let short = app.create_order(&t, 5000).await;
     let id = evt_id();
-    deliver(event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&short, 100).session("paid"),
-    ))
-    .await;
+    deliver(paid_checkout(&id, &short, 100)).await;
     app.settled(&id).await;
     // Checkout completed unpaid, long ago, and nothing followed.
     let waiting = app.create_order(&t, 700).await;
@@ -312,12 +298,7 @@ async fn order_problems_are_named(backend: Backend) {
     app.db.break_payments().await;
     let failing = app.create_order(&t, 900).await;
     let id = evt_id();
-    deliver(event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&failing, 900).session("paid"),
-    ))
-    .await;
+    deliver(paid_checkout(&id, &failing, 900)).await;
     assert_eq!(app.settled(&id).await["status"], "FAILED");
     app.db.repair_payments().await;
     db.execute_unprepared(&format!(
@@ -335,12 +316,7 @@ async fn order_problems_are_named(backend: Backend) {
     app.db.break_payments().await;
     let another = app.create_order(&t, 901).await;
     let id = evt_id();
-    deliver(event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&another, 901).session("paid"),
-    ))
-    .await;
+    deliver(paid_checkout(&id, &another, 901)).await;
     assert_eq!(app.settled(&id).await["status"], "FAILED");
     app.db.repair_payments().await;
 
@@ -484,11 +460,7 @@ async fn alert_tenants(app: &TestApp) -> (u64, u64) {
 async fn paid(app: &TestApp, t: &Tenant) -> String {
     let order = app.create_order(t, 1200).await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 1200).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 1200);
     assert_eq!(app.deliver(&t.slug, &t.secret, &body).await.status(), 200);
     app.settled(&id).await;
     id
@@ -552,11 +524,7 @@ async fn every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed(back
     app.db.break_payments().await;
     let order = app.create_order(&failing, 900).await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 900).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 900);
     assert_eq!(
         app.deliver(&failing.slug, &failing.secret, &body)
             .await

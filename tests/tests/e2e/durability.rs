@@ -23,11 +23,7 @@ async fn events_acknowledged_before_a_sigkill_are_processed_after_restart(backen
     app.db.break_payments().await;
     for order in &orders {
         let id = evt_id();
-        let body = event(
-            &id,
-            "checkout.session.completed",
-            Payment::new(order, 1234).session("paid"),
-        );
+        let body = paid_checkout(&id, order, 1234);
         assert_eq!(
             app.deliver(&tenant.slug, &tenant.secret, &body)
                 .await
@@ -80,11 +76,7 @@ async fn a_burst_acknowledged_right_before_a_sigkill_is_all_applied_after_restar
     let mut orders = Vec::new();
     for _ in 0..40 {
         let order = app.create_order(&tenant, 500).await;
-        let body = event(
-            &evt_id(),
-            "checkout.session.completed",
-            Payment::new(&order, 500).session("paid"),
-        );
+        let body = paid_checkout(&evt_id(), &order, 500);
         orders.push(order);
         sends.push(body);
     }
@@ -121,11 +113,7 @@ async fn a_failing_event_is_retried_with_backoff_then_failed_with_its_error(back
     let order = app.create_order(&tenant, 700).await;
     app.db.break_payments().await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 700).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 700);
     let started = std::time::Instant::now();
     assert_eq!(
         app.deliver(&tenant.slug, &tenant.secret, &body)

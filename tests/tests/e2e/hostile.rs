@@ -61,11 +61,7 @@ async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend:
     );
     // Stripe's real delivery right after: verified traffic has its own budget.
     let id = evt_id();
-    let paid = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let paid = paid_checkout(&id, &order, 2599);
     let sent = Instant::now();
     let response = app.deliver(&tenant.slug, &tenant.secret, &paid).await;
     assert_eq!(response.status(), 200);

@@ -8,11 +8,7 @@ async fn a_full_flow_logs_no_secret_signature_or_api_key(backend: Backend) {
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 2599).await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 2599);
     let t = now();
     let sig = signature(&tenant.secret, t, &body);
     app.deliver_with_header(&tenant.slug, Some(&format!("t={t},v1={sig}")), &body)

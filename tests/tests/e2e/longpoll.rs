@@ -38,11 +38,7 @@ async fn etag(app: &TestApp, order: &str) -> String {
 /// Pays `order` on `via` once `after` has passed; when the 200 came back.
 async fn pay_later(via: &TestApp, tenant: &Tenant, order: &str, after: Duration) -> Instant {
     tokio::time::sleep(after).await;
-    let body = event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(order, 2599).session("paid"),
-    );
+    let body = paid_checkout(&evt_id(), order, 2599);
     assert_eq!(
         via.deliver(&tenant.slug, &tenant.secret, &body)
             .await

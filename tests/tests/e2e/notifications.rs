@@ -96,11 +96,7 @@ async fn a_failing_receiver_gets_the_same_webhook_id_until_it_succeeds(backend: 
     hooks.refuse_first(&[503, 503]);
     let endpoint = register(&app, &token, &tenant, &hooks).await;
     let order = app.create_order(&tenant, 1500).await;
-    let body = event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 1500).session("paid"),
-    );
+    let body = paid_checkout(&evt_id(), &order, 1500);
     app.deliver(&tenant.slug, &tenant.secret, &body).await;
     let got = eventually("three attempts", Duration::from_secs(10), || async {
         let got = hooks.got();
@@ -172,11 +168,7 @@ async fn a_notification_in_the_outbox_survives_a_kill(backend: Backend) {
         .await;
     let secret = reply["secret"].as_str().unwrap().to_string();
     let order = app.create_order(&tenant, 900).await;
-    let body = event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 900).session("paid"),
-    );
+    let body = paid_checkout(&evt_id(), &order, 900);
     app.deliver(&tenant.slug, &tenant.secret, &body).await;
     app.order_reaches(&order, "PAID").await;
     app.kill();
@@ -226,11 +218,7 @@ async fn urls_inside_the_platform_are_refused_and_redirects_not_followed(backend
     app.deliver(
         &tenant.slug,
         &tenant.secret,
-        &event(
-            &evt_id(),
-            "checkout.session.completed",
-            Payment::new(&order, 700).session("paid"),
-        ),
+        &paid_checkout(&evt_id(), &order, 700),
     )
     .await;
     let path = format!("notification-endpoints/{endpoint}/deliveries");

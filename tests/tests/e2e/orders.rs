@@ -132,11 +132,7 @@ async fn status_polling_has_etags_cors_and_nothing_more(backend: Backend) {
     app.deliver(
         &tenant.slug,
         &tenant.secret,
-        &event(
-            &id,
-            "checkout.session.completed",
-            Payment::new(&order, 2599).session("paid"),
-        ),
+        &paid_checkout(&id, &order, 2599),
     )
     .await;
     app.settled(&id).await;
@@ -198,11 +194,7 @@ async fn metrics_say_where_a_deliverys_time_went(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 2599).await;
-    let paid = event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let paid = paid_checkout(&evt_id(), &order, 2599);
     // Three deliveries one after another (a duplicate among them), and one refused:
     // only the three verified ones go through the inbox.
     for body in [&paid, &paid] {

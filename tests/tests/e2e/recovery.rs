@@ -34,11 +34,7 @@ async fn an_event_stripe_has_and_the_gateway_never_got_is_recovered_once(backend
     set_api_key(&app, &tenant);
     let order = app.create_order(&tenant, 2599).await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 2599);
     stripe.add_event(&body);
     let out = app.cli_ok(&["recover", &tenant.slug], None);
     assert!(
@@ -110,11 +106,7 @@ async fn automatic_recovery_applies_an_event_without_any_command(backend: Backen
     let (app, stripe) = with_stripe(backend, &[("RECOVERY_INTERVAL_SECS", "1")]).await;
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 1200).await;
-    stripe.add_event(&event(
-        &evt_id(),
-        "checkout.session.completed",
-        Payment::new(&order, 1200).session("paid"),
-    ));
+    stripe.add_event(&paid_checkout(&evt_id(), &order, 1200));
     set_api_key(&app, &tenant);
     app.order_reaches(&order, "PAID").await;
 }

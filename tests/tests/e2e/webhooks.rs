@@ -281,11 +281,7 @@ async fn a_stripe_sized_payload_is_stored_with_lz4_on_postgres() {
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 2599).await;
     let id = evt_id();
-    let body = event(
-        &id,
-        "checkout.session.completed",
-        Payment::new(&order, 2599).session("paid"),
-    );
+    let body = paid_checkout(&id, &order, 2599);
     assert!(body.len() > 2500, "{} bytes", body.len());
     let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
     assert_eq!(response.status(), 200);

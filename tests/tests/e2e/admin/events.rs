@@ -107,16 +107,8 @@ async fn failed_events_are_retried_one_by_one_or_in_bulk(backend: Backend) {
     let mut ids = Vec::new();
     for order in &orders {
         let id = evt_id();
-        app.deliver(
-            &a.slug,
-            &a.secret,
-            &event(
-                &id,
-                "checkout.session.completed",
-                Payment::new(order, 1000).session("paid"),
-            ),
-        )
-        .await;
+        app.deliver(&a.slug, &a.secret, &paid_checkout(&id, order, 1000))
+            .await;
         assert_eq!(app.settled(&id).await["status"], "FAILED");
         ids.push(id);
     }

@@ -12,16 +12,8 @@ async fn orders_health_and_manual_override(backend: Backend) {
     let paid = app.create_order(&a, 2599).await;
     let cash = app.create_order(&a, 1200).await;
     let id = evt_id();
-    app.deliver(
-        &a.slug,
-        &a.secret,
-        &event(
-            &id,
-            "checkout.session.completed",
-            Payment::new(&paid, 2599).session("paid"),
-        ),
-    )
-    .await;
+    app.deliver(&a.slug, &a.secret, &paid_checkout(&id, &paid, 2599))
+        .await;
     app.settled(&id).await;
     app.deliver(
         &a.slug,

@@ -57,6 +57,15 @@ pub fn event_in_mode(id: &str, kind: &str, object: Value, livemode: bool) -> Str
     serde_json::to_string(&envelope).unwrap()
 }
 
+/// A `checkout.session.completed` event whose session pays `order` in full (EUR).
+pub fn paid_checkout(id: &str, order: &str, amount: i64) -> String {
+    event(
+        id,
+        "checkout.session.completed",
+        Payment::new(order, amount).session("paid"),
+    )
+}
+
 pub fn evt_id() -> String {
     format!("evt_{}", random_hex(12))
 }
