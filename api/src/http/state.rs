@@ -67,6 +67,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let tasks = Arc::new(Tasks::default());
         let processor_db = crate::db::connect_processor(&config, &db).await?;
+        let writers_db = crate::db::connect_writers(&config, &db).await?;
         let watchers = Arc::new(Watchers::default());
         let secrets = Arc::new(SecretCache::new(config.secret_cache_ttl));
         if db.get_database_backend() == sea_orm::DbBackend::Postgres {
@@ -132,7 +133,7 @@ impl AppState {
         });
         let inbox = Inbox::start(
             WriterContext {
-                db: db.clone(),
+                db: writers_db,
                 processor: queue.clone(),
                 lease: config.processing.lease,
                 health: storage.clone(),

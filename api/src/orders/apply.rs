@@ -281,15 +281,20 @@ fn locked(table: &str, ids: &str) -> String {
 }
 
 /// The probes of the orders a group names, by id, session and PaymentIntent: one
-/// `LATERAL` probe of its index per `(tenant, key)` pair (see `lock_orders`).
+/// `LATERAL` probe of its index per `(tenant, key)` pair (see `lock_orders`). Each
+/// probes by the key alone, the tenant compared outside the `OFFSET 0`: every index of
+/// a key leads with it, so no plan can probe an index by the tenant alone (one of the
+/// tenant's indexes costs as much as the key's on an empty table, and a generic plan
+/// made then is kept; see migration `m20261202_000013_key_first_indexes`).
 const ORDER_PROBES: &str = "SELECT x.id FROM unnest($1::int8[], $2::text[]) AS w(t, k), LATERAL ( \
-       SELECT o.id FROM orders o WHERE o.id = w.k AND o.tenant_id = w.t OFFSET 0) x \
+       SELECT o.id, o.tenant_id FROM orders o WHERE o.id = w.k OFFSET 0) x \
+     WHERE x.tenant_id = w.t \
      UNION ALL SELECT x.id FROM unnest($3::int8[], $4::text[]) AS w(t, k), LATERAL ( \
-       SELECT o.id FROM orders o \
-       WHERE o.tenant_id = w.t AND o.checkout_session_id = w.k OFFSET 0) x \
+       SELECT o.id, o.tenant_id FROM orders o WHERE o.checkout_session_id = w.k OFFSET 0) x \
+     WHERE x.tenant_id = w.t \
      UNION ALL SELECT x.id FROM unnest($5::int8[], $6::text[]) AS w(t, k), LATERAL ( \
-       SELECT o.id FROM orders o \
-       WHERE o.tenant_id = w.t AND o.payment_intent_id = w.k OFFSET 0) x";
+       SELECT o.id, o.tenant_id FROM orders o WHERE o.payment_intent_id = w.k OFFSET 0) x \
+     WHERE x.tenant_id = w.t";
 
 /// The statement of `lock_orders_and_payments`, made once from the entities' columns.
 fn group_read_sql() -> &'static str {
@@ -316,7 +321,7 @@ fn group_read_sql() -> &'static str {
          p AS ({}), \
          e AS (SELECT x.tenant_id, x.dedup_key FROM unnest($9::int8[], $10::text[]) AS w(t, k), \
            LATERAL (SELECT e.tenant_id, e.dedup_key FROM webhook_event e \
-             WHERE e.tenant_id = w.t AND e.dedup_key = w.k OFFSET 0) x) \
+             WHERE e.dedup_key = w.k OFFSET 0) x WHERE x.tenant_id = w.t) \
          SELECT 'o' AS kind, {}, {} FROM o \
          UNION ALL SELECT 'p', {}, {} FROM p \
          UNION ALL SELECT 'e', {}, {} FROM e",
@@ -463,11 +468,12 @@ fn lock_payments_sql() -> &'static str {
 /// The PostgreSQL reads of a group's rows, by name, for the test that their generic
 /// plans on a fresh database probe indexes (`api/tests/plans.rs`).
 #[doc(hidden)]
-pub fn postgres_reads() -> [(&'static str, &'static str); 3] {
+pub fn postgres_reads() -> [(&'static str, &'static str); 4] {
     [
         ("the group's read", group_read_sql()),
         ("lock_orders", lock_orders_sql()),
         ("lock_payments", lock_payments_sql()),
+        ("already_stored", crate::webhooks::log::STORED_PROBE),
     ]
 }
 

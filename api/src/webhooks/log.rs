@@ -110,6 +110,13 @@ fn storable(text: String) -> String {
     }
 }
 
+/// Which of the `(tenant, event id)` pairs of two arrays are stored, on PostgreSQL.
+#[doc(hidden)]
+pub const STORED_PROBE: &str = "SELECT x.tenant_id, x.dedup_key \
+     FROM unnest($1::int8[], $2::text[]) AS w(t, k), \
+     LATERAL (SELECT e.tenant_id, e.dedup_key FROM webhook_event e \
+       WHERE e.dedup_key = w.k OFFSET 0) x WHERE x.tenant_id = w.t";
+
 /// The (tenant, event id) pairs of `group` that are stored already.
 pub async fn already_stored<C: ConnectionTrait>(
     db: &C,
@@ -119,16 +126,15 @@ pub async fn already_stored<C: ConnectionTrait>(
         // Exact (tenant, event id) pairs, in one statement whose text never changes
         // (parsed once per connection), each pair one probe of the unique index, kept
         // so by the `LATERAL … OFFSET 0` however small the table was when a cached plan
-        // was made (see `orders::apply::lock_orders`). Two `IN` lists let PostgreSQL
+        // was made (see `orders::apply::lock_orders`), by the event id alone (the index
+        // leads with it; the tenant is compared outside). Two `IN` lists let PostgreSQL
         // read by the tenant prefix alone.
         let pairs = group
             .iter()
             .map(|e| (e.tenant_id, e.facts.event_id.as_str()));
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT x.tenant_id, x.dedup_key FROM unnest($1::int8[], $2::text[]) AS w(t, k), \
-             LATERAL (SELECT e.tenant_id, e.dedup_key FROM webhook_event e \
-               WHERE e.tenant_id = w.t AND e.dedup_key = w.k OFFSET 0) x",
+            STORED_PROBE,
             crate::db::pair_arrays(pairs),
         );
         let mut found = HashSet::new();
