@@ -355,6 +355,54 @@ impl DiskProbe {
     }
 }
 
+/// How long PostgreSQL itself takes to commit one row durably while the benchmark
+/// runs: a connection of its own inserts a row every 10 ms, each its own transaction.
+/// Every 200 waits for at least one such commit (round trip and WAL flush), so this
+/// is the floor under the gateway's latency at that moment, printed beside it.
+struct CommitProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Duration>>,
+}
+
+impl CommitProbe {
+    async fn start(url: &str) -> Self {
+        let db = gateway::db::connect_url(url, 1)
+            .await
+            .expect("connect the commit probe");
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS bench_commit_probe (n bigint)")
+            .await
+            .expect("create the commit probe's table");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut n = 0i64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let insert = Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "INSERT INTO bench_commit_probe (n) VALUES ($1)",
+                    [n.into()],
+                );
+                let started = Instant::now();
+                db.execute_raw(insert)
+                    .await
+                    .expect("the commit probe's insert");
+                times.push(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            times.sort();
+            times
+        });
+        CommitProbe { stop, task }
+    }
+
+    async fn stop(self) -> Vec<Duration> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -478,6 +526,10 @@ async fn main() {
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let before = Scrape::of(&client, &bases).await;
     let probe = DiskProbe::start();
+    let commits = match backend {
+        "PostgreSQL" => Some(CommitProbe::start(&args.database_url).await),
+        _ => None,
+    };
     let started = Instant::now();
     let mut handles = Vec::with_capacity(total);
     for (i, (path, header, body)) in requests.into_iter().enumerate() {
@@ -521,6 +573,10 @@ async fn main() {
     wait_applied(&db, (warm + args.events + total) as i64).await;
     let lag = started.elapsed() - sent_for;
     let fsyncs = probe.stop();
+    let commits = match commits {
+        Some(probe) => Some(probe.stop().await),
+        None => None,
+    };
     let after = Scrape::of(&client, &bases).await;
     latencies.sort();
     println!(
@@ -545,6 +601,14 @@ async fn main() {
         ms(percentile(&fsyncs, 0.99)),
         ms(percentile(&fsyncs, 1.0))
     );
+    if let Some(commits) = commits {
+        println!(
+            "  PostgreSQL meanwhile: a one-row commit every 10 ms took p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(percentile(&commits, 0.5)),
+            ms(percentile(&commits, 0.99)),
+            ms(percentile(&commits, 1.0))
+        );
+    }
     print_inbox_breakdown(&before, &after);
     if !slow.is_empty() {
         let windows: Vec<String> = slow
