@@ -47,7 +47,11 @@ async fn the_reads_of_a_group_probe_indexes_on_a_fresh_database() {
     db.execute_unprepared("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
-    for (what, sql) in gateway::orders::apply::postgres_reads() {
+    let stored = ("already_stored", gateway::webhooks::log::STORED_PROBE);
+    for (what, sql) in gateway::orders::apply::postgres_reads()
+        .into_iter()
+        .chain([stored])
+    {
         db.execute_unprepared(&format!("PREPARE read AS {sql}"))
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));

@@ -468,12 +468,11 @@ fn lock_payments_sql() -> &'static str {
 /// The PostgreSQL reads of a group's rows, by name, for the test that their generic
 /// plans on a fresh database probe indexes (`api/tests/plans.rs`).
 #[doc(hidden)]
-pub fn postgres_reads() -> [(&'static str, &'static str); 4] {
+pub fn postgres_reads() -> [(&'static str, &'static str); 3] {
     [
         ("the group's read", group_read_sql()),
         ("lock_orders", lock_orders_sql()),
         ("lock_payments", lock_payments_sql()),
-        ("already_stored", crate::webhooks::log::STORED_PROBE),
     ]
 }
 
