@@ -42,8 +42,8 @@ pub async fn connect_processor(
 
 /// The connections the inbox writers store and apply groups with: on PostgreSQL a
 /// pool of their own, one connection a writer and one for the recorder of rejected
-/// deliveries, whose statements always use their
-/// generic plan (`plan_cache_mode = force_generic_plan`). Left to choose, PostgreSQL
+/// deliveries, whose statements always use their generic plan
+/// (`plan_cache_mode = force_generic_plan`). Left to choose, PostgreSQL
 /// planned the group's statements again at nearly every execution — a custom plan
 /// knows how many keys each array holds and so always looks cheaper — and planning
 /// the group's read and write took 0.8 and 0.3 ms, more than running them (0.2 and
@@ -57,9 +57,10 @@ pub async fn connect_writers(
     if main.get_database_backend() != DbBackend::Postgres {
         return Ok(main.clone());
     }
-    open_with(
+    open_settings(
         &config.database_url,
         config.processing.inbox_writers as u32 + 1,
+        true,
         config.storage_timeout,
         &[("plan_cache_mode", "force_generic_plan")],
     )
@@ -80,16 +81,7 @@ async fn open(
     open_settings(url, max_connections, full_sync, wait, &[]).await
 }
 
-/// A PostgreSQL pool whose sessions also start with `settings`.
-async fn open_with(
-    url: &str,
-    max_connections: u32,
-    wait: Duration,
-    settings: &'static [(&'static str, &'static str)],
-) -> Result<DatabaseConnection, DbErr> {
-    open_settings(url, max_connections, true, wait, settings).await
-}
-
+/// `open`, with PostgreSQL sessions that also start with `settings`.
 async fn open_settings(
     url: &str,
     max_connections: u32,
