@@ -94,3 +94,40 @@ async fn the_reads_of_a_group_probe_indexes_on_a_fresh_database() {
         db.execute_unprepared("DEALLOCATE read").await.unwrap();
     }
 }
+
+/// The plans above are the ones the inbox writers run: their sessions never plan a
+/// statement again (`plan_cache_mode`), while the gateway's other connections leave
+/// the choice to PostgreSQL.
+#[tokio::test]
+async fn the_inbox_writers_sessions_use_generic_plans() {
+    let url = common::new_postgres_database("writers").await;
+    let vars = [
+        ("DATABASE_URL", url.as_str()),
+        (
+            "PAYMENT_CONFIG_ENC_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+        ),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+    let config = gateway::config::Config::load(&gateway::config::Source::from_fn(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    }))
+    .unwrap();
+    let main = gateway::db::connect(&config).await.unwrap();
+    let writers = gateway::db::connect_writers(&config, &main).await.unwrap();
+    let mode = |db: sea_orm::DatabaseConnection| async move {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SHOW plan_cache_mode",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<String>(0).unwrap()
+    };
+    assert_eq!(mode(writers).await, "force_generic_plan");
+    assert_eq!(mode(main).await, "auto");
+}
