@@ -23,7 +23,7 @@ case "$cmd" in
     if [ -z "$bin" ]; then
       if [ "$(id -u)" = 0 ]; then
         echo "installing postgresql (Debian package)" >&2
-        (apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; })
+        (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; })
         bin=$(find_bin)
       fi
       [ -n "$bin" ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }

@@ -4,30 +4,47 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step is timed and has a limit (together under CI's 90 minutes): a hang fails
+# the run with the step's name instead of running until CI gives up. `timeout` stops
+# the step's whole process group, gateways the tests started included.
+started=$SECONDS
+step() {
+  local name=$1 limit=$2 t0=$SECONDS rc=0
+  shift 2
+  echo "== $name"
+  timeout --kill-after=30 "$limit" "$@" || rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "== $name: still running after $limit, stopped (it hangs, or the machine is far too slow)" >&2
+  fi
+  echo "== $name: $((SECONDS - t0)) s (exit $rc; $((SECONDS - started)) s so far)"
+  return "$rc"
+}
+
 eval "$(scripts/pg.sh start)"
 trap 'scripts/pg.sh stop "$PG_DIR"' EXIT
 echo "PostgreSQL for the tests: $TEST_POSTGRES_URL"
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+step "format" 5m cargo fmt --all -- --check
+step "lints" 20m cargo clippy --workspace --all-targets -- -D warnings
 # The gateway the end-to-end tests run is built with fault injection (GATEWAY_FAULT):
 # the tests of supervision make a background task panic on purpose. Release builds
 # never have it.
 features=(--features gateway/fault-injection)
-cargo build --workspace --bins "${features[@]}"
-cargo test --workspace "${features[@]}" -- --test-threads "${TEST_THREADS:-8}"
+step "build" 20m cargo build --workspace --bins "${features[@]}"
+step "unit and end-to-end tests" 30m cargo test --workspace "${features[@]}" -- --test-threads "${TEST_THREADS:-8}"
 
 # The settings panel, in headless Chromium from Debian's packages, against the binary.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing chromium (Debian package)"
-    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+    DEBIAN_FRONTEND=noninteractive step "chromium" 10m bash -c 'apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }'
   else
     echo "chromium is missing: sudo apt-get install chromium" >&2
     exit 1
   fi
 fi
-(cd admin-ui/tests && npm ci --no-audit --no-fund --loglevel=error)
+step "panel test dependencies" 5m npm ci --prefix admin-ui/tests --no-audit --no-fund --loglevel=error
 echo "panel tests (screenshots go to tests/artifacts/panel/)"
-GATEWAY_BIN="$PWD/target/debug/gateway" CHROMIUM="$(command -v chromium)" \
-  node --test --test-concurrency=1 admin-ui/tests/panel.test.mjs
+step "panel tests" 10m env GATEWAY_BIN="$PWD/target/debug/gateway" CHROMIUM="$(command -v chromium)" \
+  node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit admin-ui/tests/panel.test.mjs
+echo "== all tests passed in $((SECONDS - started)) s"

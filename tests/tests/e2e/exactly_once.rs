@@ -94,66 +94,68 @@ async fn fifty_concurrent_deliveries_give_one_payment_and_one_state_change(backe
 /// each order has one payment and is paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_racing_on_the_same_events_store_and_apply_each_once() {
-    let one = TestApp::spawn(Backend::Postgres).await;
-    let two = TestApp::spawn_on(one.db.clone(), &[]).await;
-    let tenant = one.tenant();
-    let mut orders = Vec::new();
-    let mut sends = Vec::new();
-    for _ in 0..10 {
-        let order = one.create_order(&tenant, 2700).await;
-        let pay = Payment::new(&order, 2700);
-        let session = event(&evt_id(), "checkout.session.completed", pay.session("paid"));
-        let intent = event(
-            &evt_id(),
-            "payment_intent.succeeded",
-            pay.intent("succeeded"),
-        );
-        for body in [session, intent] {
-            let header = sign(&tenant.secret, now(), &body);
-            for copy in 0..6 {
-                let app = if copy % 2 == 0 { &one } else { &two };
-                sends.push((app, header.clone(), body.clone()));
+    within_limit(async {
+        let one = TestApp::spawn(Backend::Postgres).await;
+        let two = TestApp::spawn_on(one.db.clone(), &[]).await;
+        let tenant = one.tenant();
+        let mut orders = Vec::new();
+        let mut sends = Vec::new();
+        for _ in 0..10 {
+            let order = one.create_order(&tenant, 2700).await;
+            let pay = Payment::new(&order, 2700);
+            let session = event(&evt_id(), "checkout.session.completed", pay.session("paid"));
+            let intent = event(
+                &evt_id(),
+                "payment_intent.succeeded",
+                pay.intent("succeeded"),
+            );
+            for body in [session, intent] {
+                let header = sign(&tenant.secret, now(), &body);
+                for copy in 0..6 {
+                    let app = if copy % 2 == 0 { &one } else { &two };
+                    sends.push((app, header.clone(), body.clone()));
+                }
             }
+            orders.push((order, pay));
         }
-        orders.push((order, pay));
-    }
-    let replies = futures_join_all(
-        sends
-            .iter()
-            .map(|(app, header, body)| app.deliver_with_header(&tenant.slug, Some(header), body)),
-    )
-    .await;
-    let mut fresh: std::collections::HashMap<String, usize> = Default::default();
-    for response in replies {
-        assert_eq!(response.status(), 200);
-        let reply: Value = response.json().await.unwrap();
-        let id = reply["event_id"].as_str().unwrap().to_string();
-        *fresh.entry(id).or_default() += usize::from(reply["duplicate"] == false);
-    }
-    assert_eq!(fresh.len(), 20);
-    for (id, count) in &fresh {
-        assert_eq!(*count, 1, "{id} was new {count} times");
-        one.settled(id).await;
-        let rows = one
-            .db
-            .query(&format!(
-                "SELECT status FROM webhook_event WHERE stripe_event_id = '{id}'"
-            ))
+        let replies =
+            futures_join_all(sends.iter().map(|(app, header, body)| {
+                app.deliver_with_header(&tenant.slug, Some(header), body)
+            }))
             .await;
-        assert_eq!(rows.len(), 1, "{id} is stored once");
-        assert_eq!(rows[0]["status"], "COMPLETED");
-    }
-    for (order, pay) in &orders {
-        let payments = one
-            .db
-            .query(&format!(
-                "SELECT status FROM payments WHERE payment_intent_id = '{}'",
-                pay.intent
-            ))
-            .await;
-        assert_eq!(payments.len(), 1, "one payment for {order}");
-        assert_eq!(one.order_status(order).await["status"], "PAID");
-    }
+        let mut fresh: std::collections::HashMap<String, usize> = Default::default();
+        for response in replies {
+            assert_eq!(response.status(), 200);
+            let reply: Value = response.json().await.unwrap();
+            let id = reply["event_id"].as_str().unwrap().to_string();
+            *fresh.entry(id).or_default() += usize::from(reply["duplicate"] == false);
+        }
+        assert_eq!(fresh.len(), 20);
+        for (id, count) in &fresh {
+            assert_eq!(*count, 1, "{id} was new {count} times");
+            one.settled(id).await;
+            let rows = one
+                .db
+                .query(&format!(
+                    "SELECT status FROM webhook_event WHERE stripe_event_id = '{id}'"
+                ))
+                .await;
+            assert_eq!(rows.len(), 1, "{id} is stored once");
+            assert_eq!(rows[0]["status"], "COMPLETED");
+        }
+        for (order, pay) in &orders {
+            let payments = one
+                .db
+                .query(&format!(
+                    "SELECT status FROM payments WHERE payment_intent_id = '{}'",
+                    pay.intent
+                ))
+                .await;
+            assert_eq!(payments.len(), 1, "one payment for {order}");
+            assert_eq!(one.order_status(order).await["status"], "PAID");
+        }
+    })
+    .await
 }
 
 /// Runs futures concurrently on the current task.

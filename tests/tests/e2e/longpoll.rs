@@ -93,22 +93,25 @@ on_both_backends!(
 /// applied (LISTEN/NOTIFY; no polling of the database per widget).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_widget_on_one_replica_is_woken_by_a_payment_applied_on_another() {
-    let one = TestApp::spawn(Backend::Postgres).await;
-    let two = TestApp::spawn_on(one.db.clone(), &[]).await;
-    let tenant = one.tenant();
-    let order = one.create_order(&tenant, 2599).await;
-    let tag = etag(&two, &order).await;
-    let (polled, acked) = tokio::join!(
-        long_poll(&two, &order, &tag, 30),
-        pay_later(&one, &tenant, &order, Duration::from_millis(500))
-    );
-    assert_eq!(polled.0, 200);
-    assert_eq!(polled.1["status"], "PAID");
-    assert!(
-        acked.elapsed() < Duration::from_secs(1),
-        "woken {:?} after the delivery",
-        acked.elapsed()
-    );
+    within_limit(async {
+        let one = TestApp::spawn(Backend::Postgres).await;
+        let two = TestApp::spawn_on(one.db.clone(), &[]).await;
+        let tenant = one.tenant();
+        let order = one.create_order(&tenant, 2599).await;
+        let tag = etag(&two, &order).await;
+        let (polled, acked) = tokio::join!(
+            long_poll(&two, &order, &tag, 30),
+            pay_later(&one, &tenant, &order, Duration::from_millis(500))
+        );
+        assert_eq!(polled.0, 200);
+        assert_eq!(polled.1["status"], "PAID");
+        assert!(
+            acked.elapsed() < Duration::from_secs(1),
+            "woken {:?} after the delivery",
+            acked.elapsed()
+        );
+    })
+    .await
 }
 
 /// How many status reads this gateway answered from memory and from the database.
@@ -160,29 +163,32 @@ on_both_backends!(polling_an_unchanged_order_costs_no_query_and_a_payment_shows_
 /// change (the same LISTEN/NOTIFY that wakes its widgets), well before it would expire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_kept_by_one_replica_is_forgotten_when_another_applies_a_payment() {
-    let one = TestApp::spawn(Backend::Postgres).await;
-    let two = TestApp::spawn_on(one.db.clone(), &[]).await;
-    let tenant = one.tenant();
-    let order = one.create_order(&tenant, 2599).await;
-    for _ in 0..5 {
-        assert_eq!(two.order_status(&order).await["status"], "PAYMENT_PENDING");
-    }
-    let acked = pay_later(&one, &tenant, &order, Duration::ZERO).await;
-    eventually(
-        "replica two shows the payment",
-        Duration::from_secs(2),
-        || async {
-            match two.order_status(&order).await {
-                body if body["status"] == "PAID" => Ok(()),
-                body => Err(body.to_string()),
-            }
-        },
-    )
-    .await;
-    // Kept answers live a second; the announcement makes it much sooner.
-    assert!(
-        acked.elapsed() < Duration::from_millis(700),
-        "replica two showed PAID {:?} after the delivery",
-        acked.elapsed()
-    );
+    within_limit(async {
+        let one = TestApp::spawn(Backend::Postgres).await;
+        let two = TestApp::spawn_on(one.db.clone(), &[]).await;
+        let tenant = one.tenant();
+        let order = one.create_order(&tenant, 2599).await;
+        for _ in 0..5 {
+            assert_eq!(two.order_status(&order).await["status"], "PAYMENT_PENDING");
+        }
+        let acked = pay_later(&one, &tenant, &order, Duration::ZERO).await;
+        eventually(
+            "replica two shows the payment",
+            Duration::from_secs(2),
+            || async {
+                match two.order_status(&order).await {
+                    body if body["status"] == "PAID" => Ok(()),
+                    body => Err(body.to_string()),
+                }
+            },
+        )
+        .await;
+        // Kept answers live a second; the announcement makes it much sooner.
+        assert!(
+            acked.elapsed() < Duration::from_millis(700),
+            "replica two showed PAID {:?} after the delivery",
+            acked.elapsed()
+        );
+    })
+    .await
 }

@@ -47,125 +47,131 @@ async fn every_acknowledged_event_is_applied(app: &TestApp, acked: &[String]) {
 /// SQLite on an 8 MB filesystem, filled by deliveries, then grown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_gives_prompt_503s_and_recovers_without_a_restart() {
-    let Some(disk) = Tmpfs::mount("8m") else {
-        eprintln!("skipped: mounting a tmpfs was refused (needs root)");
-        return;
-    };
-    let env = [
-        ("STORAGE_TIMEOUT_MS", "2000"),
-        ("PROCESSING_LEASE_MS", "1000"),
-    ];
-    let app = TestApp::spawn_on(TestDb::sqlite_in(&disk.path), &env).await;
-    let tenant = app.tenant();
-    let mut object = fixture("customer");
-    object["metadata"] = json!({"notes": "x".repeat(50_000)});
-    let (mut acked, mut refused) = (Vec::new(), 0);
-    for _ in 0..1000 {
-        match deliver_timed(&app, &tenant, object.clone()).await {
-            (id, 200) => acked.push(id),
-            _ => refused += 1,
+    within_limit(async {
+        let Some(disk) = Tmpfs::mount("8m") else {
+            eprintln!("skipped: mounting a tmpfs was refused (needs root)");
+            return;
+        };
+        let env = [
+            ("STORAGE_TIMEOUT_MS", "2000"),
+            ("PROCESSING_LEASE_MS", "1000"),
+        ];
+        let app = TestApp::spawn_on(TestDb::sqlite_in(&disk.path), &env).await;
+        let tenant = app.tenant();
+        let mut object = fixture("customer");
+        object["metadata"] = json!({"notes": "x".repeat(50_000)});
+        let (mut acked, mut refused) = (Vec::new(), 0);
+        for _ in 0..1000 {
+            match deliver_timed(&app, &tenant, object.clone()).await {
+                (id, 200) => acked.push(id),
+                _ => refused += 1,
+            }
+            if refused >= 10 {
+                break;
+            }
         }
-        if refused >= 10 {
-            break;
+        assert!(
+            refused >= 10 && !acked.is_empty(),
+            "the disk filled after {} events",
+            acked.len()
+        );
+        // While full: the process lives, and says it cannot take writes.
+        let health = app.client.get(app.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let (status, body) = ready(&app).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["reason"].as_str().unwrap().contains("storage"),
+            "{body}"
+        );
+        for _ in 0..5 {
+            assert_eq!(deliver_timed(&app, &tenant, object.clone()).await.1, 503);
         }
-    }
-    assert!(
-        refused >= 10 && !acked.is_empty(),
-        "the disk filled after {} events",
-        acked.len()
-    );
-    // While full: the process lives, and says it cannot take writes.
-    let health = app.client.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    let (status, body) = ready(&app).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(
-        body["reason"].as_str().unwrap().contains("storage"),
-        "{body}"
-    );
-    for _ in 0..5 {
-        assert_eq!(deliver_timed(&app, &tenant, object.clone()).await.1, 503);
-    }
-    // The operator gives it room: no restart.
-    disk.grow("256m");
-    let within = Duration::from_secs(15);
-    app.deliveries_answer(&tenant.slug, &tenant.secret, 200, within)
+        // The operator gives it room: no restart.
+        disk.grow("256m");
+        let within = Duration::from_secs(15);
+        app.deliveries_answer(&tenant.slug, &tenant.secret, 200, within)
+            .await;
+        eventually("ready again", within, || async {
+            match ready(&app).await {
+                (200, _) => Ok(()),
+                (_, body) => Err(body.to_string()),
+            }
+        })
         .await;
-    eventually("ready again", within, || async {
-        match ready(&app).await {
-            (200, _) => Ok(()),
-            (_, body) => Err(body.to_string()),
-        }
+        every_acknowledged_event_is_applied(&app, &acked).await;
+        let locked = app.logs().matches("database is locked").count();
+        assert!(
+            locked < 5,
+            "no lock left behind by a failed commit ({locked} mentions)"
+        );
     })
-    .await;
-    every_acknowledged_event_is_applied(&app, &acked).await;
-    let locked = app.logs().matches("database is locked").count();
-    assert!(
-        locked < 5,
-        "no lock left behind by a failed commit ({locked} mentions)"
-    );
+    .await
 }
 
 /// PostgreSQL, with `webhook_event` locked by another session (as a migration or
 /// `VACUUM FULL` would) for a while.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_table_gives_prompt_503s_and_nothing_acknowledged_is_lost() {
-    let env = [("STORAGE_TIMEOUT_MS", "2000")];
-    let app = TestApp::spawn_with(Backend::Postgres, &env).await;
-    let tenant = app.tenant();
-    let object = fixture("customer");
-    let mut acked = vec![deliver_timed(&app, &tenant, object.clone()).await.0];
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    let other = app.db.connect().await;
-    let lock = other.begin().await.unwrap();
-    lock.execute_unprepared("LOCK TABLE webhook_event, orders IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    // A restaurant backend creating an order waits a bounded time too, then gets 503.
-    let sent = Instant::now();
-    let created = app
-        .client
-        .post(app.url(&format!("/api/v1/tenants/{}/orders", tenant.slug)))
-        .bearer_auth(&tenant.api_key)
-        .json(&json!({"amount": 100, "currency": "eur"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 503);
-    assert!(
-        sent.elapsed() < PROMPT,
-        "answered after {:?}",
-        sent.elapsed()
-    );
-    for _ in 0..4 {
-        let (id, status) = deliver_timed(&app, &tenant, object.clone()).await;
-        if status == 200 {
+    within_limit(async {
+        let env = [("STORAGE_TIMEOUT_MS", "2000")];
+        let app = TestApp::spawn_with(Backend::Postgres, &env).await;
+        let tenant = app.tenant();
+        let object = fixture("customer");
+        let mut acked = vec![deliver_timed(&app, &tenant, object.clone()).await.0];
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let other = app.db.connect().await;
+        let lock = other.begin().await.unwrap();
+        lock.execute_unprepared("LOCK TABLE webhook_event, orders IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        // A restaurant backend creating an order waits a bounded time too, then gets 503.
+        let sent = Instant::now();
+        let created = app
+            .client
+            .post(app.url(&format!("/api/v1/tenants/{}/orders", tenant.slug)))
+            .bearer_auth(&tenant.api_key)
+            .json(&json!({"amount": 100, "currency": "eur"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 503);
+        assert!(
+            sent.elapsed() < PROMPT,
+            "answered after {:?}",
+            sent.elapsed()
+        );
+        for _ in 0..4 {
+            let (id, status) = deliver_timed(&app, &tenant, object.clone()).await;
+            if status == 200 {
+                acked.push(id);
+            }
+            assert_eq!(
+                status, 503,
+                "nothing can be stored while the table is locked"
+            );
+        }
+        let (status, body) = ready(&app).await;
+        assert_eq!(status, 503, "{body}");
+        lock.commit().await.unwrap();
+        let within = Duration::from_secs(10);
+        app.deliveries_answer(&tenant.slug, &tenant.secret, 200, within)
+            .await;
+        for _ in 0..3 {
+            let (id, status) = deliver_timed(&app, &tenant, object.clone()).await;
+            assert_eq!(status, 200);
             acked.push(id);
         }
-        assert_eq!(
-            status, 503,
-            "nothing can be stored while the table is locked"
-        );
-    }
-    let (status, body) = ready(&app).await;
-    assert_eq!(status, 503, "{body}");
-    lock.commit().await.unwrap();
-    let within = Duration::from_secs(10);
-    app.deliveries_answer(&tenant.slug, &tenant.secret, 200, within)
+        eventually("ready again", within, || async {
+            match ready(&app).await {
+                (200, _) => Ok(()),
+                (_, body) => Err(body.to_string()),
+            }
+        })
         .await;
-    for _ in 0..3 {
-        let (id, status) = deliver_timed(&app, &tenant, object.clone()).await;
-        assert_eq!(status, 200);
-        acked.push(id);
-    }
-    eventually("ready again", within, || async {
-        match ready(&app).await {
-            (200, _) => Ok(()),
-            (_, body) => Err(body.to_string()),
-        }
+        every_acknowledged_event_is_applied(&app, &acked).await;
     })
-    .await;
-    every_acknowledged_event_is_applied(&app, &acked).await;
+    .await
 }
 
 /// With the `fault-injection` build (scripts/test.sh), `GATEWAY_FAULT=TASK:N` makes a

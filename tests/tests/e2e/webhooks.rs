@@ -277,56 +277,62 @@ async fn the_same_event_id_for_two_tenants_is_two_events(backend: Backend) {
 /// `m20261202_000012_payload_lz4`), and comes back byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stripe_sized_payload_is_stored_with_lz4_on_postgres() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let tenant = app.tenant();
-    let order = app.create_order(&tenant, 2599).await;
-    let id = evt_id();
-    let body = paid_checkout(&id, &order, 2599);
-    assert!(body.len() > 2500, "{} bytes", body.len());
-    let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
-    assert_eq!(response.status(), 200);
-    app.order_reaches(&order, "PAID").await;
-    let rows = app
-        .db
-        .query(&format!(
-            "SELECT pg_column_compression(payload) AS method, payload \
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Postgres).await;
+        let tenant = app.tenant();
+        let order = app.create_order(&tenant, 2599).await;
+        let id = evt_id();
+        let body = paid_checkout(&id, &order, 2599);
+        assert!(body.len() > 2500, "{} bytes", body.len());
+        let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
+        assert_eq!(response.status(), 200);
+        app.order_reaches(&order, "PAID").await;
+        let rows = app
+            .db
+            .query(&format!(
+                "SELECT pg_column_compression(payload) AS method, payload \
              FROM webhook_event WHERE stripe_event_id = '{id}'"
-        ))
-        .await;
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["method"], "lz4", "{:?}", rows[0]["method"]);
-    assert_eq!(rows[0]["payload"].as_str(), Some(body.as_str()));
+            ))
+            .await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["method"], "lz4", "{:?}", rows[0]["method"]);
+        assert_eq!(rows[0]["payload"].as_str(), Some(body.as_str()));
+    })
+    .await
 }
 
 /// PostgreSQL only: a SQLite file cannot go away under an open connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_gone_is_503_and_ready_says_so() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let tenant = app.tenant();
-    let ready = app.client.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
-    let name = app.db.url.rsplit('/').next().unwrap().to_string();
-    let admin = sea_orm::Database::connect(format!("{}/postgres", postgres_server_url()))
-        .await
-        .unwrap();
-    use sea_orm::ConnectionTrait;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    // Once past the secret cache, deliveries need the database.
-    let within = std::time::Duration::from_secs(5);
-    app.deliveries_answer(&tenant.slug, &tenant.secret, 503, within)
-        .await;
-    let body = event(&evt_id(), "customer.created", fixture("customer"));
-    let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
-    assert_eq!(response.status(), 503);
-    assert!(response.headers().contains_key("retry-after"));
-    let ready = app.client.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let health = app.client.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    assert!(!app.logs().contains("panicked"));
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Postgres).await;
+        let tenant = app.tenant();
+        let ready = app.client.get(app.url("/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let name = app.db.url.rsplit('/').next().unwrap().to_string();
+        let admin = sea_orm::Database::connect(format!("{}/postgres", postgres_server_url()))
+            .await
+            .unwrap();
+        use sea_orm::ConnectionTrait;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        // Once past the secret cache, deliveries need the database.
+        let within = std::time::Duration::from_secs(5);
+        app.deliveries_answer(&tenant.slug, &tenant.secret, 503, within)
+            .await;
+        let body = event(&evt_id(), "customer.created", fixture("customer"));
+        let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let ready = app.client.get(app.url("/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let health = app.client.get(app.url("/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        assert!(!app.logs().contains("panicked"));
+    })
+    .await
 }
 
 async fn an_unreachable_database_stops_start_up_with_one_clear_line(backend: Backend) {

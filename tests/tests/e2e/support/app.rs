@@ -113,8 +113,11 @@ impl TestApp {
         Self {
             db,
             addr,
+            // Long enough for the longest long-poll; a request that hangs fails the
+            // test instead of holding it.
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
+                .timeout(Duration::from_secs(90))
                 .build()
                 .unwrap(),
             env,

@@ -36,14 +36,26 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
+                $crate::support::within_limit(super::$name($crate::support::Backend::Sqlite)).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
+                $crate::support::within_limit(super::$name($crate::support::Backend::Postgres)).await
             }
         }
     )*};
+}
+
+/// How long one test may run (`E2E_TEST_LIMIT_SECS`, 300 s unless set): a test that
+/// hangs fails with its name instead of holding the whole suite until CI gives up.
+pub async fn within_limit<F: Future<Output = ()>>(test: F) {
+    let limit = std::env::var("E2E_TEST_LIMIT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(300), Duration::from_secs);
+    if tokio::time::timeout(limit, test).await.is_err() {
+        panic!("still running after {limit:?}: the test hangs (or the machine is far too slow)");
+    }
 }
 
 pub fn random_hex(bytes: usize) -> String {
