@@ -12,7 +12,11 @@ step() {
   local name=$1 limit=$2 t0=$SECONDS rc=0
   shift 2
   echo "== $name"
-  timeout --kill-after=30 "$limit" "$@" || rc=$?
+  # At a terminal, --foreground keeps Ctrl-C reaching the step (timeout's own process
+  # group would not get it); CI has no terminal.
+  local fg=()
+  if [ -t 0 ]; then fg=(--foreground); fi
+  timeout "${fg[@]}" --kill-after=30 "$limit" "$@" || rc=$?
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "== $name: still running after $limit, stopped (it hangs, or the machine is far too slow)" >&2
   fi
