@@ -33,7 +33,8 @@ const env = {
   PROCESSING_SWEEP_MS: "200",
   RUST_LOG: "warn",
 };
-const psql = (sql, database = db) => execFileSync("psql", ["-q", "-v", "ON_ERROR_STOP=1", `${PG}/${database}`, "-c", sql], { timeout: 60000 });
+// SQL against the test's database; a query's rows come back as text, one per line.
+const psql = (sql, database = db) => execFileSync("psql", ["-qAt", "-v", "ON_ERROR_STOP=1", `${PG}/${database}`, "-c", sql], { timeout: 60000 }).toString().trim();
 const cli = (args, input) => execFileSync(BIN, args, { env, input: input === undefined ? "" : `${input}\n`, timeout: 60000 }).toString();
 
 const gateways = [];
@@ -206,8 +207,7 @@ test("a signed event shows in the table; its payload opens, escaped; a failed on
   const failing = checkoutEvent(order2.order_id);
   await fetch(`${base}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, failing.body) }, body: failing.body });
   // The trigger stays until the one attempt has failed.
-  const statusOf = (id) => execFileSync("psql", ["-qAt", `${PG}/${db}`, "-c", `SELECT status FROM webhook_event WHERE dedup_key = '${id}'`], { timeout: 60000 }).toString().trim();
-  await until("the event fails", () => statusOf(failing.id) === "FAILED");
+  await until("the event fails", () => psql(`SELECT status FROM webhook_event WHERE dedup_key = '${failing.id}'`) === "FAILED");
   psql("DROP TRIGGER fail_payments ON payments");
 
   await page.getByLabel("Status").selectOption("FAILED");
