@@ -10,6 +10,20 @@ use std::time::Duration;
 /// How long a task that ended waits before it is started again.
 const RESTART_AFTER: Duration = Duration::from_secs(1);
 
+/// `RESTART_AFTER`, or with the `fault-injection` feature `GATEWAY_RESTART_AFTER_MS`:
+/// the tests of supervision hold a task down long enough to see `/ready` name it,
+/// however loaded the machine is.
+fn restart_after() -> Duration {
+    #[cfg(feature = "fault-injection")]
+    if let Some(ms) = std::env::var("GATEWAY_RESTART_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    RESTART_AFTER
+}
+
 /// The supervised tasks, and which of them are down now (with why).
 #[derive(Default)]
 pub struct Tasks {
@@ -42,7 +56,7 @@ impl Tasks {
                 };
                 tracing::error!(task = %name, why = %why, "background task ended; starting it again");
                 tasks.set_down(&name, Some(why));
-                tokio::time::sleep(RESTART_AFTER).await;
+                tokio::time::sleep(restart_after()).await;
                 tasks.set_down(&name, None);
                 tracing::info!(task = %name, "background task started again");
             }
@@ -67,28 +81,48 @@ impl Tasks {
 /// Faults on purpose, for the tests of supervision: compiled in only with the
 /// `fault-injection` feature (`scripts/test.sh` builds with it; a release build never
 /// has it). `GATEWAY_FAULT=NAME:N` makes the task NAME panic on its N-th unit of work.
-#[cfg(feature = "fault-injection")]
 pub fn fault(name: &str) {
+    fault_on(name, |_| false)
+}
+
+/// `fault`, for a task whose unit of work names things (a group names its events):
+/// `GATEWAY_FAULT=NAME@KEY` makes the task NAME panic once, on the first unit for which
+/// `names(KEY)` is true, whichever copy of the task takes it and whatever other units
+/// came before. `NAME:N` counts units as `fault` does.
+#[cfg(feature = "fault-injection")]
+pub fn fault_on(name: &str, names: impl FnOnce(&str) -> bool) {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    enum Plan {
+        Nth(String, u64),
+        Naming(String, String),
+    }
+    static PLAN: OnceLock<Option<Plan>> = OnceLock::new();
     static SEEN: AtomicU64 = AtomicU64::new(0);
+    static FIRED: AtomicBool = AtomicBool::new(false);
     let plan = PLAN.get_or_init(|| {
         let text = std::env::var("GATEWAY_FAULT").ok()?;
+        if let Some((task, key)) = text.split_once('@') {
+            return Some(Plan::Naming(task.to_string(), key.to_string()));
+        }
         let (task, n) = text.split_once(':')?;
-        Some((task.to_string(), n.parse().ok()?))
+        Some(Plan::Nth(task.to_string(), n.parse().ok()?))
     });
-    if let Some((task, n)) = plan
-        && task == name
-        && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *n
-    {
+    let fire = match plan {
+        Some(Plan::Nth(task, n)) => task == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *n,
+        Some(Plan::Naming(task, key)) => {
+            task == name && names(key) && !FIRED.swap(true, Ordering::SeqCst)
+        }
+        None => false,
+    };
+    if fire {
         panic!("injected fault in {name}");
     }
 }
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn fault(_name: &str) {}
+pub fn fault_on(_name: &str, _names: impl FnOnce(&str) -> bool) {}
 
 /// Refusals on purpose, for tests, with the same feature: `GATEWAY_REFUSE=NAME,…` makes
 /// the step NAME fail every time (e.g. `inline apply`, so that events take the

@@ -382,7 +382,9 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             _queue: queue,
             ended: &statements_ended,
         });
-        crate::tasks::fault("inbox writer");
+        crate::tasks::fault_on("inbox writer", |key| {
+            jobs.iter().any(|(event, _, _)| event.facts.event_id == key)
+        });
         let verified: Vec<Job> = std::mem::take(&mut jobs);
         for (_, queued, _) in &verified {
             cx.metrics
