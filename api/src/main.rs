@@ -7,5 +7,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    gateway::outbound::install_crypto();
     gateway::cli::main().await
 }

@@ -284,3 +284,9 @@ impl Scrape {
             - before.counters.get(name).copied().unwrap_or(0.0)
     }
 }
+
+/// reqwest is built with rustls and no default crypto provider (the gateway chooses
+/// ring): the benchmark's clients speak plain HTTP, but the builder wants one anyway.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -405,6 +405,7 @@ impl CommitProbe {
 
 #[tokio::main]
 async fn main() {
+    gateway_bench::install_crypto();
     let args = Args::parse();
     let (backend, db) = open_seeding_database(&args.database_url).await;
     let seeded = Instant::now();

@@ -2,6 +2,7 @@
 //! 1 otherwise — for container health checks, where the image has no curl.
 
 use crate::config::Config;
+use crate::outbound::Destinations;
 use anyhow::{Context, Result, bail};
 use std::time::Duration;
 
@@ -15,9 +16,7 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     let url = args
         .url
         .unwrap_or_else(|| format!("http://127.0.0.1:{}/ready", config.bind_addr.port()));
-    let response = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()?
+    let response = crate::outbound::client(Duration::from_secs(3), Destinations::Trusted)
         .get(&url)
         .send()
         .await

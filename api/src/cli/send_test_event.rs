@@ -69,14 +69,17 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
             tenant.slug
         )
     });
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("stripe-signature", header)
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("cannot deliver to {url}"))?;
+    let response = crate::outbound::client(
+        std::time::Duration::from_secs(30),
+        crate::outbound::Destinations::Trusted,
+    )
+    .post(&url)
+    .header("content-type", "application/json")
+    .header("stripe-signature", header)
+    .body(body)
+    .send()
+    .await
+    .with_context(|| format!("cannot deliver to {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     println!(

@@ -140,10 +140,11 @@ pub async fn every(
     cache: Arc<StripeCache>,
     metrics: Arc<Metrics>,
 ) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("a client with a timeout builds");
+    // The operator chose this URL (ALERT_WEBHOOK_URL): any address, verified TLS.
+    let http = crate::outbound::client(
+        Duration::from_secs(5),
+        crate::outbound::Destinations::Trusted,
+    );
     let mut ticker = tokio::time::interval(config.watch.alert_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -172,7 +173,8 @@ pub async fn every(
                         "the alert receiver refused an alert"
                     ),
                     Err(e) => {
-                        tracing::warn!(error = %e.without_url(), "the alert receiver could not be reached")
+                        let error = crate::outbound::describe(&e);
+                        tracing::warn!(%error, "the alert receiver could not be reached")
                     }
                 }
             });

@@ -327,12 +327,17 @@ pub async fn from_stripe(
             return Ok(out);
         }
         StripeView::Failed(why) => {
+            let fix = if why.contains("tls: ") {
+                "The certificate STRIPE_API_BASE presented did not verify (see the evidence). If a proxy with a private CA stands in between, trust that CA with SSL_CERT_FILE (a PEM bundle); otherwise check the machine's clock and its CA store."
+            } else {
+                "Check that this server reaches api.stripe.com (or STRIPE_API_BASE)."
+            };
             out.push(finding(
                 "stripe_unreachable",
                 Severity::Warning,
                 "Stripe's API could not be asked; the checks that need it were skipped.".into(),
                 vec![why.clone()],
-                "Check that this server reaches api.stripe.com (or STRIPE_API_BASE).",
+                fix,
             ));
             return Ok(out);
         }

@@ -4,9 +4,10 @@
 //! timeout is retried after `NOTIFY_RETRY_BASE_MS`, doubling, at most 6 hours apart,
 //! until 3 days after the change; then the notification is `FAILED`.
 
-use super::{check_url, endpoints, signature};
+use super::{endpoints, signature};
 use crate::clock::now_ms;
 use crate::config::Notifications;
+use crate::outbound::{self, Destinations};
 use crate::vault::KeyRing;
 use entity::{notification, notification_attempt as attempt, notification_endpoint as endpoint};
 use sea_orm::sea_query::Expr;
@@ -40,11 +41,13 @@ pub async fn run(
     settings: Notifications,
     wake: Arc<Notify>,
 ) {
-    let http = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client builds");
+    // Tenants choose these URLs: every address dialled is checked (CONTRACT §9).
+    let http = outbound::client(
+        ATTEMPT_TIMEOUT,
+        Destinations::Public {
+            allow_private: settings.allow_private,
+        },
+    );
     // Attempts run side by side: a receiver that hangs holds one slot for its timeout,
     // never the others' notifications.
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -138,16 +141,18 @@ async fn attempt_one(
         )
         .await;
     };
+    // The URL as the client reads it; its host's addresses are checked as they are
+    // dialled (a name may resolve elsewhere than when the endpoint was saved).
     let outcome = match (
-        check_url(&target.url, settings.allow_private).await,
+        outbound::parse_target(&target.url, settings.allow_private),
         endpoints::secret(ring, &target),
     ) {
-        (Err(e), _) => Err(e.to_string()),
+        (Err(e), _) => Err(format!("refused: {e}")),
         (_, Err(e)) => Err(format!("the endpoint's secret cannot be decrypted: {e}")),
-        (Ok(()), Ok(secret)) => {
+        (Ok(url), Ok(secret)) => {
             let timestamp = now_ms() / 1000;
             let response = http
-                .post(&target.url)
+                .post(url)
                 .header("content-type", "application/json")
                 .header("webhook-id", &n.message_id)
                 .header("webhook-timestamp", timestamp.to_string())
@@ -160,7 +165,7 @@ async fn attempt_one(
                 .await;
             match response {
                 Ok(r) => Ok(r.status().as_u16()),
-                Err(e) => Err(e.without_url().to_string()),
+                Err(e) => Err(outbound::describe(&e)),
             }
         }
     };

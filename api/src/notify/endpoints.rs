@@ -7,8 +7,8 @@ use crate::tenants::audit::{self, Actor};
 use crate::vault::{KeyRing, OpenError, Sealed};
 use entity::notification_endpoint as endpoint;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use zeroize::Zeroizing;
 
@@ -16,10 +16,15 @@ fn aad(tenant_id: i64) -> Vec<u8> {
     format!("gateway/v2/notification-secret/tenant/{tenant_id}").into_bytes()
 }
 
+/// Endpoints a tenant may have (CONTRACT §9): each costs an attempt per change.
+pub const MAX_PER_TENANT: u64 = 10;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
     #[error(transparent)]
     Url(#[from] UrlError),
+    #[error("a restaurant has at most {MAX_PER_TENANT} notification endpoints; remove one first")]
+    TooMany,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -34,6 +39,7 @@ impl AddError {
     pub fn kind(self) -> AddErrorKind {
         match self {
             AddError::Url(e) => AddErrorKind::Url(e.to_string()),
+            AddError::TooMany => AddErrorKind::Url(AddError::TooMany.to_string()),
             AddError::Db(e) => AddErrorKind::Db(e),
         }
     }
@@ -59,6 +65,13 @@ pub async fn add(
     let bytes = Zeroizing::new(bytes);
     let sealed = ring.seal(&bytes, &aad(tenant_id));
     let txn = crate::db::begin_write(db).await?;
+    let count = endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .count(&*txn)
+        .await?;
+    if count >= MAX_PER_TENANT {
+        return Err(AddError::TooMany);
+    }
     let model = endpoint::ActiveModel {
         tenant_id: Set(tenant_id),
         url: Set(url.to_string()),

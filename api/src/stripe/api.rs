@@ -74,10 +74,10 @@ impl StripeApi {
         Self {
             base: base.trim_end_matches('/').to_string(),
             key: key.to_string(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .expect("a client with a timeout builds"),
+            http: crate::outbound::client(
+                Duration::from_secs(20),
+                crate::outbound::Destinations::Trusted,
+            ),
         }
     }
 
@@ -96,7 +96,7 @@ impl StripeApi {
                 .header("Stripe-Version", STRIPE_VERSION)
                 .send()
                 .await
-                .map_err(|e| ApiError::Unreachable(e.without_url().to_string()))?;
+                .map_err(|e| ApiError::Unreachable(crate::outbound::describe(&e)))?;
             let status = response.status().as_u16();
             if status == 401 {
                 return Err(ApiError::KeyRejected);

@@ -138,6 +138,7 @@ async fn seed(db: &DatabaseConnection, rows: u64) -> (i64, i64) {
 
 #[tokio::main]
 async fn main() {
+    gateway_bench::install_crypto();
     let args = Args::parse();
     let (backend, db) = open_database(&args.database_url, 2).await;
     let seeded = Instant::now();

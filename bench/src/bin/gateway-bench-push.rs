@@ -60,6 +60,7 @@ fn now() -> i64 {
 
 #[tokio::main]
 async fn main() {
+    gateway_bench::install_crypto();
     let args = Args::parse();
     let (backend, db) = open_database(&args.database_url, 4).await;
     let ring = KeyRing::new(VaultKey::from_hex(ENC_KEY).unwrap(), vec![]);

@@ -159,6 +159,7 @@ async fn round(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    gateway_bench::install_crypto();
     let args = Args::parse();
     let (backend, db) = open_database(&args.database_url, 2).await;
     let tenant = tenants::create(

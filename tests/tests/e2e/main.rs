@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod ordering;
 mod orders;
+mod outbound;
 mod rate_limits;
 mod recovery;
 mod storage;

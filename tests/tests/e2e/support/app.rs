@@ -110,6 +110,9 @@ impl TestApp {
                 );
             }
         };
+        // The tests' own client speaks plain HTTP to the gateway; reqwest still wants
+        // a crypto provider for rustls (the workspace builds it without a default one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             db,
             addr,

@@ -1,6 +1,7 @@
 //! Local stand-ins for what the gateway talks to, on loopback, port 0: Stripe's API
 //! (events and webhook endpoints, with errors on demand) and an alert receiver.
 
+use super::tls::{Identity, serve_tls};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -14,6 +15,14 @@ use std::time::Duration;
 
 async fn serve(app: Router) -> String {
     serve_on(app, 0).await
+}
+
+/// Plain HTTP, or HTTPS with `identity` (`support::tls`).
+async fn serve_as(app: Router, identity: Option<&Identity>) -> String {
+    match identity {
+        Some(identity) => serve_tls(app, identity).await,
+        None => serve(app).await,
+    }
 }
 
 async fn serve_on(app: Router, port: u16) -> String {
@@ -45,13 +54,22 @@ pub struct FakeStripe {
 
 impl FakeStripe {
     pub async fn start() -> Self {
+        Self::start_as(None).await
+    }
+
+    /// The same over HTTPS, presenting `identity`.
+    pub async fn start_tls(identity: &Identity) -> Self {
+        Self::start_as(Some(identity)).await
+    }
+
+    async fn start_as(identity: Option<&Identity>) -> Self {
         let state = Arc::new(Mutex::new(Stripe::default()));
         let app = Router::new()
             .route("/v1/events", get(events))
             .route("/v1/webhook_endpoints", get(endpoints))
             .with_state(state.clone());
         Self {
-            url: serve(app).await,
+            url: serve_as(app, identity).await,
             state,
         }
     }
@@ -183,6 +201,15 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(behaviour: Behaviour) -> Self {
+        Self::start_as(behaviour, None).await
+    }
+
+    /// The same over HTTPS, presenting `identity`.
+    pub async fn start_tls(behaviour: Behaviour, identity: &Identity) -> Self {
+        Self::start_as(behaviour, Some(identity)).await
+    }
+
+    async fn start_as(behaviour: Behaviour, identity: Option<&Identity>) -> Self {
         let got = Arc::new(Mutex::new(Vec::new()));
         let app =
             Router::new()
@@ -205,7 +232,7 @@ impl Receiver {
                 )
                 .with_state(got.clone());
         Self {
-            url: format!("{}/hook", serve(app).await),
+            url: format!("{}/hook", serve_as(app, identity).await),
             got,
         }
     }
@@ -235,12 +262,21 @@ pub struct Backend2 {
 
 impl Backend2 {
     pub async fn start() -> Self {
+        Self::start_as(None).await
+    }
+
+    /// The same over HTTPS, presenting `identity`.
+    pub async fn start_tls(identity: &Identity) -> Self {
+        Self::start_as(Some(identity)).await
+    }
+
+    async fn start_as(identity: Option<&Identity>) -> Self {
         let state = Arc::new(Mutex::new(Hooks::default()));
         let app = Router::new()
             .route("/notify", post(receive))
             .with_state(state.clone());
         Self {
-            url: format!("{}/notify", serve(app).await),
+            url: format!("{}/notify", serve_as(app, identity).await),
             state,
         }
     }

@@ -6,19 +6,22 @@
 //! - `db`: the test's own database, SQL against it, and faults injected into it
 //! - `stripe`: Stripe's signing scheme and realistic objects from its fixtures
 //! - `admin_client`: admin accounts and a typed client for the admin API
-//! - `fakes`: Stripe's API and an alert receiver, on loopback
+//! - `fakes`: Stripe's API, an alert receiver and a restaurant backend, on loopback
+//! - `tls`: a CA of the test's own, and HTTPS for the fakes
 
 pub mod admin_client;
 pub mod app;
 pub mod db;
 pub mod fakes;
 pub mod stripe;
+pub mod tls;
 
 pub use admin_client::*;
 pub use app::*;
 pub use db::*;
 pub use fakes::*;
 pub use stripe::*;
+pub use tls::*;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
