@@ -102,6 +102,14 @@ pub struct Connections {
     /// connected, or after its previous answer (an idle keep-alive connection), is
     /// disconnected.
     pub header_timeout: Duration,
+    /// A request whose body has not arrived this long after its headers is answered
+    /// 408 and closed (`BODY_TIMEOUT_SECS`), on every route.
+    pub body_timeout: Duration,
+    /// Open connections one client address (IPv4, or IPv6 /64) may hold
+    /// (`MAX_CONNECTIONS_PER_IP`); trusted proxies are not counted.
+    pub max_per_ip: usize,
+    /// The trusted proxies, whose connections are many clients' (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Stripe's API, for recovery and diagnosis; alerts.
@@ -238,6 +246,9 @@ impl Config {
             connections: Connections {
                 max: src.positive("MAX_CONNECTIONS", 10_000)?.min(1_000_000) as usize,
                 header_timeout: Duration::from_secs(src.positive("HEADER_TIMEOUT_SECS", 10)?),
+                body_timeout: Duration::from_secs(src.positive("BODY_TIMEOUT_SECS", 10)?.min(3600)),
+                max_per_ip: src.positive("MAX_CONNECTIONS_PER_IP", 256)?.min(1_000_000) as usize,
+                trusted_proxies: trusted_proxies(src)?,
             },
             storage_timeout: Duration::from_millis(
                 src.positive("STORAGE_TIMEOUT_MS", 3000)?.min(60_000),

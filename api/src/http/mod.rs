@@ -101,6 +101,13 @@ fn router(state: AppState) -> Router {
             state.clone(),
             client_ip::layer,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            server::BodyLimits {
+                timeout: state.config.connections.body_timeout,
+                max_bytes: state.config.webhook_max_body_bytes.max(64 * 1024),
+            },
+            server::body_deadline,
+        ))
         .with_state(state)
 }
 

@@ -1,5 +1,6 @@
 //! Hostile and careless traffic (CONTRACT §2, §6): floods of unsigned deliveries, random
-//! slugs, unknown paths, spoofed X-Forwarded-For, slow headers, password guessing.
+//! slugs, unknown paths, spoofed X-Forwarded-For, slow headers and bodies, one address
+//! holding many connections, password guessing.
 
 use crate::on_both_backends;
 use crate::support::*;
@@ -7,6 +8,10 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
+
+/// The floods below come from one address, thousands of connections at once: the
+/// per-address cap (tested on its own) is lifted, so that what they test is the rest.
+const MANY_CONNECTIONS: (&str, &str) = ("MAX_CONNECTIONS_PER_IP", "100000");
 
 /// Sends `n` POSTs of `body` without a valid signature to the slugs `slug(i)`, `width`
 /// at a time; their status codes.
@@ -41,7 +46,7 @@ async fn unsigned_posts(
 }
 
 async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[MANY_CONNECTIONS]).await;
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 2599).await;
     let body = event(
@@ -102,7 +107,7 @@ async fn a_flood_of_unsigned_posts_does_not_hold_back_a_signed_delivery(backend:
 }
 
 async fn rejected_deliveries_take_bounded_space(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[MANY_CONNECTIONS]).await;
     let tenant = app.tenant();
     app.recorded(&tenant.slug, "VERIFICATION_FAILED", 0).await;
     let before = app.db.size().await;
@@ -162,7 +167,7 @@ async fn rejected_deliveries_take_bounded_space(backend: Backend) {
 }
 
 async fn probes_answer_whatever_else_is_limited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[MANY_CONNECTIONS]).await;
     let mut running = JoinSet::new();
     for i in 0..400 {
         let request = app.client.get(app.url(&format!("/no/such/path/{i}")));
@@ -259,7 +264,8 @@ async fn password_guesses_from_one_address_do_not_lock_out_another(backend: Back
 }
 
 async fn connections_that_never_finish_their_headers_are_harmless(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Many slow connections from one address: the header timeout is what closes them.
+    let app = TestApp::spawn_with(backend, &[MANY_CONNECTIONS]).await;
     let tenant = app.tenant();
     let mut slow = Vec::new();
     for _ in 0..800 {
@@ -309,6 +315,117 @@ async fn connections_that_never_finish_their_headers_are_harmless(backend: Backe
         after >= Duration::from_secs(8) && after < Duration::from_secs(20),
         "closed after {after:?}"
     );
+}
+
+/// A connection from `from` (another loopback address) to the gateway.
+async fn connect_from(app: &TestApp, from: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(app.addr.parse().unwrap()).await.unwrap()
+}
+
+/// What the gateway sends on `stream` until it closes it (at most `within`).
+async fn read_until_closed(mut stream: tokio::net::TcpStream, within: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+async fn one_address_trickling_bodies_on_every_connection_holds_nobody_back(backend: Backend) {
+    let env = [
+        ("MAX_CONNECTIONS", "20"),
+        ("MAX_CONNECTIONS_PER_IP", "8"),
+        ("BODY_TIMEOUT_SECS", "3"),
+    ];
+    let app = TestApp::spawn_with(backend, &env).await;
+    let tenant = app.tenant();
+    // Every route it may reach: webhooks, order creation, login, the admin API.
+    let routes = [
+        format!("/api/v1/webhooks/stripe/{}", tenant.slug),
+        format!("/api/v1/tenants/{}/orders", tenant.slug),
+        "/api/v1/admin/login".to_string(),
+        "/api/v1/admin/tenants".to_string(),
+    ];
+    let mut tricklers = JoinSet::new();
+    for n in 0..8 {
+        let mut stream = connect_from(&app, "127.0.0.1").await;
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+            routes[n % routes.len()]
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        tricklers.spawn(async move {
+            // One byte a second, for longer than the gateway waits.
+            let started = Instant::now();
+            for _ in 0..30 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if stream.write_all(b" ").await.is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 1024];
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buf)).await
+                {
+                    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    return (answer, started.elapsed());
+                }
+            }
+            (String::new(), started.elapsed())
+        });
+    }
+    // The address has its share: a further connection from it is closed at once.
+    let extra = connect_from(&app, "127.0.0.1").await;
+    let answer = read_until_closed(extra, Duration::from_secs(2)).await;
+    assert_eq!(answer.as_deref(), Some(""), "closed without an answer");
+    // Others are answered meanwhile, within a second.
+    let client = |from: &str| {
+        reqwest::Client::builder()
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    let sent = Instant::now();
+    let health = client("127.0.0.2")
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    let delivered = client("127.0.0.3")
+        .post(app.url(&format!("/api/v1/webhooks/stripe/{}", tenant.slug)))
+        .header("stripe-signature", sign(&tenant.secret, now(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 200);
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "answered in {:?}",
+        sent.elapsed()
+    );
+    // Each trickling request is answered 408 after BODY_TIMEOUT_SECS, whatever its route.
+    for (answer, after) in tricklers.join_all().await {
+        assert!(
+            answer.starts_with("HTTP/1.1 408"),
+            "{answer:?} after {after:?}"
+        );
+        assert!(answer.contains("body_timeout"), "{answer}");
+        assert!(
+            after >= Duration::from_secs(2) && after < Duration::from_secs(8),
+            "answered after {after:?}"
+        );
+    }
 }
 
 async fn a_change_whose_audit_row_cannot_be_written_is_not_made(backend: Backend) {
@@ -402,6 +519,7 @@ on_both_backends!(
     forwarded_for_counts_only_behind_trusted_proxies,
     password_guesses_from_one_address_do_not_lock_out_another,
     connections_that_never_finish_their_headers_are_harmless,
+    one_address_trickling_bodies_on_every_connection_holds_nobody_back,
     a_change_whose_audit_row_cannot_be_written_is_not_made,
     a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered,
 );
