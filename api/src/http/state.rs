@@ -8,8 +8,8 @@ use crate::notify;
 use crate::orders::watch::{self, Watchers};
 use crate::recovery;
 use crate::tasks::Tasks;
-use crate::tenants::secrets::Directory;
 use crate::tenants::secrets::SecretCache;
+use crate::webhooks::crosscheck::{self, CrossCheck};
 use crate::webhooks::inbox::{Inbox, StorageHealth, WriterContext};
 use crate::webhooks::processor::{self, Queue};
 use crate::webhooks::rejected::{self, Budget};
@@ -53,7 +53,8 @@ pub struct Shared {
     /// The last write probe and when it ran, so that `/ready` writes at most once a second.
     pub write_probe: Arc<tokio::sync::Mutex<Option<LastProbe>>>,
     /// Every tenant's secrets, for naming a delivery signed for another restaurant.
-    pub directory: Arc<Directory>,
+    /// The other-tenant check of refused deliveries, off the request's path.
+    pub cross_check: CrossCheck,
     /// What Stripe's API said lately, per tenant (diagnosis, alerts).
     pub stripe: Arc<StripeCache>,
     /// Widgets waiting for an order to change.
@@ -144,6 +145,16 @@ impl AppState {
             budget,
             &tasks,
         );
+        let cross_check = CrossCheck::start(
+            crosscheck::Context {
+                db: db.clone(),
+                ring: config.keys.clone(),
+                directory: Arc::default(),
+                tolerance_secs: config.webhook_tolerance_secs,
+                record: inbox.rejected_sink(),
+            },
+            &tasks,
+        );
         Ok(Self(Arc::new(Shared {
             secrets,
             db,
@@ -166,7 +177,7 @@ impl AppState {
             tasks,
             storage,
             write_probe: Arc::default(),
-            directory: Arc::default(),
+            cross_check,
             stripe,
             watchers,
         })))

@@ -11,6 +11,7 @@ use crate::stripe::signature::VerifyError;
 use crate::stripe::{event, signature};
 use crate::tenants::TenantSlug;
 use crate::tenants::secrets::Lookup;
+use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -39,12 +40,13 @@ enum Refusal {
         tenant_id: Option<i64>,
         why: &'static str,
     },
-    /// The signature does not verify: the reason goes to the row and the answer; when
-    /// it verifies with another tenant's secret, which one (for diagnosis only).
+    /// The signature does not verify: the reason goes to the row and the answer. With
+    /// `cross_check` (a current timestamp, no signature matching), the row is recorded
+    /// once the other-tenant check has looked at it, off the request's path.
     Unverified {
         tenant_id: i64,
         reason: String,
-        signed_for: Option<i64>,
+        cross_check: Option<String>,
     },
     /// Verified, but not a Stripe event: the row keeps the body.
     NotAnEvent { tenant_id: i64, reason: String },
@@ -66,19 +68,21 @@ impl Refusal {
     }
 
     /// Records the row (without waiting for it) and builds the answer.
-    fn answer(self, app: &AppState, slug: &str, body: &[u8]) -> Response {
+    fn answer(self, app: &AppState, slug: &str, body: &Bytes) -> Response {
         let (claimed_id, claimed_type) = claimed_id_and_type(body);
-        let record = |tenant_id, status, error: String, payload, signed_for_tenant_id| {
-            app.inbox.record_rejected(Rejected {
-                tenant_id,
-                tenant_slug: slug.to_string(),
-                status,
-                stripe_event_id: claimed_id.clone(),
-                event_type: claimed_type.clone(),
-                error,
-                payload,
-                signed_for_tenant_id,
-            })
+        let row = |tenant_id, status, error: String, payload| Rejected {
+            tenant_id,
+            tenant_slug: slug.to_string(),
+            status,
+            stripe_event_id: claimed_id.clone(),
+            event_type: claimed_type.clone(),
+            error,
+            payload,
+            signed_for_tenant_id: None,
+        };
+        let record = |tenant_id, status, error: String, payload| {
+            app.inbox
+                .record_rejected(row(tenant_id, status, error, payload))
         };
         let refuse = |code: ErrorCode, message: Option<String>, reason: Option<String>| {
             respond(
@@ -93,23 +97,38 @@ impl Refusal {
         match self {
             Refusal::NoConfig { tenant_id, why } => {
                 tracing::warn!(why, "delivery refused: no config");
-                record(
-                    tenant_id,
-                    EventStatus::NoConfig,
-                    why.to_string(),
-                    None,
-                    None,
-                );
+                record(tenant_id, EventStatus::NoConfig, why.to_string(), None);
                 refuse(ErrorCode::NoConfig, None, None)
             }
             Refusal::Unverified {
                 tenant_id,
                 reason,
-                signed_for,
+                cross_check,
             } => {
                 tracing::warn!(reason = %reason, "webhook verification failed");
-                let status = EventStatus::VerificationFailed;
-                record(Some(tenant_id), status, reason.clone(), None, signed_for);
+                let rejected = row(
+                    Some(tenant_id),
+                    EventStatus::VerificationFailed,
+                    reason.clone(),
+                    None,
+                );
+                // Only rows that will be stored are worth checking.
+                if app.inbox.admits_rejected(&rejected) {
+                    match cross_check {
+                        Some(header) => {
+                            let job = crosscheck::Job {
+                                rejected,
+                                body: body.clone(),
+                                header,
+                            };
+                            // A full queue: recorded unchecked.
+                            if let Err(job) = app.cross_check.offer(job) {
+                                app.inbox.send_rejected(job.rejected);
+                            }
+                        }
+                        None => app.inbox.send_rejected(rejected),
+                    }
+                }
                 refuse(ErrorCode::VerificationFailed, None, Some(reason))
             }
             Refusal::NotAnEvent { tenant_id, reason } => {
@@ -120,7 +139,6 @@ impl Refusal {
                     EventStatus::Failed,
                     reason.clone(),
                     payload,
-                    None,
                 );
                 refuse(ErrorCode::InvalidPayload, Some(reason), None)
             }
@@ -252,19 +270,22 @@ async fn handle(
         now_ms / 1000,
         app.config.webhook_tolerance_secs,
     ) {
-        // A URL that points at the wrong restaurant: does another tenant's secret sign it?
-        let signed_for = match (&why, header) {
-            (VerifyError::NoMatchingSignature, Some(header)) => app
-                .directory
-                .signed_by(&app.db, &app.config.keys, body, header, tenant_id)
-                .await
-                .unwrap_or(None),
+        // A URL that points at the wrong restaurant: does another tenant's secret sign
+        // it? Asked only of a current timestamp, and later (`webhooks::crosscheck`).
+        let tolerance = app.config.webhook_tolerance_secs;
+        let cross_check = match (&why, header) {
+            (VerifyError::NoMatchingSignature, Some(header))
+                if signature::parse_header(header)
+                    .is_ok_and(|parsed| (now_ms / 1000 - parsed.timestamp).abs() <= tolerance) =>
+            {
+                Some(header.to_string())
+            }
             _ => None,
         };
         return Err(Refusal::Unverified {
             tenant_id,
             reason: why.to_string(),
-            signed_for,
+            cross_check,
         });
     }
     // Only verified deliveries spend the tenant's budget: a flood of unsigned requests

@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+pub mod directory;
 pub mod keyrotation;
 pub mod secrets;
 pub mod slug;

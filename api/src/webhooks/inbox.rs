@@ -327,15 +327,28 @@ impl Inbox {
     /// for the minute lasts, else as a count. Under a flood, drops it rather than
     /// letting unverified traffic slow down real events.
     pub fn record_rejected(&self, rejected: Rejected) {
-        if !self
-            .budget
-            .admit(rejected.tenant_id, rejected.status, now_ms())
-        {
-            return;
+        if self.admits_rejected(&rejected) {
+            self.send_rejected(rejected);
         }
+    }
+
+    /// Whether the tenant's budget for the minute takes this rejected delivery as a
+    /// row (counting it either way); then `send_rejected` records it.
+    pub fn admits_rejected(&self, rejected: &Rejected) -> bool {
+        self.budget
+            .admit(rejected.tenant_id, rejected.status, now_ms())
+    }
+
+    /// Records an admitted rejected delivery without waiting.
+    pub fn send_rejected(&self, rejected: Rejected) {
         if self.rejected.try_send(rejected).is_err() {
             tracing::warn!("inbox full: a rejected delivery was not recorded");
         }
+    }
+
+    /// Where admitted rejected deliveries are sent, for a task that records them later.
+    pub fn rejected_sink(&self) -> mpsc::Sender<Rejected> {
+        self.rejected.clone()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Stripe webhook deliveries: the event log, the durable inbox, the background processor.
 
+pub mod crosscheck;
 pub mod inbox;
 pub mod log;
 pub mod processor;

@@ -428,6 +428,98 @@ async fn one_address_trickling_bodies_on_every_connection_holds_nobody_back(back
     }
 }
 
+/// Posts `n` copies of `body` to `slug` with `header`, 4 at a time, and waits until
+/// `rows` refused deliveries of the slug are recorded (the other-tenant check runs
+/// before its row is written, off the request's path); the gateway's CPU for all of
+/// it, and how long it took.
+async fn flood(
+    app: &TestApp,
+    slug: &str,
+    body: &str,
+    header: &str,
+    n: usize,
+    rows: usize,
+) -> (Duration, Duration) {
+    let (cpu, started) = (app.cpu(), Instant::now());
+    let mut running = JoinSet::new();
+    for _ in 0..n {
+        if running.len() >= 4 {
+            assert_eq!(running.join_next().await.unwrap().unwrap(), 400);
+        }
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/webhooks/stripe/{slug}")))
+            .header("stripe-signature", header)
+            .body(body.to_string());
+        running.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    for status in running.join_all().await {
+        assert_eq!(status, 400);
+    }
+    app.recorded(slug, "VERIFICATION_FAILED", rows).await;
+    (app.cpu() - cpu, started.elapsed())
+}
+
+async fn unsigned_bodies_with_a_v1_cost_what_those_without_one_cost(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = {
+        let email = format!("ops-{}@example.com", random_hex(3));
+        app.create_admin(&email, "platform_admin", None);
+        app.login(&email).await
+    };
+    let admin = app.as_admin(&token);
+    // Many restaurants: checking a body against every other one's secret is costly.
+    let target = app.tenant();
+    let other = app.tenant();
+    for n in 0..60 {
+        let slug = format!("crowd-{n}-{}", random_hex(3));
+        let made = admin
+            .post(
+                "/api/v1/admin/tenants",
+                json!({"slug": slug, "name": "Crowd"}),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        let set = admin
+            .set_secret(&slug, &format!("whsec_{}", random_hex(16)))
+            .await;
+        assert_eq!(set.status, 200, "{:?}", set.body);
+    }
+    let big = format!(
+        r#"{{"id":"evt_big","object":"event","padding":"{}"}}"#,
+        "x".repeat(1_000_000)
+    );
+    let t = now();
+    let (without_v1, _) = flood(&app, &target.slug, &big, &format!("t={t}"), 40, 40).await;
+    // A current timestamp and a v1: each is a candidate for the other-tenant check.
+    let forged = format!("t={t},v1={}", "ab".repeat(32));
+    let flooding = flood(&app, &target.slug, &big, &forged, 40, 80);
+    let delivery = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let body = event(&evt_id(), "customer.created", fixture("customer"));
+        let sent = Instant::now();
+        let status = app
+            .deliver(&other.slug, &other.secret, &body)
+            .await
+            .status();
+        (status, sent.elapsed())
+    };
+    let ((with_v1, took), (status, latency)) = tokio::join!(flooding, delivery);
+    assert_eq!(status, 200);
+    assert!(
+        latency < Duration::from_secs(1),
+        "a signed delivery to another restaurant answered in {latency:?}"
+    );
+    // Unbounded, each check would hash 1 MB for each of 61 other tenants (some 60 ms of
+    // CPU, 2.4 s for the flood). The checks' budget is 50 ms a second for the process.
+    let allowance =
+        without_v1 + without_v1 / 2 + Duration::from_millis(50) * (took.as_secs() as u32 + 1);
+    assert!(
+        with_v1 <= allowance + Duration::from_millis(200),
+        "with v1: {with_v1:?} of CPU in {took:?}; without: {without_v1:?}"
+    );
+}
+
 async fn a_change_whose_audit_row_cannot_be_written_is_not_made(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
@@ -520,6 +612,7 @@ on_both_backends!(
     password_guesses_from_one_address_do_not_lock_out_another,
     connections_that_never_finish_their_headers_are_harmless,
     one_address_trickling_bodies_on_every_connection_holds_nobody_back,
+    unsigned_bodies_with_a_v1_cost_what_those_without_one_cost,
     a_change_whose_audit_row_cannot_be_written_is_not_made,
     a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered,
 );

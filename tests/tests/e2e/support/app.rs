@@ -137,6 +137,21 @@ impl TestApp {
         self.logs.lock().unwrap().join("\n")
     }
 
+    /// The CPU the gateway process has used so far (user and system, from /proc).
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the gateway's /proc entry");
+        // The fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("a stat line")
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
