@@ -77,6 +77,8 @@ pub struct RateLimits {
     pub other: Quota,
     /// Per client address, for admin login (password guessing).
     pub login: Quota,
+    /// Failed API keys a client address may send a minute (`RATE_LIMIT_KEY_GUESSES_PER_MIN`).
+    pub key_guesses_per_minute: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +148,9 @@ pub struct Config {
     pub jwt_secret: SecretBytes,
     /// How long an admin token lives.
     pub admin_token_ttl_secs: i64,
+    /// Password checks (argon2, ~19 MiB each) at once; past that, logins get 429
+    /// (`LOGIN_CONCURRENCY`, the number of cores by default).
+    pub login_concurrency: usize,
     pub webhook_tolerance_secs: i64,
     pub webhook_max_body_bytes: usize,
     /// How long a decrypted tenant secret is trusted before it is read again: what the
@@ -235,6 +240,12 @@ impl Config {
             bind_addr: bind_addr(src)?,
             keys,
             jwt_secret,
+            login_concurrency: src
+                .positive(
+                    "LOGIN_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()) as u64,
+                )?
+                .min(1024) as usize,
             admin_token_ttl_secs: src
                 .positive("ADMIN_TOKEN_TTL_SECS", 3600)?
                 .min(7 * 24 * 3600) as i64,
@@ -464,6 +475,9 @@ fn rate_limits(src: &Source) -> Result<RateLimits, ConfigError> {
             200,
         )?,
         login: quota("RATE_LIMIT_LOGIN_PER_SEC", "RATE_LIMIT_LOGIN_BURST", 1, 10)?,
+        key_guesses_per_minute: src
+            .positive("RATE_LIMIT_KEY_GUESSES_PER_MIN", 20)?
+            .min(1_000_000) as u32,
     })
 }
 

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
 use axum::routing::{get, post};
-use ratelimit::{ApiKeyOrPeer, PeerKey, limiter, spawn_cleanup, too_many_requests};
+use ratelimit::{PeerKey, limiter, spawn_cleanup, too_many_requests};
 use sea_orm::DatabaseConnection;
 pub use state::AppState;
 use std::time::Duration;
@@ -35,11 +35,9 @@ pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_o
 
 fn router(state: AppState) -> Router {
     let limits = &state.config.rate_limits;
-    let orders_limit = limiter(ApiKeyOrPeer, limits.orders);
     let status_limit = limiter(PeerKey, limits.status);
     let other_limit = limiter(PeerKey, limits.other);
     let login_limit = limiter(PeerKey, limits.login);
-    spawn_cleanup(orders_limit.clone());
     spawn_cleanup(status_limit.clone());
     spawn_cleanup(other_limit.clone());
     spawn_cleanup(login_limit.clone());
@@ -57,8 +55,7 @@ fn router(state: AppState) -> Router {
     let orders = Router::new()
         .route(orders::CREATE_PATH, post(orders::create))
         .layer(bounded)
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(GovernorLayer::new(orders_limit).error_handler(too_many_requests));
+        .layer(DefaultBodyLimit::max(64 * 1024));
     let status = Router::new()
         .route(orders::STATUS_PATH, get(orders::status))
         .layer(GovernorLayer::new(status_limit).error_handler(too_many_requests))

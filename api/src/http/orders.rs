@@ -1,12 +1,14 @@
 //! Order creation (restaurant backends, API key) and status polling (widgets, public).
 
 use super::AppState;
+use super::client_ip::ClientIp;
 use super::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::orders::store;
 use crate::orders::watch::CachedStatus;
 use crate::tenants::{self, TenantSlug, api_keys};
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -60,24 +62,39 @@ pub struct OrderStatusView {
         (status = 201, description = "created", body = OrderCreated),
         (status = 401, description = "`invalid_api_key`: missing, revoked, or another tenant's key", body = ErrorBody),
         (status = 422, description = "invalid amount, currency or reference", body = ErrorBody),
-        (status = 429, description = "over the API key's rate limit", body = ErrorBody)))]
+        (status = 429, description = "over the API key's rate limit, or this address guessed too many keys; see Retry-After", body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
+    Extension(client): Extension<ClientIp>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> Result<Response> {
-    let key = bearer(&headers).ok_or(Error::from(ErrorCode::InvalidApiKey))?;
-    let owner = api_keys::authenticate(&app.db, key)
-        .await?
-        .ok_or(Error::from(ErrorCode::InvalidApiKey))?;
-    let tenant_id = owner.tenant_id;
-    // A key of another tenant is as good as no key here.
-    let slug = TenantSlug::parse(&tenant).map_err(|_| Error::from(ErrorCode::InvalidApiKey))?;
-    let tenant = tenants::find_by_slug(&app.db, &slug).await?;
-    if tenant.map(|t| t.id) != Some(tenant_id) {
-        return Err(Error::from(ErrorCode::InvalidApiKey));
+    // An address that guessed too many keys is refused before any lookup.
+    let client = client.limit_key();
+    if let Some(refusal) = app.key_guesses.refusal(client) {
+        return Ok(refusal);
     }
+    let key = bearer(&headers);
+    let owner = match key {
+        Some(key) => api_keys::authenticate(&app.db, key).await?,
+        None => None,
+    };
+    // A key of another tenant is as good as no key here.
+    let tenant = match TenantSlug::parse(&tenant) {
+        Ok(slug) => tenants::find_by_slug(&app.db, &slug).await?,
+        Err(_) => None,
+    };
+    let Some(owner) = owner.filter(|o| tenant.as_ref().is_some_and(|t| t.id == o.tenant_id)) else {
+        app.key_guesses.failed(client);
+        return Err(Error::from(ErrorCode::InvalidApiKey));
+    };
+    // Each valid key has its own budget (RATE_LIMIT_ORDERS_*).
+    let key_hash: [u8; 32] = Sha256::digest(key.unwrap_or_default().as_bytes()).into();
+    if let Err(not_until) = app.orders_limiter.check_key(&key_hash) {
+        return Ok(super::ratelimit::refused(not_until));
+    }
+    let tenant_id = owner.tenant_id;
     if body.amount <= 0 || body.amount > MAX_AMOUNT {
         return Err(Error::invalid(format!(
             "amount must be a whole number of the currency's smallest unit, from 1 to {MAX_AMOUNT}"

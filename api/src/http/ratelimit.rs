@@ -1,5 +1,5 @@
-//! Per-route rate limits (tower_governor), each keyed by what it protects: order
-//! creation by API key, status polling and the rest by client address (`ClientIp`:
+//! Per-route rate limits (tower_governor), each keyed by what it protects: status
+//! polling and the rest by client address (`ClientIp`:
 //! IPv4, or an IPv6 /64). The webhook route is limited per tenant inside its handler,
 //! after verification, so that unsigned traffic cannot spend a restaurant's budget.
 //! `/health` and `/ready` are never limited: a balancer must always be able to ask.
@@ -9,7 +9,6 @@ use crate::config::Quota;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use governor::middleware::NoOpMiddleware;
-use sha2::{Digest, Sha256};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -18,21 +17,6 @@ use std::time::Duration;
 use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
 use tower_governor::key_extractor::KeyExtractor;
-
-/// The API key (hashed, never kept in clear), or the client address without one.
-#[derive(Clone, Copy)]
-pub struct ApiKeyOrPeer;
-
-impl KeyExtractor for ApiKeyOrPeer {
-    type Key = [u8; 32];
-    fn extract<T>(&self, req: &Request<T>) -> Result<[u8; 32], GovernorError> {
-        let source = match req.headers().get(header::AUTHORIZATION) {
-            Some(value) => Sha256::digest(value.as_bytes()),
-            None => Sha256::digest(peer(req).to_string().as_bytes()),
-        };
-        Ok(source.into())
-    }
-}
 
 /// The client's address (see `client_ip`), per IPv4 address or IPv6 /64.
 #[derive(Clone, Copy)]
@@ -129,4 +113,58 @@ where
             limiter.limiter().retain_recent();
         }
     });
+}
+
+/// Failed credentials (guessed API keys) per client address: while an address has
+/// failed more than its quota allows, it is answered 429 before anything is looked up,
+/// so that guessing costs neither a database lookup nor a fresh bucket per guess. A
+/// correct key from that address waits too, as a correct password would.
+pub struct Guesses {
+    failures: Arc<Keyed<IpAddr>>,
+    blocked: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
+}
+
+impl Guesses {
+    /// `per_minute` failures an address, after a burst of as many.
+    pub fn new(per_minute: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        let failures = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )));
+        spawn_keyed_cleanup(failures.clone());
+        Self {
+            failures,
+            blocked: Default::default(),
+        }
+    }
+
+    /// The 429 to answer `client` with, while it is blocked.
+    pub fn refusal(&self, client: IpAddr) -> Option<Response<Body>> {
+        let mut blocked = self.blocked.lock().expect("guesses");
+        let until = *blocked.get(&client)?;
+        let now = std::time::Instant::now();
+        if until <= now {
+            blocked.remove(&client);
+            return None;
+        }
+        let wait = until - now;
+        Some(too_many_requests(GovernorError::TooManyRequests {
+            wait_time: wait.as_secs() + 1,
+            headers: None,
+        }))
+    }
+
+    /// Counts a failure of `client`; past the quota, blocks it until a token is back.
+    pub fn failed(&self, client: IpAddr) {
+        use governor::clock::{Clock, DefaultClock};
+        if let Err(not_until) = self.failures.check_key(&client) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let mut blocked = self.blocked.lock().expect("guesses");
+            if blocked.len() > 100_000 {
+                let now = std::time::Instant::now();
+                blocked.retain(|_, until| *until > now);
+            }
+            blocked.insert(client, std::time::Instant::now() + wait);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! What every handler shares, and starting the workers behind it.
 
-use super::ratelimit::{Keyed, keyed, spawn_keyed_cleanup};
+use super::ratelimit::{Guesses, Keyed, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::diagnosis::{StripeCache, alerts};
 use crate::metrics::Metrics;
@@ -46,6 +46,12 @@ pub struct Shared {
     pub login_limiter: Arc<Keyed<(String, IpAddr)>>,
     /// Verified deliveries per tenant: spent only after the signature verifies.
     pub webhook_limiter: Arc<Keyed<i64>>,
+    /// Orders per API key (its hash), once the key is known to be valid.
+    pub orders_limiter: Arc<Keyed<[u8; 32]>>,
+    /// Failed API keys per client address (`ratelimit::Guesses`).
+    pub key_guesses: Arc<Guesses>,
+    /// Password checks running at once (`LOGIN_CONCURRENCY`): argon2 takes ~19 MiB each.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// The supervised background tasks (which are down, for `/ready`).
     pub tasks: Arc<Tasks>,
     /// What the inbox's commits said lately, for `/ready`.
@@ -168,6 +174,13 @@ impl AppState {
                 spawn_keyed_cleanup(limiter.clone());
                 limiter
             },
+            orders_limiter: {
+                let limiter = keyed(config.rate_limits.orders);
+                spawn_keyed_cleanup(limiter.clone());
+                limiter
+            },
+            key_guesses: Arc::new(Guesses::new(config.rate_limits.key_guesses_per_minute)),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
             webhook_limiter: {
                 let limiter = keyed(config.rate_limits.webhook);
                 spawn_keyed_cleanup(limiter.clone());

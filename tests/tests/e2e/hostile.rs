@@ -317,6 +317,72 @@ async fn connections_that_never_finish_their_headers_are_harmless(backend: Backe
     );
 }
 
+async fn guessed_api_keys_are_limited_per_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let tenant = app.tenant();
+    let create = |from: &str, key: String| {
+        app.client
+            .post(app.url(&format!("/api/v1/tenants/{}/orders", tenant.slug)))
+            .header("x-forwarded-for", from.to_string())
+            .bearer_auth(key)
+            .json(&json!({"amount": 100, "currency": "eur"}))
+            .send()
+    };
+    // A fresh guess each time: each counts against the address, not a bucket of its own.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let guess = format!("gk_live_{}", random_hex(24));
+        let response = create("198.51.100.7", guess).await.unwrap();
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    // RATE_LIMIT_KEY_GUESSES_PER_MIN (20): the one past it is the last looked up.
+    assert!(statuses[..21].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[21..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The restaurant's backend, from its own address, is not held back.
+    let created = create("203.0.113.9", tenant.api_key.clone()).await.unwrap();
+    assert_eq!(created.status(), 201);
+}
+
+async fn a_login_flood_from_many_addresses_keeps_memory_flat(backend: Backend) {
+    let env = [
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_CONCURRENCY", "2"),
+    ];
+    let app = TestApp::spawn_with(backend, &env).await;
+    app.create_admin("chef@example.com", "platform_admin", None);
+    let before = app.rss_bytes();
+    let mut running = JoinSet::new();
+    for i in 0..48 {
+        let request = app
+            .client
+            .post(app.url("/api/v1/admin/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"email": "chef@example.com", "password": format!("guess number {i}")}));
+        running.spawn(async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().contains_key("retry-after");
+            (response.status().as_u16(), retry_after)
+        });
+    }
+    let answers = running.join_all().await;
+    let peak = app.rss_bytes();
+    assert!(
+        answers.iter().all(|(s, _)| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    let busy = answers.iter().filter(|(s, _)| *s == 429).count();
+    assert!(busy > 0, "past LOGIN_CONCURRENCY, 429: {answers:?}");
+    assert!(answers.iter().filter(|(s, _)| *s == 429).all(|(_, r)| *r));
+    // About 19 MiB a check: 48 at once would take some 900 MiB; two take under 60.
+    let grown = peak.saturating_sub(before) / (1024 * 1024);
+    assert!(grown < 100, "grew {grown} MiB during the flood");
+    // Once it is over, the admin signs in.
+    assert!(!app.login("chef@example.com").await.is_empty());
+}
+
 /// A connection from `from` (another loopback address) to the gateway.
 async fn connect_from(app: &TestApp, from: &str) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -613,6 +679,8 @@ on_both_backends!(
     connections_that_never_finish_their_headers_are_harmless,
     one_address_trickling_bodies_on_every_connection_holds_nobody_back,
     unsigned_bodies_with_a_v1_cost_what_those_without_one_cost,
+    guessed_api_keys_are_limited_per_address,
+    a_login_flood_from_many_addresses_keeps_memory_flat,
     a_change_whose_audit_row_cannot_be_written_is_not_made,
     a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered,
 );

@@ -35,7 +35,7 @@ pub struct Token {
 #[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin", request_body = Login, responses(
     (status = 200, description = "a token for ADMIN_TOKEN_TTL_SECS (one hour by default)", body = Token),
     (status = 401, description = "`invalid_credentials`, for an unknown account and a wrong password alike", body = ErrorBody),
-    (status = 429, description = "too many attempts for this address or account", body = ErrorBody)))]
+    (status = 429, description = "too many attempts for this address or account, or LOGIN_CONCURRENCY sign-ins at once; see Retry-After", body = ErrorBody)))]
 pub async fn login(
     State(app): State<AppState>,
     Extension(client): Extension<ClientIp>,
@@ -55,13 +55,22 @@ pub async fn login(
         return Ok(refused(not_until));
     }
     let row = admins::find_by_email(&app.db, &email).await?;
+    // At most LOGIN_CONCURRENCY checks at once, however many addresses ask: the permit
+    // goes with the check, so one that outlives its request still counts.
+    let Ok(permit) = app.password_checks.clone().try_acquire_owned() else {
+        return Ok(busy());
+    };
     let password = body.password;
     let hash = row.as_ref().map_or(admins::dummy_hash().to_string(), |r| {
         r.password_hash.clone()
     });
-    let ok = tokio::task::spawn_blocking(move || admins::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = admins::verify_password(&password, &hash);
+        drop(permit);
+        ok
+    })
+    .await
+    .unwrap_or(false);
     match row {
         Some(admin) if ok => {
             let (token, exp) = auth::issue_token(
@@ -82,6 +91,23 @@ pub async fn login(
             Err(ErrorCode::InvalidCredentials.into())
         }
     }
+}
+
+/// 429 for a login while LOGIN_CONCURRENCY password checks are running.
+fn busy() -> Response {
+    let mut response = respond(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorBody {
+            error: ErrorCode::RateLimited,
+            message: Some("too many sign-ins at once; try again in a second".into()),
+            reason: None,
+        },
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 /// The signed-in admin.
