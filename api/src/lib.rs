@@ -22,5 +22,6 @@ pub mod recovery;
 pub mod stripe;
 pub mod tasks;
 pub mod tenants;
+pub mod untrusted;
 pub mod vault;
 pub mod webhooks;

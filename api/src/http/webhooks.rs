@@ -166,7 +166,7 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
     }
 }
 
-#[tracing::instrument(name = "webhook", skip_all, fields(tenant = %tenant))]
+#[tracing::instrument(name = "webhook", skip_all, fields(tenant = %crate::untrusted::cut(&tenant)))]
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", tag = "webhooks",
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
     request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),

@@ -374,10 +374,11 @@ pub async fn insert_rejected(
     let now = now_ms();
     let rows = rejected.into_iter().map(|r| webhook_event::ActiveModel {
         tenant_id: Set(r.tenant_id),
-        tenant_slug: Set(r.tenant_slug),
-        stripe_event_id: Set(r.stripe_event_id.map(storable)),
+        // What an unverified request says is kept only cut and escaped.
+        tenant_slug: Set(crate::untrusted::cut(&r.tenant_slug)),
+        stripe_event_id: Set(r.stripe_event_id.as_deref().map(crate::untrusted::cut)),
         dedup_key: Set(None),
-        event_type: Set(r.event_type.map(storable)),
+        event_type: Set(r.event_type.as_deref().map(crate::untrusted::cut)),
         status: Set(r.status.as_str().to_string()),
         outcome: Set(None),
         error: Set(Some(storable(r.error))),

@@ -383,6 +383,71 @@ async fn a_login_flood_from_many_addresses_keeps_memory_flat(backend: Backend) {
     assert!(!app.login("chef@example.com").await.is_empty());
 }
 
+async fn untrusted_text_is_stored_and_logged_cut_and_escaped(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    // An unknown slug of 60,000 characters, with a line feed that would forge a line.
+    let forged = "INFO gateway: admin login succeeded for everyone";
+    let slug = format!("zz{}%0A{}", "a".repeat(60_000), forged.replace(' ', "%20"));
+    let body = event(&evt_id(), "customer.created", fixture("customer"));
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/webhooks/stripe/{slug}")))
+        .header("stripe-signature", sign(&tenant.secret, now(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // An unsigned body to a real tenant, claiming an id and a type with NUL and breaks.
+    let claimed =
+        json!({"id": "evt_\u{0}\nx", "type": "customer.created\nINFO forged", "object": "event"});
+    let response = app
+        .deliver_with_header(
+            &tenant.slug,
+            Some(&format!("t={}", now())),
+            &claimed.to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let rows = eventually("both rows", Duration::from_secs(10), || async {
+        let rows = app
+            .db
+            .query(
+                "SELECT tenant_slug, stripe_event_id, event_type FROM webhook_event \
+                 WHERE tenant_slug LIKE 'zz%' OR event_type LIKE 'customer.created%' ORDER BY id",
+            )
+            .await;
+        if rows.len() == 2 {
+            Ok(rows)
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    })
+    .await;
+    let unrouted = rows[0]["tenant_slug"].as_str().unwrap();
+    assert!(unrouted.len() <= 203, "{} bytes stored", unrouted.len());
+    assert!(unrouted.starts_with("zzaaaa") && unrouted.ends_with('…'));
+    let id = rows[1]["stripe_event_id"].as_str().unwrap();
+    assert_eq!(id, "evt_\\u{0}\\nx");
+    let kind = rows[1]["event_type"].as_str().unwrap();
+    assert_eq!(kind, "customer.created\\nINFO forged");
+    // No line of the log is forged, and none is long.
+    let logs = app.logs();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.starts_with("INFO") && l.contains("forged")),
+        "a forged line"
+    );
+    assert!(
+        !logs.lines().any(|l| l.trim_start().starts_with(forged)),
+        "a forged line"
+    );
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2_000, "a log line of {longest} bytes");
+}
+
 /// A connection from `from` (another loopback address) to the gateway.
 async fn connect_from(app: &TestApp, from: &str) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -681,6 +746,7 @@ on_both_backends!(
     unsigned_bodies_with_a_v1_cost_what_those_without_one_cost,
     guessed_api_keys_are_limited_per_address,
     a_login_flood_from_many_addresses_keeps_memory_flat,
+    untrusted_text_is_stored_and_logged_cut_and_escaped,
     a_change_whose_audit_row_cannot_be_written_is_not_made,
     a_stored_secrets_expiry_changed_in_the_database_is_reported_tampered,
 );
