@@ -2,9 +2,11 @@
 
 use super::{read_stdin_line, tenant_of};
 use crate::config::Config as Settings;
-use crate::tenants;
+use crate::notify::endpoints;
 use crate::tenants::audit::Actor;
 use crate::tenants::secrets::{self, Health, WebhookSecret};
+use crate::tenants::{self, stripe_key};
+use crate::vault::OpenError;
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 
@@ -15,7 +17,8 @@ pub enum Command {
     /// Set the restaurant's Stripe API key (a restricted key with read access to Events
     /// and Webhook Endpoints), read from standard input.
     SetApiKey { slug: String },
-    /// Decrypt every stored secret and report, per tenant, ok or why not.
+    /// Decrypt every sealed value (webhook secrets, the Stripe API key, notification
+    /// secrets) and report, per tenant, ok or why not.
     Check {
         /// Only this restaurant.
         slug: Option<String>,
@@ -52,6 +55,7 @@ async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
         None => tenants::list(&db, None).await?,
     };
     let mut broken = 0;
+    let mut unsealable = 0;
     for tenant in &list {
         match secrets::check(&db, &config.keys, tenant.id).await? {
             Health::Ok { secrets } => println!(
@@ -68,6 +72,28 @@ async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
                 println!("{}: {why}", tenant.slug);
             }
         }
+        // Every other sealed value of the tenant, where it has one.
+        match stripe_key::check(&db, &config.keys, tenant.id).await? {
+            Some(Ok(hint)) => println!("  Stripe API key {hint}: ok"),
+            Some(Err(e)) => {
+                unsealable += 1;
+                println!("  Stripe API key: {}", sealed_problem(&e));
+            }
+            None => {}
+        }
+        for row in endpoints::list(&db, tenant.id).await? {
+            match endpoints::secret(&config.keys, &row) {
+                Ok(_) => println!("  notification endpoint {} secret: ok", row.id),
+                Err(e) => {
+                    unsealable += 1;
+                    println!(
+                        "  notification endpoint {} secret: {}",
+                        row.id,
+                        sealed_problem(&e)
+                    );
+                }
+            }
+        }
     }
     if broken > 0 {
         bail!(
@@ -75,5 +101,18 @@ async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
             list.len()
         );
     }
+    if unsealable > 0 {
+        bail!("{unsealable} Stripe API key(s) or notification secret(s) cannot be decrypted");
+    }
     Ok(())
+}
+
+/// A sealed value that does not open, in the words `config check` uses for secrets.
+fn sealed_problem(e: &OpenError) -> String {
+    match e {
+        OpenError::UnknownKey(id) => format!(
+            "wrong key: sealed with key {id}, which is neither PAYMENT_CONFIG_ENC_KEY nor in PAYMENT_CONFIG_ENC_KEY_PREVIOUS"
+        ),
+        OpenError::Tampered => "tampered: does not decrypt with its key".into(),
+    }
 }

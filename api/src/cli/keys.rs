@@ -1,16 +1,17 @@
 //! `gateway keys rotate`
 
 use crate::config::Config;
+use crate::notify::endpoints;
 use crate::tenants::audit::Actor;
-use crate::tenants::keyrotation;
+use crate::tenants::{keyrotation, stripe_key};
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use std::io::Write;
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Re-encrypt every stored secret under PAYMENT_CONFIG_ENC_KEY (idempotent; safe to
-    /// interrupt and run again). Keep the old key in PAYMENT_CONFIG_ENC_KEY_PREVIOUS until done.
+    /// Re-encrypt every sealed value (webhook secrets, Stripe API keys, notification
+    /// secrets) under PAYMENT_CONFIG_ENC_KEY (idempotent; safe to interrupt and run again). Keep the old key in PAYMENT_CONFIG_ENC_KEY_PREVIOUS until done.
     Rotate,
 }
 
@@ -23,23 +24,37 @@ pub async fn run(command: Command, config: &Config) -> Result<()> {
 async fn rotate(config: &Config) -> Result<()> {
     let db = crate::db::open_migrated(config).await?;
     let ring = &config.keys;
-    let summary = keyrotation::rotate_all(&db, ring, &Actor::cli(), progress).await?;
+    // Every sealed value: webhook secrets, Stripe API keys, notification secrets.
+    let secrets = keyrotation::rotate_webhook_secrets(&db, ring, progress).await?;
     eprintln!();
-    println!(
-        "{} secret(s): {} re-encrypted under key {}, {} already under it, {} failed",
-        summary.total,
-        summary.rotated,
-        ring.current_id(),
-        summary.already_current,
-        summary.failed.len()
-    );
-    for why in &summary.failed {
-        println!("  {why}");
+    let api_keys = stripe_key::rotate_all(&db, ring, progress).await?;
+    eprintln!();
+    let endpoints = endpoints::rotate_all(&db, ring, progress).await?;
+    eprintln!();
+    let kinds = [
+        ("webhook secrets", &secrets),
+        ("Stripe API keys", &api_keys),
+        ("notification endpoint secrets", &endpoints),
+    ];
+    keyrotation::record(&db, ring, &Actor::cli(), &kinds).await?;
+    let mut failed = 0;
+    for (kind, summary) in kinds {
+        println!(
+            "{kind}: {} re-encrypted under key {}, {} already under it, {} failed (of {})",
+            summary.rotated,
+            ring.current_id(),
+            summary.already_current,
+            summary.failed.len(),
+            summary.total
+        );
+        for why in &summary.failed {
+            println!("  {why}");
+        }
+        failed += summary.failed.len();
     }
-    if !summary.failed.is_empty() {
+    if failed > 0 {
         bail!(
-            "{} secret(s) could not be decrypted: list their old key in PAYMENT_CONFIG_ENC_KEY_PREVIOUS and run again",
-            summary.failed.len()
+            "{failed} sealed value(s) could not be decrypted: list their old key in PAYMENT_CONFIG_ENC_KEY_PREVIOUS and run again"
         );
     }
     Ok(())

@@ -150,10 +150,56 @@ pub async fn remove(
 
 /// The endpoint's secret, for signing.
 pub fn secret(ring: &KeyRing, row: &endpoint::Model) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let sealed = Sealed {
+    ring.open(&sealed_of(row), &aad(row.tenant_id))
+        .map(Zeroizing::new)
+}
+
+fn sealed_of(row: &endpoint::Model) -> Sealed {
+    Sealed {
         key_id: row.key_id.clone(),
         nonce: row.nonce.clone(),
         ciphertext: row.ciphertext.clone(),
-    };
-    ring.open(&sealed, &aad(row.tenant_id)).map(Zeroizing::new)
+    }
+}
+
+/// Re-seals every endpoint's secret under the current key (`gateway keys rotate`).
+pub async fn rotate_all(
+    db: &DatabaseConnection,
+    ring: &KeyRing,
+    progress: impl FnMut(usize, usize),
+) -> Result<crate::tenants::keyrotation::Summary, DbErr> {
+    use crate::tenants::keyrotation::{SealedValue, reseal_each};
+    use sea_orm::sea_query::Expr;
+    let rows = endpoint::Entity::find()
+        .order_by_asc(endpoint::Column::Id)
+        .all(db)
+        .await?;
+    let values = rows
+        .iter()
+        .map(|row| SealedValue {
+            what: format!(
+                "the secret of notification endpoint {} of tenant {}",
+                row.id, row.tenant_id
+            ),
+            sealed: sealed_of(row),
+            aad: aad(row.tenant_id),
+        })
+        .collect();
+    reseal_each(
+        values,
+        ring,
+        async |i, old, fresh| {
+            let result = endpoint::Entity::update_many()
+                .col_expr(endpoint::Column::KeyId, Expr::value(fresh.key_id))
+                .col_expr(endpoint::Column::Nonce, Expr::value(fresh.nonce))
+                .col_expr(endpoint::Column::Ciphertext, Expr::value(fresh.ciphertext))
+                .filter(endpoint::Column::Id.eq(rows[i].id))
+                .filter(endpoint::Column::KeyId.eq(old))
+                .exec(db)
+                .await?;
+            Ok(result.rows_affected == 1)
+        },
+        progress,
+    )
+    .await
 }

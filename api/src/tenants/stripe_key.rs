@@ -169,6 +169,75 @@ pub async fn open(
     )))
 }
 
+/// Re-seals every tenant's Stripe API key under the current key (`gateway keys rotate`).
+pub async fn rotate_all(
+    db: &DatabaseConnection,
+    ring: &KeyRing,
+    progress: impl FnMut(usize, usize),
+) -> Result<super::keyrotation::Summary, DbErr> {
+    use super::keyrotation::{SealedValue, reseal_each};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let rows = stripe_api_key::Entity::find()
+        .order_by_asc(stripe_api_key::Column::TenantId)
+        .all(db)
+        .await?;
+    let values = rows
+        .iter()
+        .map(|row| SealedValue {
+            what: format!("Stripe API key {} of tenant {}", row.hint, row.tenant_id),
+            sealed: sealed_of(row),
+            aad: aad(row.tenant_id),
+        })
+        .collect();
+    reseal_each(
+        values,
+        ring,
+        async |i, old, fresh| {
+            let result = stripe_api_key::Entity::update_many()
+                .col_expr(stripe_api_key::Column::KeyId, Expr::value(fresh.key_id))
+                .col_expr(stripe_api_key::Column::Nonce, Expr::value(fresh.nonce))
+                .col_expr(
+                    stripe_api_key::Column::Ciphertext,
+                    Expr::value(fresh.ciphertext),
+                )
+                .filter(stripe_api_key::Column::TenantId.eq(rows[i].tenant_id))
+                .filter(stripe_api_key::Column::KeyId.eq(old))
+                .exec(db)
+                .await?;
+            Ok(result.rows_affected == 1)
+        },
+        progress,
+    )
+    .await
+}
+
+/// Whether the tenant's Stripe API key opens (`gateway config check`): None without one.
+pub async fn check(
+    db: &DatabaseConnection,
+    ring: &KeyRing,
+    tenant_id: i64,
+) -> Result<Option<Result<String, OpenError>>, DbErr> {
+    let Some(row) = stripe_api_key::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        ring.open(&sealed_of(&row), &aad(tenant_id))
+            .map(|_| row.hint.clone()),
+    ))
+}
+
+fn sealed_of(row: &stripe_api_key::Model) -> Sealed {
+    Sealed {
+        key_id: row.key_id.clone(),
+        nonce: row.nonce.clone(),
+        ciphertext: row.ciphertext.clone(),
+    }
+}
+
 /// The tenants that have a Stripe API key saved (whether or not it opens).
 pub async fn tenants_with_key(
     db: &DatabaseConnection,

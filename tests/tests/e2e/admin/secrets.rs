@@ -122,8 +122,27 @@ async fn secrets_are_managed_without_ever_being_shown(backend: Backend) {
 }
 
 async fn keys_rotate_reencrypts_every_secret_and_can_run_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[("NOTIFY_ALLOW_PRIVATE", "true")]).await;
     let tenants = [app.tenant(), app.tenant(), app.tenant()];
+    // Besides the webhook secrets: a Stripe API key and a notification endpoint's secret.
+    app.cli_ok(
+        &["config", "set-api-key", &tenants[0].slug],
+        Some("rk_test_rotationKey123456"),
+    );
+    let email = format!("ops-{}@example.com", random_hex(3));
+    app.create_admin(&email, "platform_admin", None);
+    let admin = app.login(&email).await;
+    let hooks = Backend2::start().await;
+    let added = app
+        .as_admin(&admin)
+        .tenant_post(
+            &tenants[0].slug,
+            "notification-endpoints",
+            json!({"url": hooks.url}),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    hooks.set_secret(added["secret"].as_str().unwrap());
     let new_key = "cd".repeat(32);
     let mut env = app.env.clone();
     env.retain(|(k, _)| k != "PAYMENT_CONFIG_ENC_KEY");
@@ -136,22 +155,42 @@ async fn keys_rotate_reencrypts_every_secret_and_can_run_again(backend: Backend)
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("3 secret(s): 3 re-encrypted"), "{stdout}");
+    for line in [
+        "webhook secrets: 3 re-encrypted",
+        "Stripe API keys: 1 re-encrypted",
+        "notification endpoint secrets: 1 re-encrypted",
+    ] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
     let again = cli(&env, &["keys", "rotate"], None);
-    assert!(
-        String::from_utf8_lossy(&again.stdout).contains("0 re-encrypted"),
-        "idempotent"
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(
+        again.matches(" 0 re-encrypted").count(),
+        3,
+        "idempotent: {again}"
     );
     // The new key alone now reads every secret.
     env.retain(|(k, _)| k != "PAYMENT_CONFIG_ENC_KEY_PREVIOUS");
     let check = cli(&env, &["config", "check"], None);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("Stripe API key rk_test_…3456: ok"), "{said}");
+    assert!(said.contains("secret: ok"), "{said}");
+    // With the old key alone, check names what it cannot open.
+    let stale = cli(&app.env, &["config", "check"], None);
+    let said = String::from_utf8_lossy(&stale.stdout);
+    assert!(!stale.status.success());
+    assert!(said.contains("Stripe API key: wrong key"), "{said}");
+    assert!(said.contains("secret: wrong key"), "{said}");
     // And a gateway on the new key verifies with them.
-    let replica = TestApp::spawn_on(app.db.clone(), &[("PAYMENT_CONFIG_ENC_KEY", &new_key)]).await;
+    let replica = TestApp::spawn_on(
+        app.db.clone(),
+        &[
+            ("PAYMENT_CONFIG_ENC_KEY", &new_key),
+            ("NOTIFY_ALLOW_PRIVATE", "true"),
+        ],
+    )
+    .await;
     for t in &tenants {
         let response = replica
             .deliver(
@@ -162,6 +201,25 @@ async fn keys_rotate_reencrypts_every_secret_and_can_run_again(backend: Backend)
             .await;
         assert_eq!(response.status(), 200);
     }
+    // The notification secret re-sealed under the new key still signs what it sends.
+    let order = replica.create_order(&tenants[0], 700).await;
+    let body = paid_checkout(&evt_id(), &order, 700);
+    replica
+        .deliver(&tenants[0].slug, &tenants[0].secret, &body)
+        .await;
+    eventually(
+        "a verified notification",
+        Duration::from_secs(15),
+        || async {
+            let got = hooks.got();
+            if got.iter().any(|(_, body, _)| body.is_some()) {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 on_both_backends!(
