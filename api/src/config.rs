@@ -144,6 +144,8 @@ pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
     pub bind_addr: SocketAddr,
+    /// Where `/metrics` is served, when not on the main listener (`METRICS_BIND_ADDR`).
+    pub metrics_bind_addr: Option<SocketAddr>,
     pub keys: KeyRing,
     pub jwt_secret: SecretBytes,
     /// How long an admin token lives.
@@ -238,6 +240,7 @@ impl Config {
                 .min(1000) as u32,
             database_url,
             bind_addr: bind_addr(src)?,
+            metrics_bind_addr: metrics_bind_addr(src)?,
             keys,
             jwt_secret,
             login_concurrency: src
@@ -308,6 +311,20 @@ fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<Strin
         ));
     }
     Ok(url)
+}
+
+/// `METRICS_BIND_ADDR`: where `/metrics` is served instead of the main listener.
+fn metrics_bind_addr(src: &Source) -> Result<Option<SocketAddr>, ConfigError> {
+    src.get("METRICS_BIND_ADDR")
+        .map(|addr| {
+            addr.parse().map_err(|_| {
+                bad(
+                    "METRICS_BIND_ADDR",
+                    format!("{addr:?} is not host:port (e.g. 127.0.0.1:9100)"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn bind_addr(src: &Source) -> Result<SocketAddr, ConfigError> {

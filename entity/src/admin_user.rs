@@ -13,6 +13,8 @@ pub struct Model {
     pub role: String,
     pub tenant_id: Option<i64>,
     pub created_at: i64,
+    /// Raised by a password change: tokens of an earlier generation no longer work.
+    pub token_generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

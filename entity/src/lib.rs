@@ -12,6 +12,7 @@ pub mod payment;
 pub mod payment_config;
 pub mod recovery_state;
 pub mod rejected_tally;
+pub mod revoked_token;
 pub mod stripe_api_key;
 pub mod tenant;
 pub mod webhook_event;

@@ -17,6 +17,7 @@ mod m20261201_000010_room_for_updates;
 mod m20261202_000011_alert_index;
 mod m20261202_000012_payload_lz4;
 mod m20261202_000013_key_first_indexes;
+mod m20261204_000014_admin_sessions;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_alert_index::Migration),
             Box::new(m20261202_000012_payload_lz4::Migration),
             Box::new(m20261202_000013_key_first_indexes::Migration),
+            Box::new(m20261204_000014_admin_sessions::Migration),
         ]
     }
 }

@@ -33,6 +33,23 @@ pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_o
     Ok(router(AppState::start(config, db).await?))
 }
 
+/// The application, and, with `METRICS_BIND_ADDR`, the metrics listener's own router
+/// (`/metrics` only; the main one then answers 404 for it).
+async fn apps(
+    config: Config,
+    db: DatabaseConnection,
+) -> Result<(Router, Option<Router>), sea_orm::DbErr> {
+    let separate = config.metrics_bind_addr.is_some();
+    let state = AppState::start(config, db).await?;
+    let metrics = separate.then(|| {
+        Router::new()
+            .route("/metrics", get(operations::metrics))
+            .fallback(operations::not_found)
+            .with_state(state.clone())
+    });
+    Ok((router(state), metrics))
+}
+
 fn router(state: AppState) -> Router {
     let limits = &state.config.rate_limits;
     let status_limit = limiter(PeerKey, limits.status);
@@ -76,7 +93,12 @@ fn router(state: AppState) -> Router {
         .layer(bounded)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
-    let operations = operations::limited_router()
+    let operations = if state.config.metrics_bind_addr.is_some() {
+        Router::new()
+    } else {
+        operations::limited_router()
+    };
+    let operations = operations
         .merge(panel::router())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .layer(bounded)
@@ -125,9 +147,23 @@ pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
     let connections = config.connections.clone();
-    let app = app(config, db)
+    let metrics_addr = config.metrics_bind_addr;
+    let (app, metrics) = apps(config, db)
         .await
         .context("DATABASE_URL: cannot open the database")?;
+    if let (Some(addr), Some(metrics)) = (metrics_addr, metrics) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("METRICS_BIND_ADDR: cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "metrics listening");
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(listener, metrics, &connections).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     server::serve(listener, app, &connections)
         .await
         .context("serving HTTP")

@@ -47,6 +47,8 @@ impl Modify for Security {
         openapi_json,
         super::admin::accounts::login,
         super::admin::accounts::me,
+        super::admin::accounts::logout,
+        super::admin::accounts::change_password,
         super::admin::accounts::list_tenants,
         super::admin::accounts::create_tenant,
         super::admin::accounts::create_user,

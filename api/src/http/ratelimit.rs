@@ -168,3 +168,40 @@ impl Guesses {
         }
     }
 }
+
+/// Password checks (argon2, ~19 MiB each) at most `running` at a time
+/// (`LOGIN_CONCURRENCY`). A few more may wait their turn (eight per running check,
+/// holding no memory to speak of, for at most `WAIT`); past that, the caller answers
+/// 429 at once. However many logins arrive, memory stays flat.
+pub struct PasswordGate {
+    running: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+impl PasswordGate {
+    const WAIT: Duration = Duration::from_secs(5);
+
+    pub fn new(running: usize) -> Self {
+        Self {
+            running: Arc::new(tokio::sync::Semaphore::new(running.max(1))),
+            waiting: Default::default(),
+            max_waiting: running.max(1) * 8,
+        }
+    }
+
+    /// A turn for one check, to move into it; None when too many wait already.
+    pub async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let permit = tokio::time::timeout(Self::WAIT, self.running.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.ok()?.ok()
+    }
+}

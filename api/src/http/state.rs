@@ -1,6 +1,6 @@
 //! What every handler shares, and starting the workers behind it.
 
-use super::ratelimit::{Guesses, Keyed, keyed, spawn_keyed_cleanup};
+use super::ratelimit::{Guesses, Keyed, PasswordGate, keyed, spawn_keyed_cleanup};
 use crate::config::Config;
 use crate::diagnosis::{StripeCache, alerts};
 use crate::metrics::Metrics;
@@ -51,7 +51,7 @@ pub struct Shared {
     /// Failed API keys per client address (`ratelimit::Guesses`).
     pub key_guesses: Arc<Guesses>,
     /// Password checks running at once (`LOGIN_CONCURRENCY`): argon2 takes ~19 MiB each.
-    pub password_checks: Arc<tokio::sync::Semaphore>,
+    pub password_checks: Arc<PasswordGate>,
     /// The supervised background tasks (which are down, for `/ready`).
     pub tasks: Arc<Tasks>,
     /// What the inbox's commits said lately, for `/ready`.
@@ -180,7 +180,7 @@ impl AppState {
                 limiter
             },
             key_guesses: Arc::new(Guesses::new(config.rate_limits.key_guesses_per_minute)),
-            password_checks: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
+            password_checks: Arc::new(PasswordGate::new(config.login_concurrency)),
             webhook_limiter: {
                 let limiter = keyed(config.rate_limits.webhook);
                 spawn_keyed_cleanup(limiter.clone());

@@ -6,7 +6,7 @@ use super::audit::{self, Actor};
 use crate::clock::now_ms;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use entity::admin_user;
+use entity::{admin_user, revoked_token};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, Set,
@@ -156,6 +156,84 @@ pub async fn create(
     })?;
     let detail = serde_json::json!({"email": admin.email, "role": admin.role});
     audit::record(&*txn, actor, admin.tenant_id, "admin.create", detail).await?;
+    txn.commit().await?;
+    Ok(admin)
+}
+
+/// Whether the token `jti` was signed out (tokens issued before ids existed have none).
+pub async fn is_revoked<C: ConnectionTrait>(db: &C, jti: &str) -> Result<bool, DbErr> {
+    if jti.is_empty() {
+        return Ok(false);
+    }
+    Ok(revoked_token::Entity::find_by_id(jti.to_string())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Signs the token `jti` out until `expires_at_secs`, when it would end anyway; forgets
+/// the tokens that have expired meanwhile.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    admin_id: i64,
+    jti: &str,
+    expires_at_secs: i64,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    revoked_token::Entity::delete_many()
+        .filter(revoked_token::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    if jti.is_empty() || is_revoked(db, jti).await? {
+        return Ok(());
+    }
+    revoked_token::ActiveModel {
+        jti: Set(jti.to_string()),
+        admin_id: Set(admin_id),
+        expires_at: Set(expires_at_secs.saturating_mul(1000)),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+    .or_else(|e| match e.sql_err() {
+        // Signed out twice at once: it is revoked either way.
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Ok(()),
+        _ => Err(e),
+    })
+}
+
+/// Sets a new password hash and raises the admin's token generation, so that every
+/// token issued before ends; audited in the same transaction. The updated account.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    admin_id: i64,
+    new_hash: String,
+    actor: &Actor,
+) -> Result<admin_user::Model, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let txn = crate::db::begin_write(db).await?;
+    admin_user::Entity::update_many()
+        .col_expr(admin_user::Column::PasswordHash, Expr::value(new_hash))
+        .col_expr(
+            admin_user::Column::TokenGeneration,
+            Expr::col(admin_user::Column::TokenGeneration).add(1),
+        )
+        .filter(admin_user::Column::Id.eq(admin_id))
+        .exec(&*txn)
+        .await?;
+    let admin = admin_user::Entity::find_by_id(admin_id)
+        .one(&*txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("admin {admin_id}")))?;
+    let detail = serde_json::json!({"email": admin.email});
+    audit::record(
+        &*txn,
+        actor,
+        admin.tenant_id,
+        "admin.password_change",
+        detail,
+    )
+    .await?;
     txn.commit().await?;
     Ok(admin)
 }

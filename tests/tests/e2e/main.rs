@@ -13,6 +13,7 @@ mod longpoll;
 mod money;
 mod notifications;
 mod openapi;
+mod operations;
 mod ordering;
 mod orders;
 mod outbound;

@@ -55,9 +55,10 @@ pub async fn login(
         return Ok(refused(not_until));
     }
     let row = admins::find_by_email(&app.db, &email).await?;
-    // At most LOGIN_CONCURRENCY checks at once, however many addresses ask: the permit
-    // goes with the check, so one that outlives its request still counts.
-    let Ok(permit) = app.password_checks.clone().try_acquire_owned() else {
+    // At most LOGIN_CONCURRENCY checks at once (a few more wait), however many
+    // addresses ask: the permit goes with the check, so one that outlives its request
+    // still counts.
+    let Some(permit) = app.password_checks.turn().await else {
         return Ok(busy());
     };
     let password = body.password;
@@ -91,6 +92,68 @@ pub async fn login(
             Err(ErrorCode::InvalidCredentials.into())
         }
     }
+}
+
+/// `POST /api/v1/admin/logout`: the token it is called with stops working now.
+#[utoipa::path(post, path = "/api/v1/admin/logout", tag = "admin", security(("bearer" = [])), responses(
+    (status = 204, description = "signed out: this token is refused from now on"),
+    (status = 401, description = "`invalid_token`", body = ErrorBody)))]
+pub async fn logout(State(app): State<AppState>, admin: Admin) -> Result<StatusCode> {
+    admins::revoke(&app.db, admin.id, &admin.token_id, admin.token_expires).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PasswordChange {
+    current_password: String,
+    /// 12 to 1024 characters.
+    new_password: String,
+}
+
+/// `PUT /api/v1/admin/me/password`: every token of this admin issued before ends
+/// (the one it is called with too); the answer carries a fresh one.
+#[utoipa::path(put, path = "/api/v1/admin/me/password", tag = "admin", security(("bearer" = [])), request_body = PasswordChange, responses(
+    (status = 200, description = "changed; earlier tokens no longer work, this new one does", body = Token),
+    (status = 401, description = "`invalid_token`, or `invalid_credentials` for a wrong current password", body = ErrorBody),
+    (status = 422, description = "the new password is not 12 to 1024 characters", body = ErrorBody),
+    (status = 429, description = "LOGIN_CONCURRENCY password checks at once; see Retry-After", body = ErrorBody)))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    admin: Admin,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Response> {
+    admins::validate_password(&body.new_password).map_err(|e| Error::invalid(e.to_string()))?;
+    let Some(row) = admins::find_by_email(&app.db, &admin.email).await? else {
+        return Err(ErrorCode::InvalidToken.into());
+    };
+    let Some(permit) = app.password_checks.turn().await else {
+        return Ok(busy());
+    };
+    let (current, new, hash) = (body.current_password, body.new_password, row.password_hash);
+    let checked = tokio::task::spawn_blocking(move || {
+        let fresh = admins::verify_password(&current, &hash).then(|| admins::hash_password(&new));
+        drop(permit);
+        fresh
+    })
+    .await
+    .unwrap_or(None);
+    let Some(fresh) = checked else {
+        tracing::warn!("admin password change refused: wrong current password");
+        return Err(ErrorCode::InvalidCredentials.into());
+    };
+    let updated = admins::change_password(&app.db, admin.id, fresh, &admin.actor()).await?;
+    let (token, exp) = auth::issue_token(
+        app.config.jwt_secret.expose(),
+        &updated,
+        app.config.admin_token_ttl_secs,
+    );
+    Ok(respond(
+        StatusCode::OK,
+        Token {
+            token,
+            expires_at: ms_to_rfc3339(exp * 1000),
+        },
+    ))
 }
 
 /// 429 for a login while LOGIN_CONCURRENCY password checks are running.

@@ -6,7 +6,7 @@ use crate::http::AppState;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{Error, ErrorCode, Result};
 use crate::http::extract::bearer;
-use crate::tenants::admins::Role;
+use crate::tenants::admins::{self, Role};
 use crate::tenants::audit::Actor;
 use crate::tenants::{self, TenantSlug};
 use axum::extract::{FromRequestParts, RawPathParams};
@@ -27,6 +27,12 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// This token's id, for signing it out (`POST /api/v1/admin/logout`).
+    #[serde(default)]
+    pub jti: String,
+    /// The admin's token generation when it was issued: a password change raises it.
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// A token for `lifetime_secs` (`ADMIN_TOKEN_TTL_SECS`, one hour by default).
@@ -40,6 +46,12 @@ pub fn issue_token(secret: &[u8], admin: &admin_user::Model, lifetime_secs: i64)
         aud: AUDIENCE.into(),
         iat: now,
         exp,
+        jti: {
+            let mut id = [0u8; 16];
+            rand::fill(&mut id);
+            hex::encode(id)
+        },
+        generation: admin.token_generation,
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -70,6 +82,9 @@ pub struct Admin {
     pub tenant_id: Option<i64>,
     /// The client address, for the audit log.
     pub ip: Option<String>,
+    /// The token this request came with: its id and expiry (seconds).
+    pub token_id: String,
+    pub token_expires: i64,
 }
 
 impl Admin {
@@ -109,6 +124,12 @@ impl FromRequestParts<AppState> for Admin {
             .one(&app.db)
             .await?
             .ok_or(Error::from(ErrorCode::InvalidToken))?;
+        // Ended by a password change, or signed out.
+        if claims.generation != row.token_generation
+            || admins::is_revoked(&app.db, &claims.jti).await?
+        {
+            return Err(ErrorCode::InvalidToken.into());
+        }
         let role = Role::parse(&row.role).ok_or(Error::from(ErrorCode::InvalidToken))?;
         let ip = parts.extensions.get::<ClientIp>().map(|c| c.0.to_string());
         Ok(Admin {
@@ -117,6 +138,8 @@ impl FromRequestParts<AppState> for Admin {
             role,
             tenant_id: row.tenant_id,
             ip,
+            token_id: claims.jti,
+            token_expires: claims.exp,
         })
     }
 }
@@ -164,9 +187,15 @@ mod tests {
             role: "platform_admin".into(),
             tenant_id: None,
             created_at: 0,
+            token_generation: 3,
         };
         let (token, _) = issue_token(secret, &admin, 3600);
-        assert_eq!(decode_token(secret, &token).unwrap().sub, "7");
+        let claims = decode_token(secret, &token).unwrap();
+        assert_eq!(claims.sub, "7");
+        assert_eq!(claims.generation, 3);
+        assert_eq!(claims.jti.len(), 32);
+        let (other, _) = issue_token(secret, &admin, 3600);
+        assert_ne!(decode_token(secret, &other).unwrap().jti, claims.jti);
         assert!(decode_token(b"another-secret-another-secret-000", &token).is_none());
         let forge = |claims: serde_json::Value, alg: Algorithm| {
             jsonwebtoken::encode(

@@ -17,7 +17,7 @@ pub mod stripe;
 
 use super::AppState;
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 pub const LOGIN_PATH: &str = "/api/v1/admin/login";
 
@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
     const T: &str = "/api/v1/admin/tenants/{tenant}";
     Router::new()
         .route("/api/v1/admin/me", get(accounts::me))
+        .route("/api/v1/admin/me/password", put(accounts::change_password))
+        .route("/api/v1/admin/logout", post(accounts::logout))
         .route(
             "/api/v1/admin/tenants",
             get(accounts::list_tenants).post(accounts::create_tenant),

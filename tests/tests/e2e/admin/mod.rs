@@ -5,6 +5,7 @@ mod events;
 mod isolation;
 mod orders;
 mod secrets;
+mod sessions;
 
 use crate::support::*;
 
