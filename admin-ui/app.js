@@ -1,5 +1,5 @@
 // The settings panel: routes between the restaurants list and one restaurant's tabs.
-import { api, signIn, signOut, signedIn } from "./js/api.js";
+import { api, changePassword, signIn, signOut, signedIn } from "./js/api.js";
 import { $, h, fill } from "./js/dom.js";
 import { tenantsPage } from "./js/views/tenants.js";
 import { settingsView } from "./js/views/settings.js";
@@ -48,11 +48,41 @@ async function route() {
   }
 }
 
-$("signout").addEventListener("click", () => {
-  signOut();
+$("signout").addEventListener("click", async () => {
+  await signOut();
   fill(main);
   location.hash = "#/tenants";
   signIn(false).then(route);
+});
+
+// Changing the password: a dialog over the page, closed on success or on cancel.
+const passwordFields = ["password-current", "password-new", "password-again"];
+function closePassword() {
+  for (const id of passwordFields) $(id).value = "";
+  $("password-error").textContent = "";
+  $("password").hidden = true;
+}
+$("password-open").addEventListener("click", () => {
+  $("password").hidden = false;
+  $("password-current").focus();
+});
+$("password-cancel").addEventListener("click", closePassword);
+$("password-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const [current, next, again] = passwordFields.map((id) => $(id).value);
+  if (next !== again) {
+    $("password-error").textContent = "The new passwords differ.";
+    return;
+  }
+  try {
+    await changePassword(current, next);
+    closePassword();
+    fill(main, h("div", { class: "card", role: "status" }, h("p", {}, "Password changed: every other session of this account is signed out.")));
+  } catch (err) {
+    $("password-error").textContent =
+      err.status === 401 ? "The current password is wrong." :
+      err.status === 429 ? "Too many sign-ins at once: try again in a moment." : err.message;
+  }
 });
 window.addEventListener("hashchange", route);
 route();

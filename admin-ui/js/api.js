@@ -24,14 +24,16 @@ export async function api(method, path, body) {
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (res.status === 401 && path !== "/api/v1/admin/login") {
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+    // A 401 means the session ended, except where a password typed was what was wrong.
+    const wrongPassword = data && data.error === "invalid_credentials";
+    if (res.status === 401 && !wrongPassword) {
       token = null;
       await signIn(true);
       continue;
     }
-    const text = await res.text();
-    let data = null;
-    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
     if (!res.ok) throw new ApiError(res.status, data);
     return data;
   }
@@ -50,11 +52,24 @@ export function signIn(expired) {
   return promise;
 }
 
-export function signOut() {
+// Signs out on the server too: the token stops working there, not only here.
+export async function signOut() {
+  const ending = token;
   token = null;
   me = null;
   $("who").textContent = "";
   $("signout").hidden = true;
+  $("password-open").hidden = true;
+  if (ending) {
+    await fetch("/api/v1/admin/logout", { method: "POST", headers: { authorization: `Bearer ${ending}` } }).catch(() => {});
+  }
+}
+
+// A new password: every other session of the account ends; this one goes on with the
+// fresh token the server answers.
+export async function changePassword(current, next) {
+  const res = await api("PUT", "/api/v1/admin/me/password", { current_password: current, new_password: next });
+  token = res.token;
 }
 
 $("signin-form").addEventListener("submit", async (e) => {
@@ -68,6 +83,7 @@ $("signin-form").addEventListener("submit", async (e) => {
     me = await api("GET", "/api/v1/admin/me");
     $("who").textContent = `${me.email} · ${me.role === "platform_admin" ? "platform admin" : `admin of ${me.tenant}`}`;
     $("signout").hidden = false;
+    $("password-open").hidden = false;
     $("signin").hidden = true;
     const w = waiting;
     waiting = null;

@@ -114,7 +114,7 @@ after(async () => {
 async function signIn(email) {
   await page.goto(`${base}/admin/`);
   await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Restaurants" }).waitFor();
 }
@@ -137,11 +137,11 @@ test("a wrong password is refused; the platform admin signs in and creates a res
   assert.equal(miss.status, 404);
   await page.goto(`${base}/admin/`);
   await page.getByLabel("Email").fill(platform);
-  await page.getByLabel("Password").fill("not the password");
+  await page.getByLabel("Password", { exact: true }).fill("not the password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByText("Wrong email or password.").waitFor();
   await shot("01-sign-in-error");
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("link", { name: "Trattoria Uno" }).waitFor();
   await page.getByRole("link", { name: "Osteria Due" }).waitFor();
@@ -252,7 +252,7 @@ test("orders, manual override, API keys and health", async () => {
   })).json();
   await page.reload();
   await page.getByLabel("Email").fill(platform);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   const row = page.locator("#orders tr", { hasText: cash.order_id });
   await row.getByRole("button", { name: "Override" }).click();
@@ -270,7 +270,7 @@ test("orders, manual override, API keys and health", async () => {
   // A reload forgets the token (it lives in memory only): sign in again.
   await page.reload();
   await page.getByLabel("Email").fill(platform);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#keys").waitFor();
   assert.ok(!(await page.content()).includes(key), "a key is shown once");
@@ -319,7 +319,7 @@ test("the event table loads more, newest first; removing the configuration asks 
 test("a restaurant admin sees only its own restaurant", async () => {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Email").fill(owner);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("link", { name: "Trattoria Uno" }).waitFor();
   assert.equal(await page.getByRole("link", { name: "Osteria Due" }).count(), 0);
@@ -380,7 +380,7 @@ test("the diagnosis names the cause, recovers what Stripe could not deliver, and
   const withStripe = await startGateway({ STRIPE_API_BASE: stripe.url, ALERT_INTERVAL_SECS: "1", RECOVERY_INTERVAL_SECS: "0" });
   await page.goto(`${withStripe}/admin/#/t/${slugC}/settings`);
   await page.getByLabel("Email").fill(platform);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   const apiKey = `rk_live_${hex(12)}`;
   await page.getByLabel("Stripe API key (rk_live_… or rk_test_…)").fill(apiKey);
@@ -430,7 +430,7 @@ test("notification endpoints: added with a shown-once secret, their deliveries l
   const gw = await startGateway({ NOTIFY_ALLOW_PRIVATE: "true" });
   await page.goto(`${gw}/admin/#/t/${slugA}/notifications`);
   await page.getByLabel("Email").fill(platform);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByLabel("Endpoint URL").fill(hookUrl);
   await page.getByRole("button", { name: "Add endpoint" }).click();
@@ -457,11 +457,61 @@ test("notification endpoints: added with a shown-once secret, their deliveries l
   await shot("20-notification-deliveries");
 });
 
+test("an admin changes the password and signs out: the old password and the old token are refused", async () => {
+  const email = `keeper-${hex(3)}@example.com`;
+  const next = "a much longer passphrase now";
+  cli(["admin", "create", "--email", email, "--role", "tenant_admin", "--tenant", slugA], PASSWORD);
+  // The panel's bearer token, as the browser sends it.
+  let bearer = null;
+  const watch = (req) => { const a = req.headers().authorization; if (a) bearer = a; };
+  page.on("request", watch);
+  await page.goto(`${base}/admin/`);
+  if (await page.getByRole("button", { name: "Sign out" }).isVisible()) await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Restaurants" }).waitFor();
+  const before = bearer;
+  assert.ok(before, "the panel sent a token");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await page.getByLabel("Current password").fill("not my password at all");
+  await page.getByLabel("New password (12 characters or more)").fill(next);
+  await page.getByLabel("New password again").fill(next);
+  await page.locator("#password-form").getByRole("button", { name: "Change password" }).click();
+  await page.getByText("The current password is wrong.").waitFor();
+  await shot("15-password-wrong");
+  await page.getByLabel("Current password").fill(PASSWORD);
+  await page.locator("#password-form").getByRole("button", { name: "Change password" }).click();
+  await page.getByText("Password changed: every other session of this account is signed out.").waitFor();
+  await shot("16-password-changed");
+  // The token from before the change is refused; the panel goes on with its new one.
+  assert.equal((await fetch(`${base}/api/v1/admin/me`, { headers: { authorization: before } })).status, 401);
+  await page.goto(`${base}/admin/#/t/${slugA}/orders`);
+  await page.getByRole("heading", { name: "Trattoria Uno" }).waitFor();
+  const during = bearer;
+  assert.notEqual(during, before);
+  assert.equal((await fetch(`${base}/api/v1/admin/me`, { headers: { authorization: during } })).status, 200);
+  // Signing out ends that token on the server too.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+  assert.equal((await fetch(`${base}/api/v1/admin/me`, { headers: { authorization: during } })).status, 401);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Wrong email or password.").waitFor();
+  await page.getByLabel("Password", { exact: true }).fill(next);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Restaurants" }).waitFor();
+  page.off("request", watch);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).waitFor();
+});
+
 test("an expired session returns to sign-in without losing what was typed", async () => {
   const shortBase = await startGateway({ ADMIN_TOKEN_TTL_SECS: "2" });
   await page.goto(`${shortBase}/admin/`);
   await page.getByLabel("Email").fill(owner);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.goto(`${shortBase}/admin/#/t/${slugA}/settings`);
   const typed = `whsec_${hex(16)}`;
@@ -472,7 +522,7 @@ test("an expired session returns to sign-in without losing what was typed", asyn
   await shot("14-session-expired");
   assert.equal(await page.locator("#secret").inputValue(), typed, "what was typed is kept");
   await page.getByLabel("Email").fill(owner);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#secrets").getByText(`whsec_…${typed.slice(-4)}`).waitFor();
   assert.equal(dialogs.filter((d) => /alert|1|2/.test(d) && !/Revoke|Remove/.test(d)).length, 0, "no injected script ran");
