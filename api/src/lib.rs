@@ -6,6 +6,7 @@
 //! listener, as tests and the benchmark do) and `cli`. Nothing imports upward: the
 //! domain knows no axum type, and the CLI calls the domain, never a handler.
 
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod notify;
 pub mod orders;
 pub mod outbound;
 pub mod recovery;
+pub mod runtime;
 pub mod stripe;
 pub mod tasks;
 pub mod tenants;

@@ -188,7 +188,7 @@ fn answer(status: &CachedStatus, unchanged: bool) -> Response {
 /// The answer for an order as it is now: from memory while it has not changed (see
 /// `StatusCache`), else read (public: the unguessable order id is the capability).
 async fn current_status(app: &AppState, order_id: &str) -> Result<CachedStatus> {
-    let cache = &app.watchers.statuses;
+    let cache = &app.changes.watchers.statuses;
     if let Some(known) = cache.get(order_id) {
         app.metrics.status_read(true);
         return Ok(known);
@@ -241,7 +241,7 @@ pub async fn status(
     let deadline = Instant::now() + wait;
     // Registered before the first read, so that a change between the read and the
     // wait still wakes this request.
-    let notify = (!wait.is_zero()).then(|| app.watchers.watch(&order_id));
+    let notify = (!wait.is_zero()).then(|| app.changes.watchers.watch(&order_id));
     loop {
         let woken = notify.as_ref().map(|n| n.notified());
         tokio::pin!(woken);

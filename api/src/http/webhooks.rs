@@ -222,7 +222,7 @@ async fn handle(
     };
     let lookup = app
         .secrets
-        .lookup(&app.db, &app.config.keys, &slug)
+        .lookup(&slug)
         .await
         .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?;
     let (tenant_id, secrets) = match &*lookup {
@@ -250,7 +250,7 @@ async fn handle(
     let now_ms = now_ms();
     let active: Vec<&[u8]> = secrets
         .iter()
-        .filter(|s| s.expires_at.is_none_or(|at| at > now_ms))
+        .filter(|s| s.active_at(now_ms))
         .map(|s| s.secret.expose())
         .collect();
     if active.is_empty() {

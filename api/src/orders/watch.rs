@@ -7,7 +7,6 @@
 //! The same changes keep `StatusCache` honest: widgets that poll an order that did
 //! not change are answered from memory, without a query.
 
-use crate::tenants::secrets::SecretCache;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -20,8 +19,6 @@ pub const CHANNEL: &str = "order_changed";
 #[derive(Default)]
 pub struct Watchers {
     waiting: Mutex<HashMap<String, Weak<Notify>>>,
-    /// Woken when a change wrote notifications: the sender looks at once.
-    pub outbox: Arc<Notify>,
     /// What widgets were last told of each order; forgotten at every change.
     pub statuses: StatusCache,
 }
@@ -156,47 +153,6 @@ impl StatusCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// The PostgreSQL channel of changes to tenants' secrets (see the migration
-/// `secret_changes`: triggers announce them, whoever makes them).
-pub const SECRETS_CHANNEL: &str = "secrets_changed";
-
-/// Listens on PostgreSQL for changes made by any replica (orders, and tenants'
-/// secrets), for as long as the gateway runs (supervised: a lost connection ends it,
-/// and it is started again). While it listens, cached secrets are kept until they
-/// change; when the connection is lost, announcements may have been missed, so both
-/// caches start afresh and secrets are re-read at the ordinary interval until it is
-/// back.
-pub async fn listen(url: String, watchers: Arc<Watchers>, secrets: Arc<SecretCache>) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let mut listener = match PgListener::connect(&url).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for order changes");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            return;
-        }
-    };
-    if let Err(e) = listener.listen_all([CHANNEL, SECRETS_CHANNEL]).await {
-        tracing::warn!(error = %e, "cannot listen for order changes");
-        return;
-    }
-    secrets.set_announced(true);
-    loop {
-        match listener.try_recv().await {
-            Ok(Some(note)) if note.channel() == SECRETS_CHANNEL => {
-                secrets.forget_announced(note.payload())
-            }
-            Ok(Some(note)) => watchers.changed(note.payload()),
-            Ok(None) | Err(_) => {
-                secrets.set_announced(false);
-                watchers.statuses.clear();
-                tracing::warn!("stopped listening for changes; listening again");
-                return;
-            }
-        }
     }
 }
 

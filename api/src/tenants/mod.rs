@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod directory;
 pub mod keyrotation;
+pub mod secret_cache;
 pub mod secrets;
 pub mod slug;
 pub mod stripe_key;

@@ -15,10 +15,10 @@
 use super::log::{self, Rejected, Settled, Verified};
 use super::processor::{Queue, Work};
 use super::rejected::Budget;
+use crate::changes::Changes;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::orders::apply;
-use crate::orders::watch::Watchers;
 use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
 use std::collections::HashSet;
@@ -360,7 +360,7 @@ pub struct WriterContext {
     pub lease: Duration,
     pub health: Arc<StorageHealth>,
     pub metrics: Arc<Metrics>,
-    pub watchers: Arc<Watchers>,
+    pub changes: Arc<Changes>,
     /// How many writers take groups from the queue at once.
     pub writers: usize,
 }
@@ -419,12 +419,7 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     .filter(|w| matches!(w, Written::Applied(_)))
                     .count();
                 cx.metrics.events_completed(applied);
-                for id in &changed {
-                    cx.watchers.changed(id);
-                }
-                if !changed.is_empty() {
-                    cx.watchers.outbox.notify_one();
-                }
+                cx.changes.orders(&changed, true);
                 for ((event, _, reply), written) in verified.into_iter().zip(written) {
                     if let Written::Pending(id) = written {
                         // A full queue only delays: the sweep picks the event up later.

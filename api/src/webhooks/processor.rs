@@ -9,11 +9,11 @@
 //! error, after `PROCESSING_MAX_ATTEMPTS` attempts.
 
 use super::log::{self, AfterFailure};
+use crate::changes::Changes;
 use crate::clock::now_ms;
 use crate::config::Processing;
 use crate::metrics::Metrics;
 use crate::orders::apply;
-use crate::orders::watch::Watchers;
 use crate::stripe::event::{self, EventFacts};
 use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -62,7 +62,7 @@ pub fn start(
     main: DatabaseConnection,
     settings: Processing,
     metrics: Arc<Metrics>,
-    watchers: Arc<Watchers>,
+    changes: Arc<Changes>,
     tasks: &Arc<Tasks>,
 ) -> Queue {
     let mut workers = Vec::new();
@@ -71,14 +71,14 @@ pub fn start(
         workers.push(tx);
         let rx = Arc::new(Mutex::new(rx));
         let (db, settings, metrics) = (db.clone(), settings.clone(), metrics.clone());
-        let watchers = watchers.clone();
+        let changes = changes.clone();
         tasks.supervise(format!("applier {lane}"), move || {
             run(
                 db.clone(),
                 settings.clone(),
                 metrics.clone(),
                 rx.clone(),
-                watchers.clone(),
+                changes.clone(),
             )
         });
     }
@@ -95,7 +95,7 @@ async fn run(
     settings: Processing,
     metrics: Arc<Metrics>,
     rx: Arc<Mutex<mpsc::Receiver<Work>>>,
-    watchers: Arc<Watchers>,
+    changes: Arc<Changes>,
 ) {
     let mut rx = rx.lock().await;
     let mut group = Vec::with_capacity(settings.batch_size);
@@ -105,10 +105,7 @@ async fn run(
         match apply_group(&db, &batch).await {
             Ok(changed) => {
                 metrics.events_completed(batch.len());
-                changed.iter().for_each(|id| watchers.changed(id));
-                if !changed.is_empty() {
-                    watchers.outbox.notify_one();
-                }
+                changes.orders(&changed, true);
             }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "group failed; applying its events one by one");
@@ -116,10 +113,7 @@ async fn run(
                     match apply_group(&db, std::slice::from_ref(work)).await {
                         Ok(changed) => {
                             metrics.events_completed(1);
-                            changed.iter().for_each(|id| watchers.changed(id));
-                            if !changed.is_empty() {
-                                watchers.outbox.notify_one();
-                            }
+                            changes.orders(&changed, true);
                         }
                         Err(e) => record_failure(&db, &settings, &metrics, work, &e).await,
                     }

@@ -196,7 +196,7 @@ pub async fn send_again(
         serde_json::json!({"id": delivery}),
     )
     .await?;
-    app.watchers.outbox.notify_one();
+    app.changes.notifications();
     Ok(Json(SentAgain {
         id: delivery,
         status: "PENDING",

@@ -179,8 +179,7 @@ pub async fn override_status(
         crate::notify::outbox::enqueue(&*txn, &updated).await?;
     }
     txn.commit().await?;
-    app.watchers.changed(&updated.id);
-    app.watchers.outbox.notify_one();
+    app.changes.orders(std::slice::from_ref(&updated.id), true);
     let payments = store::payments_of(&app.db, tenant_id, &updated.id).await?;
     Ok(Json(order_view(updated, &payments)))
 }

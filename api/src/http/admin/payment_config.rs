@@ -93,7 +93,7 @@ pub async fn put(
     let secret = parse_secret(&body.webhook_secret)?;
     let actor = access.admin.actor();
     secrets::set(&app.db, &app.config.keys, access.tenant.id, &secret, &actor).await?;
-    app.secrets.invalidate(&access.tenant.slug);
+    app.changes.secrets(&access.tenant.slug);
     describe(&app, &access).await
 }
 
@@ -129,7 +129,7 @@ pub async fn rotate(
         &access.admin.actor(),
     )
     .await?;
-    app.secrets.invalidate(&access.tenant.slug);
+    app.changes.secrets(&access.tenant.slug);
     describe(&app, &access).await
 }
 
@@ -138,7 +138,7 @@ pub async fn rotate(
     (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
     let removed = secrets::delete(&app.db, access.tenant.id, &access.admin.actor()).await?;
-    app.secrets.invalidate(&access.tenant.slug);
+    app.changes.secrets(&access.tenant.slug);
     if !removed {
         return Err(ErrorCode::PaymentConfigNotFound.into());
     }
