@@ -54,6 +54,10 @@ impl Histogram {
     }
 }
 
+/// Requests answered 500 because of a bug (not an outage), for the whole process:
+/// counted where the answer is made, which knows no `Metrics`.
+pub static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
 #[derive(Default)]
 pub struct Metrics {
     by_outcome: Mutex<BTreeMap<&'static str, u64>>,
@@ -126,6 +130,13 @@ impl Metrics {
         for (outcome, n) in self.by_outcome.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "gateway_webhooks_total{{status=\"{outcome}\"}} {n}");
         }
+        out.push_str("# HELP gateway_internal_errors_total Requests answered 500: a bug, not an outage (the log says which).\n");
+        out.push_str("# TYPE gateway_internal_errors_total counter\n");
+        let _ = writeln!(
+            out,
+            "gateway_internal_errors_total {}",
+            INTERNAL_ERRORS.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP gateway_webhook_duration_seconds Time to verify and durably store a delivery.\n");
         out.push_str("# TYPE gateway_webhook_duration_seconds histogram\n");
         self.latency

@@ -55,6 +55,8 @@ pub enum ErrorCode {
     RateLimited,
     // 503
     StorageUnavailable,
+    /// 500: a bug, logged with its cause (never shown).
+    Internal,
     Unavailable,
 }
 
@@ -84,6 +86,7 @@ impl ErrorCode {
             StripeUnavailable => StatusCode::BAD_GATEWAY,
             RateLimited => StatusCode::TOO_MANY_REQUESTS,
             StorageUnavailable | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -141,7 +144,8 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Api { code, .. } => *code,
-            Error::Storage(_) => ErrorCode::StorageUnavailable,
+            Error::Storage(e) if crate::db::is_unavailable(e) => ErrorCode::StorageUnavailable,
+            Error::Storage(_) => ErrorCode::Internal,
             Error::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
@@ -167,6 +171,11 @@ impl IntoResponse for Error {
         let code = self.code();
         let message = match self {
             Error::Api { message, .. } => message,
+            Error::Storage(err) if code == ErrorCode::Internal => {
+                crate::metrics::INTERNAL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(error = %err, "internal error: a statement failed that should not (a bug, not an outage)");
+                None
+            }
             Error::Storage(err) => {
                 tracing::error!(error = %err, "storage unavailable");
                 None
@@ -203,6 +212,19 @@ mod tests {
         assert_eq!(
             Error::from(DbErr::Custom("x".into())).code().status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Error::from(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+                .code()
+                .status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Error::from(DbErr::RecordNotFound("a row a statement needs".into()))
+                .code()
+                .status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a bug is not an outage"
         );
     }
 }

@@ -122,9 +122,8 @@ impl Refusal {
                                 header,
                             };
                             // A full queue: recorded unchecked.
-                            if let Err(job) = app.cross_check.offer(job) {
-                                app.inbox.send_rejected(job.rejected);
-                            }
+                            app.cross_check
+                                .offer(job, |row| app.inbox.send_rejected(row));
                         }
                         None => app.inbox.send_rejected(rejected),
                     }

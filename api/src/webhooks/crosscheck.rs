@@ -57,11 +57,14 @@ impl CrossCheck {
         Self { tx }
     }
 
-    /// Queues `job`; gives it back when the queue is full (record it unchecked).
-    pub fn offer(&self, job: Job) -> Result<(), Job> {
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => job,
-        })
+    /// Queues `job`; when the queue is full, hands its row to `unchecked` (to record
+    /// it as it is).
+    pub fn offer(&self, job: Job, unchecked: impl FnOnce(Rejected)) {
+        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
+            self.tx.try_send(job)
+        {
+            unchecked(job.rejected);
+        }
     }
 }
 

@@ -662,10 +662,19 @@ async fn a_change_whose_audit_row_cannot_be_written_is_not_made(backend: Backend
         .unwrap()
         .len();
     app.db.fail_inserts_into("audit_log").await;
+    // A statement that fails (here a trigger refuses it) is a bug, not an outage:
+    // 500, logged, and counted where an operator's alert can see it.
     let created = admin.tenant_post(&tenant.slug, "api-keys", json!({})).await;
-    assert_eq!(created.status, 503, "{:?}", created.body);
+    assert_eq!(created.status, 500, "{:?}", created.body);
+    assert_eq!(created["error"], "internal");
     let fresh = format!("whsec_{}", random_hex(16));
-    assert_eq!(admin.set_secret(&tenant.slug, &fresh).await.status, 503);
+    assert_eq!(admin.set_secret(&tenant.slug, &fresh).await.status, 500);
+    assert!(
+        app.metrics()
+            .await
+            .contains("gateway_internal_errors_total 2")
+    );
+    assert!(app.logs().contains("internal error: a statement failed"));
     app.db.repair_inserts_into("audit_log").await;
     let keys_after = admin.tenant_get(&tenant.slug, "api-keys").await["items"]
         .as_array()
