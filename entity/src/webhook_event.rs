@@ -16,6 +16,9 @@ pub struct Model {
     pub status: String,
     pub outcome: Option<String>,
     pub error: Option<String>,
+    /// Why a delivery was refused, as a code (`no_matching_signature`, …): what
+    /// diagnosis reads; `error` says it in words.
+    pub error_code: Option<String>,
     pub attempts: i32,
     /// The raw body of a verified delivery; never stored for an unverified one.
     pub payload: Option<String>,

@@ -18,6 +18,7 @@ mod m20261202_000011_alert_index;
 mod m20261202_000012_payload_lz4;
 mod m20261202_000013_key_first_indexes;
 mod m20261204_000014_admin_sessions;
+mod m20261204_000015_error_codes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_payload_lz4::Migration),
             Box::new(m20261202_000013_key_first_indexes::Migration),
             Box::new(m20261204_000014_admin_sessions::Migration),
+            Box::new(m20261204_000015_error_codes::Migration),
         ]
     }
 }

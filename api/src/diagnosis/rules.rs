@@ -5,6 +5,7 @@ use super::{Finding, Severity, StripeView, Viewer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::config::Config;
 use crate::stripe::event::{self, Effect};
+use crate::stripe::signature::codes;
 use crate::tenants::secrets::{self, Health};
 use crate::webhooks::log::EventStatus;
 use entity::{order, tenant, webhook_event};
@@ -124,11 +125,7 @@ pub async fn from_records(
         .await?;
     let no_match: Vec<&webhook_event::Model> = rejected
         .iter()
-        .filter(|r| {
-            r.error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("no signature matches"))
-        })
+        .filter(|r| r.error_code.as_deref() == Some(codes::NO_MATCHING_SIGNATURE))
         .collect();
     let elsewhere: Vec<&webhook_event::Model> = no_match
         .iter()
@@ -163,11 +160,7 @@ pub async fn from_records(
     }
     let skewed: Vec<&webhook_event::Model> = rejected
         .iter()
-        .filter(|r| {
-            r.error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("timestamp outside"))
-        })
+        .filter(|r| r.error_code.as_deref() == Some(codes::OUTSIDE_TOLERANCE))
         .collect();
     if !skewed.is_empty() {
         out.push(finding(

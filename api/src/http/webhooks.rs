@@ -46,6 +46,7 @@ enum Refusal {
     Unverified {
         tenant_id: i64,
         reason: String,
+        code: &'static str,
         cross_check: Option<String>,
     },
     /// Verified, but not a Stripe event: the row keeps the body.
@@ -70,17 +71,19 @@ impl Refusal {
     /// Records the row (without waiting for it) and builds the answer.
     fn answer(self, app: &AppState, slug: &str, body: &Bytes) -> Response {
         let (claimed_id, claimed_type) = claimed_id_and_type(body);
-        let row = |tenant_id, status, error: String, payload| Rejected {
-            tenant_id,
-            tenant_slug: slug.to_string(),
-            status,
-            stripe_event_id: claimed_id.clone(),
-            event_type: claimed_type.clone(),
-            error,
-            payload,
-            signed_for_tenant_id: None,
-        };
-        let record = |tenant_id, status, error: String, payload| {
+        let row =
+            |tenant_id, status, (error, error_code): (String, &'static str), payload| Rejected {
+                tenant_id,
+                tenant_slug: slug.to_string(),
+                status,
+                stripe_event_id: claimed_id.clone(),
+                event_type: claimed_type.clone(),
+                error,
+                error_code,
+                payload,
+                signed_for_tenant_id: None,
+            };
+        let record = |tenant_id, status, error: (String, &'static str), payload| {
             app.inbox
                 .record_rejected(row(tenant_id, status, error, payload))
         };
@@ -97,19 +100,25 @@ impl Refusal {
         match self {
             Refusal::NoConfig { tenant_id, why } => {
                 tracing::warn!(why, "delivery refused: no config");
-                record(tenant_id, EventStatus::NoConfig, why.to_string(), None);
+                record(
+                    tenant_id,
+                    EventStatus::NoConfig,
+                    (why.to_string(), "no_config"),
+                    None,
+                );
                 refuse(ErrorCode::NoConfig, None, None)
             }
             Refusal::Unverified {
                 tenant_id,
                 reason,
+                code,
                 cross_check,
             } => {
-                tracing::warn!(reason = %reason, "webhook verification failed");
+                tracing::warn!(reason = %reason, code, "webhook verification failed");
                 let rejected = row(
                     Some(tenant_id),
                     EventStatus::VerificationFailed,
-                    reason.clone(),
+                    (reason.clone(), code),
                     None,
                 );
                 // Only rows that will be stored are worth checking.
@@ -136,7 +145,7 @@ impl Refusal {
                 record(
                     Some(tenant_id),
                     EventStatus::Failed,
-                    reason.clone(),
+                    (reason.clone(), "invalid_payload"),
                     payload,
                 );
                 refuse(ErrorCode::InvalidPayload, Some(reason), None)
@@ -284,6 +293,7 @@ async fn handle(
         return Err(Refusal::Unverified {
             tenant_id,
             reason: why.to_string(),
+            code: why.code(),
             cross_check,
         });
     }

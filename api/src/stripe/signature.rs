@@ -35,14 +35,22 @@ fn describe_skew(skew: i64) -> String {
     }
 }
 
+/// The codes of `VerifyError`, as stored with a refused delivery's row.
+pub mod codes {
+    pub const MISSING_HEADER: &str = "missing_header";
+    pub const MALFORMED_HEADER: &str = "malformed_header";
+    pub const NO_MATCHING_SIGNATURE: &str = "no_matching_signature";
+    pub const OUTSIDE_TOLERANCE: &str = "outside_tolerance";
+}
+
 impl VerifyError {
-    /// A short machine-readable reason, for metrics and filters.
+    /// A short machine-readable reason, for metrics, filters and diagnosis.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::MissingHeader => "missing_header",
-            Self::Malformed(_) => "malformed_header",
-            Self::NoMatchingSignature => "no_matching_signature",
-            Self::OutsideTolerance { .. } => "outside_tolerance",
+            Self::MissingHeader => codes::MISSING_HEADER,
+            Self::Malformed(_) => codes::MALFORMED_HEADER,
+            Self::NoMatchingSignature => codes::NO_MATCHING_SIGNATURE,
+            Self::OutsideTolerance { .. } => codes::OUTSIDE_TOLERANCE,
         }
     }
 }

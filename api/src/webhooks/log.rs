@@ -95,6 +95,8 @@ pub struct Rejected {
     pub stripe_event_id: Option<String>,
     pub event_type: Option<String>,
     pub error: String,
+    /// The reason as a code (`VerifyError::code`, `no_config`, `invalid_payload`).
+    pub error_code: &'static str,
     /// Only for verified bodies.
     pub payload: Option<String>,
     /// The other tenant whose secret this delivery verifies with, if one does.
@@ -382,6 +384,7 @@ pub async fn insert_rejected(
         status: Set(r.status.as_str().to_string()),
         outcome: Set(None),
         error: Set(Some(storable(r.error))),
+        error_code: Set(Some(r.error_code.to_string())),
         attempts: Set(0),
         payload: Set(r.payload.map(storable)),
         order_id: Set(None),
