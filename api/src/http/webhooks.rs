@@ -156,6 +156,13 @@ impl Refusal {
     }
 }
 
+/// A delivery's own id, for following it through the log: `dlv_` and 8 random bytes.
+fn delivery_id() -> String {
+    let mut id = [0u8; 8];
+    rand::fill(&mut id);
+    format!("dlv_{}", hex::encode(id))
+}
+
 /// The id and type an unverified body claims, for the log row only.
 fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
     #[derive(Deserialize)]
@@ -174,7 +181,13 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
     }
 }
 
-#[tracing::instrument(name = "webhook", skip_all, fields(tenant = %crate::untrusted::cut(&tenant)))]
+/// Every line logged for a delivery, here and in the inbox writer, carries its tenant,
+/// a delivery id of its own and (once read) its event id.
+#[tracing::instrument(name = "webhook", skip_all, fields(
+    tenant = %crate::untrusted::cut(&tenant),
+    delivery = %delivery_id(),
+    stripe_event_id = tracing::field::Empty,
+))]
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", tag = "webhooks",
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
     request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),
@@ -308,6 +321,7 @@ async fn handle(
         reason: why.to_string(),
     })?;
     let event_id = facts.event_id.clone();
+    tracing::Span::current().record("stripe_event_id", event_id.as_str());
     let payload = match std::str::from_utf8(body) {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
@@ -320,10 +334,11 @@ async fn handle(
             payload,
             facts,
             source: Source::Webhook,
+            span: tracing::Span::current(),
         })
         .await
         .map_err(|e| Refusal::Unavailable(Error::Unavailable(e.to_string())))?;
-    tracing::debug!(stripe_event_id = %event_id, duplicate = stored.duplicate, "event stored");
+    tracing::debug!(duplicate = stored.duplicate, "event stored; answered 200");
     Ok(Received {
         received: true,
         event_id,

@@ -118,6 +118,13 @@ async fn deliver_due(
     Ok(sent)
 }
 
+/// Every line logged for an attempt carries the notification's tenant, id and
+/// `webhook-id` (what the restaurant's backend sees).
+#[tracing::instrument(name = "notification", skip_all, fields(
+    tenant_id = n.tenant_id,
+    notification = n.id,
+    webhook_id = %n.message_id,
+))]
 async fn attempt_one(
     db: &DatabaseConnection,
     ring: &KeyRing,
@@ -184,8 +191,14 @@ async fn attempt_one(
     .insert(db)
     .await?;
     if status.is_some_and(|s| (200..300).contains(&s)) {
+        tracing::debug!(status, "notification delivered");
         return finish(db, &n, "DELIVERED", Some(now_ms()), None).await;
     }
+    tracing::debug!(
+        status,
+        error = error.as_deref(),
+        "notification attempt failed"
+    );
     let failed = n.attempts + 1;
     let next = now_ms() + backoff(settings.retry_base, failed).as_millis() as i64;
     if next > n.created_at + GIVE_UP_AFTER_MS {

@@ -119,6 +119,7 @@ async fn run(
                 tenant_id: tenant.id,
                 tenant_slug: tenant.slug.clone(),
                 payload: item.json,
+                span: tracing::debug_span!("recovered", tenant = %tenant.slug, stripe_event_id = %facts.event_id),
                 facts,
                 source: Source::Recovered,
             }),

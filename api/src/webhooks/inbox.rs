@@ -421,6 +421,11 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 cx.metrics.events_completed(applied);
                 cx.changes.orders(&changed, true);
                 for ((event, _, reply), written) in verified.into_iter().zip(written) {
+                    event.span.in_scope(|| match written {
+                        Written::Applied(row) => tracing::debug!(row, "stored and applied"),
+                        Written::Pending(row) => tracing::debug!(row, "stored; left to an applier"),
+                        Written::Duplicate => tracing::debug!("a duplicate: already stored"),
+                    });
                     if let Written::Pending(id) = written {
                         // A full queue only delays: the sweep picks the event up later.
                         let work = Work {
@@ -443,7 +448,10 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, events = verified.len(), "could not store webhook events");
-                for (_, _, reply) in verified {
+                for (event, _, reply) in verified {
+                    event
+                        .span
+                        .in_scope(|| tracing::debug!(error = %e, "not stored; answered 503"));
                     let _ = reply.send(Err(e.to_string()));
                 }
             }

@@ -84,6 +84,9 @@ pub struct Verified {
     pub payload: String,
     pub facts: EventFacts,
     pub source: Source,
+    /// The delivery's span (tenant, delivery id, event id): what the inbox writer logs
+    /// of this event is logged in it, so a delivery can be followed through the log.
+    pub span: tracing::Span,
 }
 
 /// A delivery that will not be processed: unverified, unknown tenant, or not an event.

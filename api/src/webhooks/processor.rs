@@ -164,6 +164,11 @@ pub fn backoff(settings: &Processing, failed_attempts: i32) -> Duration {
     (settings.retry_base * factor).min(Duration::from_secs(15 * 60))
 }
 
+#[tracing::instrument(name = "apply", skip_all, fields(
+    tenant_id = work.tenant_id,
+    event_row_id = work.event_row_id,
+    stripe_event_id = %work.facts.event_id,
+))]
 async fn record_failure(
     db: &DatabaseConnection,
     settings: &Processing,
