@@ -92,8 +92,30 @@ pub async fn from_records(
     let mut out = Vec::new();
     let now = now_ms();
     let since = now - WINDOW_MS;
-    let path = format!("/api/v1/webhooks/stripe/{}", tenant.slug);
+    secret_findings(db, config, tenant, &mut out).await?;
+    delivery_findings(db, tenant, since, viewer, &mut out).await?;
+    event_findings(db, tenant, since, now, &mut out).await?;
+    order_findings(db, tenant, now, &mut out).await?;
+    let ever = events(tenant.id).count(db).await?;
+    if ever == 0 && !out.iter().any(|f| f.code == "no_secret") {
+        out.push(finding(
+            "never_delivered",
+            Severity::Warning,
+            "Stripe has never called this restaurant's URL.".into(),
+            vec![format!("the URL: {}/api/v1/webhooks/stripe/{}", config.watch.public_base_url.as_deref().unwrap_or(""), tenant.slug)],
+            "Add an endpoint with this URL in Stripe's dashboard (Developers → Webhooks) and send a test event.",
+        ));
+    }
+    Ok(out)
+}
 
+/// The tenant's own secret: missing, or not opening.
+async fn secret_findings(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant: &tenant::Model,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
     match secrets::check(db, &config.keys, tenant.id).await? {
         Health::Missing => out.push(finding(
             "no_secret",
@@ -112,6 +134,17 @@ pub async fn from_records(
         Health::Ok { .. } => {}
     }
 
+    Ok(())
+}
+
+/// Refused deliveries: a wrong secret, a URL of another restaurant, a clock off.
+async fn delivery_findings(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    since: i64,
+    viewer: Viewer,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
     let recent = || events(tenant.id).filter(webhook_event::Column::ReceivedAt.gte(since));
     let verified = recent()
         .filter(webhook_event::Column::DedupKey.is_not_null())
@@ -172,6 +205,18 @@ pub async fn from_records(
         ));
     }
 
+    Ok(())
+}
+
+/// Verified events that changed nothing or could not be applied.
+async fn event_findings(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    since: i64,
+    now: i64,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
+    let recent = || events(tenant.id).filter(webhook_event::Column::ReceivedAt.gte(since));
     let outcome = |o: &'static str| {
         recent()
             .filter(webhook_event::Column::Status.eq(EventStatus::Completed.as_str()))
@@ -250,6 +295,16 @@ pub async fn from_records(
         ));
     }
 
+    Ok(())
+}
+
+/// Orders that a payment did not settle.
+async fn order_findings(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    now: i64,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
     let mismatch_orders = order::Entity::find()
         .filter(order::Column::TenantId.eq(tenant.id))
         .filter(order::Column::Status.eq("AMOUNT_MISMATCH"))
@@ -282,17 +337,7 @@ pub async fn from_records(
             "Subscribe the endpoint to checkout.session.async_payment_succeeded and checkout.session.async_payment_failed.",
         ));
     }
-    let ever = events(tenant.id).count(db).await?;
-    if ever == 0 && !out.iter().any(|f| f.code == "no_secret") {
-        out.push(finding(
-            "never_delivered",
-            Severity::Warning,
-            "Stripe has never called this restaurant's URL.".into(),
-            vec![format!("the URL: {}{path}", config.watch.public_base_url.as_deref().unwrap_or(""))],
-            "Add an endpoint with this URL in Stripe's dashboard (Developers → Webhooks) and send a test event.",
-        ));
-    }
-    Ok(out)
+    Ok(())
 }
 
 pub async fn from_stripe(
