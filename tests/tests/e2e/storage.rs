@@ -216,7 +216,16 @@ async fn a_background_task_that_ends_is_started_again(backend: Backend) {
         reason.contains("inbox writer"),
         "{reason}; was the gateway built with --features gateway/fault-injection?"
     );
-    assert!(app.logs().contains("background task ended"), "logged");
+    // The log is read by another thread: the line may come a moment after /ready.
+    eventually("the end logged", Duration::from_secs(5), || async {
+        let logs = app.logs();
+        if logs.contains("background task ended") {
+            Ok(())
+        } else {
+            Err(logs)
+        }
+    })
+    .await;
     // Stripe retries the refused event: once the writer is back, it is stored and
     // applied, and so is everything acknowledged before.
     app.deliveries_answer(&tenant.slug, &tenant.secret, 200, Duration::from_secs(20))
