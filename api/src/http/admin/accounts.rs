@@ -73,20 +73,7 @@ pub async fn login(
     .await
     .unwrap_or(false);
     match row {
-        Some(admin) if ok => {
-            let (token, exp) = auth::issue_token(
-                app.config.jwt_secret.expose(),
-                &admin,
-                app.config.admin_token_ttl_secs,
-            );
-            Ok(respond(
-                StatusCode::OK,
-                Token {
-                    token,
-                    expires_at: ms_to_rfc3339(exp * 1000),
-                },
-            ))
-        }
+        Some(admin) if ok => Ok(token_for(&app, &admin)),
         _ => {
             tracing::warn!("admin login failed");
             Err(ErrorCode::InvalidCredentials.into())
@@ -142,18 +129,23 @@ pub async fn change_password(
         return Err(ErrorCode::InvalidCredentials.into());
     };
     let updated = admins::change_password(&app.db, admin.id, fresh, &admin.actor()).await?;
+    Ok(token_for(&app, &updated))
+}
+
+/// 200 with a fresh token for `admin` (`ADMIN_TOKEN_TTL_SECS`).
+fn token_for(app: &AppState, admin: &entity::admin_user::Model) -> Response {
     let (token, exp) = auth::issue_token(
         app.config.jwt_secret.expose(),
-        &updated,
+        admin,
         app.config.admin_token_ttl_secs,
     );
-    Ok(respond(
+    respond(
         StatusCode::OK,
         Token {
             token,
             expires_at: ms_to_rfc3339(exp * 1000),
         },
-    ))
+    )
 }
 
 /// 429 for a login while LOGIN_CONCURRENCY password checks are running.
