@@ -338,9 +338,13 @@ async fn guessed_api_keys_are_limited_per_address(backend: Backend) {
         }
         statuses.push(response.status().as_u16());
     }
-    // RATE_LIMIT_KEY_GUESSES_PER_MIN (20): the one past it is the last looked up.
+    // RATE_LIMIT_KEY_GUESSES_PER_MIN (20): the one past it is the last looked up. (A
+    // guess comes back every 3 s: on a slow machine one more may be looked up later.)
     assert!(statuses[..21].iter().all(|s| *s == 401), "{statuses:?}");
-    assert!(statuses[21..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(statuses[21], 429, "{statuses:?}");
+    let looked_up_later = statuses[21..].iter().filter(|s| **s == 401).count();
+    assert!(looked_up_later <= 3, "{statuses:?}");
+    assert!(statuses[21..].iter().all(|s| *s == 401 || *s == 429));
     // The restaurant's backend, from its own address, is not held back.
     let created = create("203.0.113.9", tenant.api_key.clone()).await.unwrap();
     assert_eq!(created.status(), 201);
