@@ -70,8 +70,7 @@ impl Changes {
     /// so both caches start afresh and secrets are re-read at the ordinary interval
     /// until it is back.
     pub async fn listen(self: Arc<Self>, url: String) {
-        use sea_orm::sqlx::postgres::PgListener;
-        let mut listener = match PgListener::connect(&url).await {
+        let mut listener = match crate::db::listen(&url, &[ORDERS_CHANNEL, SECRETS_CHANNEL]).await {
             Ok(listener) => listener,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for changes");
@@ -79,18 +78,14 @@ impl Changes {
                 return;
             }
         };
-        if let Err(e) = listener.listen_all([ORDERS_CHANNEL, SECRETS_CHANNEL]).await {
-            tracing::warn!(error = %e, "cannot listen for changes");
-            return;
-        }
         self.secrets.set_announced(true);
         loop {
-            match listener.try_recv().await {
-                Ok(Some(note)) if note.channel() == SECRETS_CHANNEL => {
-                    self.secrets.forget_announced(note.payload())
+            match listener.next().await {
+                Some((channel, payload)) if channel == SECRETS_CHANNEL => {
+                    self.secrets.forget_announced(&payload)
                 }
-                Ok(Some(note)) => self.watchers.changed(note.payload()),
-                Ok(None) | Err(_) => {
+                Some((_, order_id)) => self.watchers.changed(&order_id),
+                None => {
                     self.secrets.set_announced(false);
                     self.watchers.statuses.clear();
                     tracing::warn!("stopped listening for changes; listening again");

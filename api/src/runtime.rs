@@ -17,6 +17,40 @@ use crate::webhooks::rejected::{self, Budget};
 use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Arc;
 
+/// Opens and migrates the database for `serve` and every CLI command, and settles the
+/// development keys: a key made now is written beside the database only when nothing
+/// there is sealed yet; otherwise the command stops and names the missing key (a new
+/// key could open none of the stored secrets).
+pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::db::open_migrated(config).await?;
+    let fresh: Vec<_> = config.development_keys.iter().filter(|k| k.fresh).collect();
+    if fresh.is_empty() {
+        return Ok(db);
+    }
+    let sealed = crate::tenants::keyrotation::sealed_values(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot count the sealed secrets: {e}"))?;
+    if let Some(key) = fresh.iter().find(|k| k.setting == "PAYMENT_CONFIG_ENC_KEY")
+        && sealed > 0
+    {
+        anyhow::bail!(
+            "PAYMENT_CONFIG_ENC_KEY is not set and there is no development key at {}, but the \
+             database holds {sealed} sealed secrets: set PAYMENT_CONFIG_ENC_KEY to the key that \
+             sealed them, or run from where that key file is (no new key was made)",
+            key.path.display()
+        );
+    }
+    for key in fresh {
+        key.persist().map_err(|e| anyhow::anyhow!(e))?;
+        tracing::warn!(
+            setting = key.setting,
+            path = %key.path.display(),
+            "generated a DEVELOPMENT key"
+        );
+    }
+    Ok(db)
+}
+
 /// A running gateway's parts.
 pub struct Runtime {
     pub db: DatabaseConnection,
@@ -53,7 +87,7 @@ impl Runtime {
             config.secret_cache_ttl,
         ));
         let changes = Arc::new(Changes::new(secrets.clone()));
-        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        if crate::db::Dialect::of(&db).announces() {
             let (url, changes) = (config.database_url.clone(), changes.clone());
             tasks.supervise("change listener", move || {
                 changes.clone().listen(url.clone())
@@ -68,48 +102,9 @@ impl Runtime {
             &tasks,
         );
         let budget = Arc::new(Budget::default());
-        let (upkeep_db, upkeep_budget) = (db.clone(), budget.clone());
-        let retention = config.rejected_retention;
-        tasks.supervise("rejected upkeep", move || {
-            rejected::upkeep(upkeep_db.clone(), upkeep_budget.clone(), retention)
-        });
         let storage = Arc::new(StorageHealth::default());
         let stripe = Arc::new(StripeCache::default());
-        if let Some(interval) = config.watch.recovery_interval {
-            let (db, ring, base) = (
-                db.clone(),
-                config.keys.clone(),
-                config.watch.stripe_api_base.clone(),
-            );
-            let lease = config.processing.lease;
-            tasks.supervise("recovery", move || {
-                recovery::every(db.clone(), ring.clone(), base.clone(), interval, lease)
-            });
-        }
-        let (notify_db, ring, settings) = (
-            db.clone(),
-            config.keys.clone(),
-            config.notifications.clone(),
-        );
-        let wake = changes.outbox();
-        tasks.supervise("notification sender", move || {
-            notify::deliver::run(
-                notify_db.clone(),
-                ring.clone(),
-                settings.clone(),
-                wake.clone(),
-            )
-        });
-        let (alerts_db, alerts_config, alerts_cache, alerts_metrics) =
-            (db.clone(), config.clone(), stripe.clone(), metrics.clone());
-        tasks.supervise("alerts", move || {
-            alerts::every(
-                alerts_db.clone(),
-                alerts_config.clone(),
-                alerts_cache.clone(),
-                alerts_metrics.clone(),
-            )
-        });
+        start_workers(&tasks, &db, &config, &budget, &stripe, &metrics, &changes);
         let inbox = Inbox::start(
             WriterContext {
                 db: writers_db,
@@ -147,4 +142,57 @@ impl Runtime {
             cross_check,
         })
     }
+}
+
+/// The workers that run beside the request path: rejected rows' upkeep, recovery,
+/// the notification sender and the alerts.
+fn start_workers(
+    tasks: &Arc<Tasks>,
+    db: &DatabaseConnection,
+    config: &Arc<Config>,
+    budget: &Arc<Budget>,
+    stripe: &Arc<StripeCache>,
+    metrics: &Arc<Metrics>,
+    changes: &Changes,
+) {
+    let (upkeep_db, upkeep_budget) = (db.clone(), budget.clone());
+    let retention = config.rejected_retention;
+    tasks.supervise("rejected upkeep", move || {
+        rejected::upkeep(upkeep_db.clone(), upkeep_budget.clone(), retention)
+    });
+    if let Some(interval) = config.watch.recovery_interval {
+        let (db, ring, base) = (
+            db.clone(),
+            config.keys.clone(),
+            config.watch.stripe_api_base.clone(),
+        );
+        let lease = config.processing.lease;
+        tasks.supervise("recovery", move || {
+            recovery::every(db.clone(), ring.clone(), base.clone(), interval, lease)
+        });
+    }
+    let (notify_db, ring, settings) = (
+        db.clone(),
+        config.keys.clone(),
+        config.notifications.clone(),
+    );
+    let wake = changes.outbox();
+    tasks.supervise("notification sender", move || {
+        notify::deliver::run(
+            notify_db.clone(),
+            ring.clone(),
+            settings.clone(),
+            wake.clone(),
+        )
+    });
+    let (alerts_db, alerts_config, alerts_cache, alerts_metrics) =
+        (db.clone(), config.clone(), stripe.clone(), metrics.clone());
+    tasks.supervise("alerts", move || {
+        alerts::every(
+            alerts_db.clone(),
+            alerts_config.clone(),
+            alerts_cache.clone(),
+            alerts_metrics.clone(),
+        )
+    });
 }

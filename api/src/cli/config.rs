@@ -1,6 +1,6 @@
 //! `gateway config set-secret|check`
 
-use super::{read_stdin_line, tenant_of};
+use super::{read_secret, tenant_of};
 use crate::config::Config as Settings;
 use crate::notify::endpoints;
 use crate::tenants::audit::Actor;
@@ -34,10 +34,13 @@ pub async fn run(command: Command, config: &Settings) -> Result<()> {
 }
 
 async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenant_of(&db, slug).await?;
-    let secret =
-        WebhookSecret::parse(&read_stdin_line("the webhook secret")?).map_err(|e| anyhow!(e))?;
+    let secret = WebhookSecret::parse(&read_secret(
+        "the webhook secret",
+        "Webhook signing secret (whsec_…): ",
+    )?)
+    .map_err(|e| anyhow!(e))?;
     secrets::set(&db, &config.keys, tenant.id, &secret, &Actor::cli()).await?;
     println!(
         "secret {} ({}) set for {}",
@@ -49,7 +52,7 @@ async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
 }
 
 async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let list = match slug {
         Some(slug) => vec![tenant_of(&db, slug).await?],
         None => tenants::list(&db, None).await?,

@@ -22,7 +22,7 @@ pub async fn run(command: Command, config: &Config) -> Result<()> {
 }
 
 async fn rotate(config: &Config) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let ring = &config.keys;
     // Every sealed value: webhook secrets, Stripe API keys, notification secrets.
     let secrets = keyrotation::rotate_webhook_secrets(&db, ring, progress).await?;

@@ -23,13 +23,23 @@ use std::process::ExitCode;
     version,
     about = "Multi-tenant Stripe webhook gateway for restaurant platforms",
     long_about = "Multi-tenant Stripe webhook gateway for restaurant platforms.\n\n\
-                  Settings come from the environment (DATABASE_URL, PAYMENT_CONFIG_ENC_KEY, JWT_SECRET, …; \
-                  see the README). Without a command, `serve` runs."
+                  Settings come from the environment; without a command, `serve` runs.",
+    after_help = SETTINGS_HELP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// The settings every command reads (the whole list: docs/operations.md).
+const SETTINGS_HELP: &str = "\
+Environment (the whole list: docs/operations.md):
+  DATABASE_URL             sqlite://FILE?mode=rwc or postgres://… [default: sqlite://./data/gateway.db?mode=rwc]
+  PAYMENT_CONFIG_ENC_KEY   64 hex characters; seals every stored secret [development: a key file beside the SQLite file]
+  JWT_SECRET               signs admin tokens, 32 bytes or more [development: a key file beside the SQLite file]
+  GATEWAY_ENV              production refuses to start without the keys [default: development]
+  BIND_ADDR / PORT         where serve listens [default: 0.0.0.0:3000]
+  LOG_FORMAT               text or json [default: text]; RUST_LOG filters";
 
 #[derive(Subcommand)]
 enum Command {
@@ -110,7 +120,7 @@ async fn serve(config: Config) -> Result<()> {
 }
 
 async fn migrate(config: &Config) -> Result<()> {
-    crate::db::open_migrated(config).await?;
+    open(config).await?;
     println!("migrations applied");
     Ok(())
 }
@@ -135,6 +145,24 @@ fn init_logging(config: &Config, serving: bool) {
     }
 }
 
+/// Opens (and migrates) the database, saying which on standard error: a command run
+/// from another directory, or with another `DATABASE_URL`, says so at once.
+async fn open(config: &Config) -> Result<DatabaseConnection> {
+    eprintln!("database: {}", shown_url(&config.database_url));
+    crate::runtime::open_database(config).await
+}
+
+/// A database URL without its password.
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn parse_slug(slug: &str) -> Result<TenantSlug> {
     TenantSlug::parse(slug).map_err(|e| anyhow!("{slug:?}: {e}"))
 }
@@ -150,6 +178,22 @@ async fn tenant_of(db: &DatabaseConnection, slug: &str) -> Result<entity::tenant
         })
 }
 
+/// A secret or password: asked for with `prompt` and read without echo at a terminal,
+/// else the first line of standard input (scripts pipe it in).
+fn read_secret(what: &str, prompt: &str) -> Result<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return read_stdin_line(what);
+    }
+    let line = rpassword::prompt_password(prompt)
+        .with_context(|| format!("cannot read {what} from the terminal"))?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        return Err(anyhow!("expected {what}"));
+    }
+    Ok(line)
+}
+
 /// The first line of standard input, trimmed; `what` names it in errors.
 fn read_stdin_line(what: &str) -> Result<String> {
     let mut text = String::new();
@@ -162,4 +206,17 @@ fn read_stdin_line(what: &str) -> Result<String> {
         return Err(anyhow!("expected {what} on standard input"));
     }
     Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_password_is_never_shown() {
+        let shown = super::shown_url("postgres://gw:s3cret@db:5432/gateway");
+        assert_eq!(shown, "postgres://gw:***@db:5432/gateway");
+        assert_eq!(
+            super::shown_url("sqlite://./data/gateway.db?mode=rwc"),
+            "sqlite://./data/gateway.db?mode=rwc"
+        );
+    }
 }

@@ -18,13 +18,15 @@ pub struct Args {
     /// The gateway order the event is about (sets metadata.order_id).
     #[arg(long)]
     order: Option<String>,
-    /// Where to deliver; defaults to this machine's gateway on $PORT (3000).
+    /// Where to deliver: a gateway's address (`http://127.0.0.1:3000`, the webhook path
+    /// is added) or a full webhook URL; defaults to this machine's gateway at BIND_ADDR
+    /// (or PORT).
     #[arg(long)]
     url: Option<String>,
 }
 
 pub async fn run(args: Args, config: &Config) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenant_of(&db, &args.slug).await?;
     let order = match args.order.as_deref() {
         Some(id) => Some(
@@ -62,13 +64,7 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         .with_context(|| format!("the secret of {} cannot be decrypted", tenant.slug))?;
     let body = serde_json::to_vec(&event).expect("JSON values serialize");
     let header = signature::sign_header(&secret, now_ms() / 1000, &body);
-    let url = args.url.unwrap_or_else(|| {
-        let port = config.bind_addr.port();
-        format!(
-            "http://127.0.0.1:{port}/api/v1/webhooks/stripe/{}",
-            tenant.slug
-        )
-    });
+    let url = delivery_url(args.url.as_deref(), config.bind_addr, &tenant.slug)?;
     let response = crate::outbound::client(
         std::time::Duration::from_secs(30),
         crate::outbound::Destinations::Trusted,
@@ -93,4 +89,50 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         bail!("the gateway answered {status}");
     }
     Ok(())
+}
+
+/// Where the event goes: `given` as it is when it names a path, else `given` (or this
+/// machine's gateway at `bind`) with the tenant's webhook path.
+fn delivery_url(given: Option<&str>, bind: std::net::SocketAddr, slug: &str) -> Result<String> {
+    let path = format!("/api/v1/webhooks/stripe/{slug}");
+    let Some(given) = given else {
+        // A gateway listening on every address is reached on loopback.
+        let host = match bind.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_string(),
+            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        return Ok(format!("http://{host}:{}{path}", bind.port()));
+    };
+    let parsed = url::Url::parse(given).with_context(|| format!("--url {given:?} is not a URL"))?;
+    if parsed.path() == "/" {
+        return Ok(format!("{}{path}", given.trim_end_matches('/')));
+    }
+    Ok(given.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivery_url;
+
+    #[test]
+    fn a_gateway_address_gets_the_webhook_path() {
+        let bind = "0.0.0.0:3000".parse().unwrap();
+        assert_eq!(
+            delivery_url(None, bind, "pizza-roma").unwrap(),
+            "http://127.0.0.1:3000/api/v1/webhooks/stripe/pizza-roma"
+        );
+        assert_eq!(
+            delivery_url(Some("http://127.0.0.1:4000"), bind, "pizza-roma").unwrap(),
+            "http://127.0.0.1:4000/api/v1/webhooks/stripe/pizza-roma"
+        );
+        assert_eq!(
+            delivery_url(Some("http://127.0.0.1:4000/"), bind, "pizza-roma").unwrap(),
+            "http://127.0.0.1:4000/api/v1/webhooks/stripe/pizza-roma"
+        );
+        let full = "https://pay.example.com/api/v1/webhooks/stripe/pizza-roma";
+        assert_eq!(delivery_url(Some(full), bind, "pizza-roma").unwrap(), full);
+        assert!(delivery_url(Some("not a url"), bind, "pizza-roma").is_err());
+    }
 }

@@ -1,6 +1,6 @@
 //! `gateway config set-api-key`, `gateway recover`, `gateway doctor`.
 
-use super::{read_stdin_line, tenant_of};
+use super::{read_secret, tenant_of};
 use crate::config::Config;
 use crate::diagnosis::{self, Severity, StripeCache, Viewer};
 use crate::recovery;
@@ -10,10 +10,13 @@ use crate::tenants::stripe_key::{self, StripeApiKey};
 use anyhow::{Context, Result, anyhow, bail};
 
 pub async fn set_api_key(config: &Config, slug: &str) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenant_of(&db, slug).await?;
-    let key =
-        StripeApiKey::parse(&read_stdin_line("the Stripe API key")?).map_err(|e| anyhow!(e))?;
+    let key = StripeApiKey::parse(&read_secret(
+        "the Stripe API key",
+        "Stripe API key (rk_live_…): ",
+    )?)
+    .map_err(|e| anyhow!(e))?;
     stripe_key::set(&db, &config.keys, tenant.id, &key, &Actor::cli()).await?;
     println!("Stripe API key {} set for {}", key.hint(), tenant.slug);
     Ok(())
@@ -39,7 +42,7 @@ pub async fn recover(args: RecoverArgs, config: &Config) -> Result<()> {
                 })
         })
         .transpose()?;
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenant_of(&db, &args.slug).await?;
     let base = &config.watch.stripe_api_base;
     let lease = config.processing.lease;
@@ -66,7 +69,7 @@ pub struct DoctorArgs {
 }
 
 pub async fn doctor(args: DoctorArgs, config: &Config) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let list = match &args.slug {
         Some(slug) => vec![tenant_of(&db, slug).await?],
         None => tenants::list(&db, None).await?,

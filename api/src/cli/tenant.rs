@@ -1,4 +1,4 @@
-//! `gateway tenant create|api-key`
+//! `gateway tenant create|list|api-key`
 
 use super::{parse_slug, tenant_of};
 use crate::config::Config;
@@ -17,6 +17,12 @@ pub enum Command {
         #[arg(long)]
         name: String,
     },
+    /// List the restaurants: slug, name, whether a webhook secret is set, when created.
+    List {
+        /// One JSON array, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create an API key for a restaurant's backend; prints it once.
     ApiKey {
         slug: String,
@@ -29,6 +35,7 @@ pub enum Command {
 pub async fn run(command: Command, config: &Config) -> Result<()> {
     match command {
         Command::Create { slug, name } => create(config, &slug, &name).await,
+        Command::List { json } => list(config, json).await,
         Command::ApiKey { slug, test } => {
             let mode = if test { Mode::Test } else { Mode::Live };
             api_key(config, &slug, mode).await
@@ -39,7 +46,7 @@ pub async fn run(command: Command, config: &Config) -> Result<()> {
 async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
     let slug = parse_slug(slug)?;
     let name = tenants::validate_name(name).map_err(|e| anyhow!("--{e}"))?;
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenants::create(&db, &slug, name, &Actor::cli())
         .await
         .map_err(|e| match e {
@@ -52,7 +59,7 @@ async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {
 }
 
 async fn api_key(config: &Config, slug: &str, mode: Mode) -> Result<()> {
-    let db = crate::db::open_migrated(config).await?;
+    let db = super::open(config).await?;
     let tenant = tenant_of(&db, slug).await?;
     let key = api_keys::create(&db, tenant.id, mode, &Actor::cli()).await?;
     eprintln!(
@@ -62,5 +69,46 @@ async fn api_key(config: &Config, slug: &str, mode: Mode) -> Result<()> {
         tenant.slug
     );
     println!("{}", key.key);
+    Ok(())
+}
+
+async fn list(config: &Config, json: bool) -> Result<()> {
+    let db = super::open(config).await?;
+    let tenants = tenants::list(&db, None).await?;
+    let configured = crate::tenants::secrets::configured_tenants(&db).await?;
+    let rows: Vec<serde_json::Value> = tenants
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "slug": t.slug,
+                "name": t.name,
+                "configured": configured.contains(&t.id),
+                "created_at": crate::clock::ms_to_rfc3339(t.created_at),
+            })
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        eprintln!("no tenants yet: `gateway tenant create SLUG --name NAME`");
+        return Ok(());
+    }
+    println!("{:<24} {:<10} {:<25} NAME", "SLUG", "SECRET", "CREATED");
+    for (t, row) in tenants.iter().zip(&rows) {
+        let secret = if row["configured"] == true {
+            "set"
+        } else {
+            "missing"
+        };
+        println!(
+            "{:<24} {:<10} {:<25} {}",
+            t.slug,
+            secret,
+            row["created_at"].as_str().unwrap_or_default(),
+            t.name
+        );
+    }
     Ok(())
 }

@@ -346,41 +346,56 @@ pub async fn from_stripe(
     tenant: &tenant::Model,
     view: &StripeView,
 ) -> Result<Vec<Finding>, DbErr> {
-    let mut out = Vec::new();
-    let path = format!("/api/v1/webhooks/stripe/{}", tenant.slug);
     let (endpoints, recent) = match view {
-        StripeView::NoKey => return Ok(out),
-        StripeView::Rejected | StripeView::Unusable(_) => {
-            let evidence = match view {
-                StripeView::Unusable(why) => vec![why.clone()],
-                _ => vec!["Stripe answered 401 Unauthorized".into()],
-            };
-            out.push(finding(
-                "api_key_rejected",
-                Severity::Error,
-                "The restaurant's Stripe API key does not work: missed events cannot be recovered and Stripe's side cannot be checked.".into(),
-                evidence,
-                "Create a restricted key in Stripe's dashboard (Developers → API keys → Create restricted key) with Read access to Events and Webhook Endpoints, and save it under Payment settings.",
-            ));
-            return Ok(out);
-        }
-        StripeView::Failed(why) => {
-            let fix = if why.contains("tls: ") {
-                "The certificate STRIPE_API_BASE presented did not verify (see the evidence). If a proxy with a private CA stands in between, trust that CA with SSL_CERT_FILE (a PEM bundle); otherwise check the machine's clock and its CA store."
-            } else {
-                "Check that this server reaches api.stripe.com (or STRIPE_API_BASE)."
-            };
-            out.push(finding(
-                "stripe_unreachable",
-                Severity::Warning,
-                "Stripe's API could not be asked; the checks that need it were skipped.".into(),
-                vec![why.clone()],
-                fix,
-            ));
-            return Ok(out);
-        }
+        StripeView::NoKey => return Ok(Vec::new()),
         StripeView::Seen { endpoints, recent } => (endpoints, recent),
+        StripeView::Rejected | StripeView::Unusable(_) | StripeView::Failed(_) => {
+            return Ok(vec![unasked(view)]);
+        }
     };
+    let mut out = endpoint_findings(config, &tenant.slug, endpoints);
+    out.extend(events_not_received(db, tenant.id, recent).await?);
+    Ok(out)
+}
+
+/// Why Stripe's API could not be asked.
+fn unasked(view: &StripeView) -> Finding {
+    if let StripeView::Failed(why) = view {
+        let fix = if why.contains("tls: ") {
+            "The certificate STRIPE_API_BASE presented did not verify (see the evidence). If a proxy with a private CA stands in between, trust that CA with SSL_CERT_FILE (a PEM bundle); otherwise check the machine's clock and its CA store."
+        } else {
+            "Check that this server reaches api.stripe.com (or STRIPE_API_BASE)."
+        };
+        return finding(
+            "stripe_unreachable",
+            Severity::Warning,
+            "Stripe's API could not be asked; the checks that need it were skipped.".into(),
+            vec![why.clone()],
+            fix,
+        );
+    }
+    let evidence = match view {
+        StripeView::Unusable(why) => vec![why.clone()],
+        _ => vec!["Stripe answered 401 Unauthorized".into()],
+    };
+    finding(
+        "api_key_rejected",
+        Severity::Error,
+        "The restaurant's Stripe API key does not work: missed events cannot be recovered and Stripe's side cannot be checked.".into(),
+        evidence,
+        "Create a restricted key in Stripe's dashboard (Developers → API keys → Create restricted key) with Read access to Events and Webhook Endpoints, and save it under Payment settings.",
+    )
+}
+
+/// The Stripe endpoints that point at this tenant's URL: missing, disabled, or not
+/// subscribed to the types orders need.
+fn endpoint_findings(
+    config: &Config,
+    slug: &str,
+    endpoints: &[crate::stripe::api::Endpoint],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let path = format!("/api/v1/webhooks/stripe/{slug}");
     let expected = config
         .watch
         .public_base_url
@@ -430,33 +445,45 @@ pub async fn from_stripe(
             ));
         }
     }
-    // Events Stripe has, about payments, that the gateway never stored.
+    out
+}
+
+/// Events Stripe has, about payments, that the gateway never stored.
+async fn events_not_received(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    recent: &[crate::stripe::api::ListedEvent],
+) -> Result<Option<Finding>, DbErr> {
     let cutoff = crate::clock::now_ms() / 1000 - DELIVERY_GRACE_S;
     let relevant: Vec<&crate::stripe::api::ListedEvent> = recent
         .iter()
         .filter(|e| e.created <= cutoff)
         .filter(|e| event::parse(e.json.as_bytes()).is_ok_and(|f| f.effect != Effect::Ignored))
         .collect();
-    if !relevant.is_empty() {
-        let ids: Vec<String> = relevant.iter().map(|e| e.id.clone()).collect();
-        let have: HashSet<String> = events(tenant.id)
-            .filter(webhook_event::Column::DedupKey.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|r| r.dedup_key)
-            .collect();
-        let missing: Vec<&&crate::stripe::api::ListedEvent> =
-            relevant.iter().filter(|e| !have.contains(&e.id)).collect();
-        if !missing.is_empty() {
-            out.push(finding(
-                "events_not_received",
-                Severity::Error,
-                format!("Stripe has {} payment events of the last 3 days that this gateway never received.", missing.len()),
-                missing.iter().take(5).map(|e| e.id.clone()).collect(),
-                "Run \"Recover missed events\" (or `gateway recover SLUG`): they are fetched and applied once. Then fix what kept them away (see the other findings).",
-            ));
-        }
+    if relevant.is_empty() {
+        return Ok(None);
     }
-    Ok(out)
+    let ids: Vec<String> = relevant.iter().map(|e| e.id.clone()).collect();
+    let have: HashSet<String> = events(tenant_id)
+        .filter(webhook_event::Column::DedupKey.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.dedup_key)
+        .collect();
+    let missing: Vec<&&crate::stripe::api::ListedEvent> =
+        relevant.iter().filter(|e| !have.contains(&e.id)).collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(finding(
+        "events_not_received",
+        Severity::Error,
+        format!(
+            "Stripe has {} payment events of the last 3 days that this gateway never received.",
+            missing.len()
+        ),
+        missing.iter().take(5).map(|e| e.id.clone()).collect(),
+        "Run \"Recover missed events\" (or `gateway recover SLUG`): they are fetched and applied once. Then fix what kept them away (see the other findings).",
+    )))
 }

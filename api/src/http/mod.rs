@@ -18,7 +18,6 @@ use crate::config::Config;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, header};
-use axum::routing::{get, post};
 use ratelimit::{PeerKey, limiter, spawn_cleanup, too_many_requests};
 use sea_orm::DatabaseConnection;
 pub use state::AppState;
@@ -27,6 +26,7 @@ use tokio::net::TcpListener;
 use tower_governor::GovernorLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Starts the background workers and builds the HTTP application.
 pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_orm::DbErr> {
@@ -42,8 +42,7 @@ async fn apps(
     let separate = config.metrics_bind_addr.is_some();
     let state = AppState::start(config, db).await?;
     let metrics = separate.then(|| {
-        Router::new()
-            .route("/metrics", get(operations::metrics))
+        Router::from(operations::metrics_routes())
             .fallback(operations::not_found)
             .with_state(state.clone())
     });
@@ -66,15 +65,15 @@ fn router(state: AppState) -> Router {
         StatusCode::SERVICE_UNAVAILABLE,
         state.config.storage_timeout + Duration::from_secs(2),
     );
-    let webhooks = Router::new()
-        .route(webhooks::PATH, post(webhooks::receive))
+    let webhooks = OpenApiRouter::new()
+        .routes(routes!(webhooks::receive))
         .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes));
-    let orders = Router::new()
-        .route(orders::CREATE_PATH, post(orders::create))
+    let orders = OpenApiRouter::new()
+        .routes(routes!(orders::create))
         .layer(bounded)
         .layer(DefaultBodyLimit::max(64 * 1024));
-    let status = Router::new()
-        .route(orders::STATUS_PATH, get(orders::status))
+    let status = OpenApiRouter::new()
+        .routes(routes!(orders::status))
         .layer(GovernorLayer::new(status_limit).error_handler(too_many_requests))
         .layer(
             CorsLayer::new()
@@ -88,23 +87,22 @@ fn router(state: AppState) -> Router {
         .layer(bounded)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
-    let login = Router::new()
-        .route(admin::LOGIN_PATH, post(admin::accounts::login))
+    let login = admin::login()
         .layer(bounded)
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(GovernorLayer::new(login_limit).error_handler(too_many_requests));
     let operations = if state.config.metrics_bind_addr.is_some() {
-        Router::new()
+        OpenApiRouter::new()
     } else {
-        operations::limited_router()
+        operations::metrics_routes()
     };
     let operations = operations
-        .merge(panel::router())
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .merge(OpenApiRouter::from(panel::router()))
+        .routes(routes!(openapi::openapi_json))
         .layer(bounded)
         .layer(GovernorLayer::new(other_limit.clone()).error_handler(too_many_requests));
 
-    Router::new()
+    let (routes, document) = OpenApiRouter::new()
         .merge(webhooks)
         .merge(orders)
         .merge(status)
@@ -112,6 +110,11 @@ fn router(state: AppState) -> Router {
         .merge(login)
         .merge(operations)
         .merge(operations::probes().layer(bounded))
+        .split_for_parts();
+    routes
+        .layer(axum::Extension(std::sync::Arc::new(openapi::document(
+            document,
+        ))))
         .fallback_service(
             axum::routing::any(operations::not_found)
                 .layer(GovernorLayer::new(other_limit).error_handler(too_many_requests)),
@@ -133,7 +136,7 @@ fn router(state: AppState) -> Router {
 /// Migrates, then serves: what `gateway serve` does.
 pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     use anyhow::Context;
-    let db = crate::db::open_migrated(&config).await?;
+    let db = crate::runtime::open_database(&config).await?;
     crate::tenants::secrets::upgrade_sealing(&db, &config.keys)
         .await
         .context("re-sealing stored secrets")?;

@@ -2,25 +2,24 @@
 
 use super::AppState;
 use super::error::{ErrorBody, ErrorCode, respond};
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use std::time::{Duration, Instant};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// `/health` and `/ready`: never rate-limited, so that a balancer can always ask (and
 /// a flood of other requests cannot make it drop a healthy replica).
-pub fn probes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+pub fn probes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
 }
 
 /// `/metrics`, limited per address like the other operations routes.
-pub fn limited_router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn metrics_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
-pub const CREATE_PATH: &str = "/api/v1/tenants/{tenant}/orders";
-pub const STATUS_PATH: &str = "/api/v1/orders/{order_id}/status";
-
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {

@@ -20,8 +20,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-pub const PATH: &str = "/api/v1/webhooks/stripe/{tenant}";
-
 /// The answer to a stored delivery.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Received {
@@ -52,7 +50,7 @@ enum Refusal {
     /// Verified, but not a Stripe event: the row keeps the body.
     NotAnEvent { tenant_id: i64, reason: String },
     /// Verified, but over the tenant's rate limit: 429, no row, Stripe retries.
-    Limited(Response),
+    Limited(Box<Response>),
     /// Storage, or a secret that cannot be decrypted: 503, no row, Stripe retries.
     Unavailable(Error),
 }
@@ -150,7 +148,7 @@ impl Refusal {
                 );
                 refuse(ErrorCode::InvalidPayload, Some(reason), None)
             }
-            Refusal::Limited(response) => response,
+            Refusal::Limited(response) => *response,
             Refusal::Unavailable(e) => e.into_response(),
         }
     }
@@ -246,7 +244,20 @@ async fn handle(
         .lookup(&slug)
         .await
         .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?;
-    let (tenant_id, secrets) = match &*lookup {
+    let now_ms = now_ms();
+    let (tenant_id, active) = active_secrets(&lookup, now_ms)?;
+    verify(app, tenant_id, headers, body, &active, now_ms)?;
+    // Only verified deliveries spend the tenant's budget: a flood of unsigned requests
+    // to its URL cannot make Stripe's real deliveries wait.
+    app.webhook_limiter
+        .check_key(&tenant_id)
+        .map_err(|not_until| Refusal::Limited(Box::new(refused(not_until))))?;
+    store(app, tenant_id, &slug, body).await
+}
+
+/// The tenant's secrets that verify deliveries now, or why there are none.
+fn active_secrets(lookup: &Lookup, now_ms: i64) -> Result<(i64, Vec<&[u8]>), Refusal> {
+    let (tenant_id, secrets) = match lookup {
         Lookup::UnknownTenant => {
             return Err(Refusal::NoConfig {
                 tenant_id: None,
@@ -268,7 +279,6 @@ async fn handle(
         }
         Lookup::Ready { tenant_id, secrets } => (*tenant_id, secrets),
     };
-    let now_ms = now_ms();
     let active: Vec<&[u8]> = secrets
         .iter()
         .filter(|s| s.active_at(now_ms))
@@ -280,42 +290,51 @@ async fn handle(
             why: "every webhook secret of the tenant has expired",
         });
     }
+    Ok((tenant_id, active))
+}
 
+/// Stripe's signature over the raw body, with one of `active`.
+fn verify(
+    app: &AppState,
+    tenant_id: i64,
+    headers: &HeaderMap,
+    body: &Bytes,
+    active: &[&[u8]],
+    now_ms: i64,
+) -> Result<(), Refusal> {
     let header = headers
         .get("stripe-signature")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if let Err(why) = signature::verify(
-        body,
-        header,
-        &active,
-        now_ms / 1000,
-        app.config.webhook_tolerance_secs,
-    ) {
-        // A URL that points at the wrong restaurant: does another tenant's secret sign
-        // it? Asked only of a current timestamp, and later (`webhooks::crosscheck`).
-        let tolerance = app.config.webhook_tolerance_secs;
-        let cross_check = match (&why, header) {
-            (VerifyError::NoMatchingSignature, Some(header))
-                if signature::parse_header(header)
-                    .is_ok_and(|parsed| (now_ms / 1000 - parsed.timestamp).abs() <= tolerance) =>
-            {
-                Some(header.to_string())
-            }
-            _ => None,
-        };
-        return Err(Refusal::Unverified {
-            tenant_id,
-            reason: why.to_string(),
-            code: why.code(),
-            cross_check,
-        });
-    }
-    // Only verified deliveries spend the tenant's budget: a flood of unsigned requests
-    // to its URL cannot make Stripe's real deliveries wait.
-    app.webhook_limiter
-        .check_key(&tenant_id)
-        .map_err(|not_until| Refusal::Limited(refused(not_until)))?;
+    let tolerance = app.config.webhook_tolerance_secs;
+    let Err(why) = signature::verify(body, header, active, now_ms / 1000, tolerance) else {
+        return Ok(());
+    };
+    // A URL that points at the wrong restaurant: does another tenant's secret sign
+    // it? Asked only of a current timestamp, and later (`webhooks::crosscheck`).
+    let cross_check = match (&why, header) {
+        (VerifyError::NoMatchingSignature, Some(header))
+            if signature::parse_header(header)
+                .is_ok_and(|parsed| (now_ms / 1000 - parsed.timestamp).abs() <= tolerance) =>
+        {
+            Some(header.to_string())
+        }
+        _ => None,
+    };
+    Err(Refusal::Unverified {
+        tenant_id,
+        reason: why.to_string(),
+        code: why.code(),
+        cross_check,
+    })
+}
 
+/// A verified body: parsed as an event and stored (durably, before the answer).
+async fn store(
+    app: &AppState,
+    tenant_id: i64,
+    slug: &TenantSlug,
+    body: &Bytes,
+) -> Result<Received, Refusal> {
     let facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
         tenant_id,
         reason: why.to_string(),

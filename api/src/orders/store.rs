@@ -175,16 +175,5 @@ pub async fn override_status<C: ConnectionTrait>(
 /// widgets waiting on any of them wake; elsewhere there is only this process. One
 /// statement for all of them.
 pub async fn announce<C: ConnectionTrait>(db: &C, order_ids: &[String]) -> Result<(), DbErr> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres || order_ids.is_empty() {
-        return Ok(());
-    }
-    let ids = serde_json::to_string(order_ids)
-        .map_err(|e| DbErr::Custom(format!("order ids as JSON: {e}")))?;
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        "SELECT pg_notify($1, id) FROM json_array_elements_text($2::json) AS id",
-        [super::watch::CHANNEL.into(), ids.into()],
-    ))
-    .await?;
-    Ok(())
+    crate::db::announce(db, super::watch::CHANNEL, order_ids).await
 }

@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use entity::{admin_user, revoked_token};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryOrder, Set,
 };
 use std::sync::OnceLock;
 
@@ -89,6 +89,28 @@ pub fn validate_email(email: &str) -> Result<String, AdminError> {
     } else {
         Err(AdminError::Invalid("email is not an email address".into()))
     }
+}
+
+/// Every admin by email, with its tenant's slug (tenant admins).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<(admin_user::Model, Option<String>)>, DbErr> {
+    let admins = admin_user::Entity::find()
+        .order_by_asc(admin_user::Column::Email)
+        .all(db)
+        .await?;
+    let slugs: std::collections::HashMap<i64, String> = super::list(db, None)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.slug))
+        .collect();
+    Ok(admins
+        .into_iter()
+        .map(|a| {
+            let slug = a.tenant_id.and_then(|id| slugs.get(&id).cloned());
+            (a, slug)
+        })
+        .collect())
 }
 
 pub async fn find_by_email<C: ConnectionTrait>(

@@ -11,6 +11,17 @@ use entity::webhook_secret;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
+/// How many values are sealed in the database, of every kind (webhook secrets, Stripe
+/// API keys, notification endpoint secrets): a key that opens none of them must not
+/// stand in for the one that sealed them.
+pub async fn sealed_values(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    use entity::{notification_endpoint, stripe_api_key};
+    use sea_orm::PaginatorTrait;
+    Ok(webhook_secret::Entity::find().count(db).await?
+        + stripe_api_key::Entity::find().count(db).await?
+        + notification_endpoint::Entity::find().count(db).await?)
+}
+
 /// What a rotation did, for one kind of sealed value.
 #[derive(Debug, Default)]
 pub struct Summary {

@@ -9,7 +9,7 @@ use crate::vault::{KeyRing, OpenError, Sealed, legacy_webhook_secret_aad};
 use entity::{payment_config, webhook_secret};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -375,6 +375,21 @@ pub async fn tenants_healthy<C: ConnectionTrait>(
         .into_iter()
         .filter_map(|(tenant, ok)| ok.then_some(tenant))
         .collect())
+}
+
+/// The tenants with a secret that verifies now (whether it decrypts is `check`'s).
+pub async fn configured_tenants<C: ConnectionTrait>(
+    db: &C,
+) -> Result<std::collections::HashSet<i64>, DbErr> {
+    let tenants: Vec<i64> = webhook_secret::Entity::find()
+        .select_only()
+        .column(webhook_secret::Column::TenantId)
+        .filter(unexpired(now_ms()))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(tenants.into_iter().collect())
 }
 
 /// What `config check` reports for one tenant.

@@ -8,7 +8,8 @@
 
 use super::log::EventStatus;
 use crate::clock::now_ms;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use crate::db::Dialect;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -96,21 +97,12 @@ pub async fn write_tallies(db: &DatabaseConnection, tallies: &[Tally]) -> Result
     if tallies.is_empty() {
         return Ok(());
     }
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO rejected_tally (tenant_id, minute, status, n) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, minute, status) DO UPDATE SET n = rejected_tally.n + excluded.n"
-        }
-        _ => {
-            "INSERT INTO rejected_tally (tenant_id, minute, status, n) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (tenant_id, minute, status) DO UPDATE SET n = rejected_tally.n + excluded.n"
-        }
-    };
+    let dialect = Dialect::of(db);
+    let sql = "INSERT INTO rejected_tally (tenant_id, minute, status, n) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (tenant_id, minute, status) DO UPDATE SET n = rejected_tally.n + excluded.n";
     let txn = crate::db::begin_write(db).await?;
     for t in tallies {
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
+        txn.execute_raw(dialect.statement(
             sql,
             [
                 t.tenant_id.into(),
@@ -131,20 +123,10 @@ pub async fn counted_since(
     tenant_id: Option<i64>,
     since_ms: i64,
 ) -> Result<HashMap<String, i64>, DbErr> {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM rejected_tally \
-             WHERE tenant_id = $1 AND minute >= $2 GROUP BY status"
-        }
-        _ => {
-            "SELECT status, SUM(n) AS n FROM rejected_tally \
-             WHERE tenant_id = ? AND minute >= ? GROUP BY status"
-        }
-    };
+    let sql = "SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM rejected_tally \
+               WHERE tenant_id = $1 AND minute >= $2 GROUP BY status";
     let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
+        .query_all_raw(Dialect::of(db).statement(
             sql,
             [
                 tenant_id.unwrap_or(UNKNOWN).into(),
@@ -161,28 +143,15 @@ pub async fn counted_since(
 /// no statement holds the table for long. The number of rows dropped.
 pub async fn expire(db: &DatabaseConnection, retention: Duration) -> Result<u64, DbErr> {
     let cutoff = now_ms() - retention.as_millis() as i64;
-    let backend = db.get_database_backend();
-    let (rows_sql, tally_sql) = match backend {
-        DbBackend::Postgres => (
-            "DELETE FROM webhook_event WHERE id IN (SELECT id FROM webhook_event \
-             WHERE dedup_key IS NULL AND received_at < $1 LIMIT 5000)",
-            "DELETE FROM rejected_tally WHERE minute < $1",
-        ),
-        _ => (
-            "DELETE FROM webhook_event WHERE id IN (SELECT id FROM webhook_event \
-             WHERE dedup_key IS NULL AND received_at < ? LIMIT 5000)",
-            "DELETE FROM rejected_tally WHERE minute < ?",
-        ),
-    };
+    let dialect = Dialect::of(db);
+    let rows_sql = "DELETE FROM webhook_event WHERE id IN (SELECT id FROM webhook_event \
+                    WHERE dedup_key IS NULL AND received_at < $1 LIMIT 5000)";
+    let tally_sql = "DELETE FROM rejected_tally WHERE minute < $1";
     let mut dropped = 0;
     loop {
         let txn = crate::db::begin_write(db).await?;
         let n = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                rows_sql,
-                [cutoff.into()],
-            ))
+            .execute_raw(dialect.statement(rows_sql, [cutoff.into()]))
             .await?
             .rows_affected();
         txn.commit().await?;
@@ -192,12 +161,8 @@ pub async fn expire(db: &DatabaseConnection, retention: Duration) -> Result<u64,
         }
     }
     let txn = crate::db::begin_write(db).await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        tally_sql,
-        [(cutoff / MINUTE_MS).into()],
-    ))
-    .await?;
+    txn.execute_raw(dialect.statement(tally_sql, [(cutoff / MINUTE_MS).into()]))
+        .await?;
     txn.commit().await?;
     Ok(dropped)
 }

@@ -2,11 +2,12 @@
 //! in one statement on PostgreSQL (one arm per kind of key on SQLite).
 
 use super::{Item, Rows};
+use crate::db::Dialect;
 use crate::stripe::event::Effect;
 use entity::{order, payment};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::{BTreeSet, HashSet};
 
@@ -65,7 +66,7 @@ pub(super) async fn load<C: ConnectionTrait>(
     };
     let payment_keys: Vec<&(i64, String)> = w.payment_keys.iter().collect();
     let mut stored = None;
-    if db.get_database_backend() == DbBackend::Postgres {
+    if Dialect::of(db).arrays() {
         let found = lock_orders_and_payments(db, &keys, &payment_keys, events).await?;
         rows.add_orders(found.orders);
         rows.add_payments(found.payments);
@@ -239,7 +240,7 @@ async fn lock_orders_and_payments<C: ConnectionTrait>(
         .chain([payment_keys])
         .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))))
         .chain(crate::db::pair_arrays(events.iter().copied()));
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let statement = Dialect::of(db).statement(sql, values);
     let mut found = Found::default();
     for row in db.query_all_raw(statement).await? {
         match row.try_get::<String>("", "kind")?.as_str() {
@@ -269,7 +270,7 @@ async fn fixed_read<E: EntityTrait, C: ConnectionTrait>(
     let values = kinds
         .iter()
         .flat_map(|pairs| crate::db::pair_arrays(pairs.iter().map(|(t, k)| (*t, k.as_str()))));
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let statement = Dialect::of(db).statement(sql, values);
     E::find().from_raw_sql(statement).all(db).await
 }
 
@@ -343,7 +344,7 @@ async fn lock_orders<C: ConnectionTrait>(
     if keys.ids.is_empty() && keys.sessions.is_empty() && keys.intents.is_empty() {
         return Ok(Vec::new());
     }
-    if db.get_database_backend() == DbBackend::Postgres {
+    if Dialect::of(db).arrays() {
         let sql = lock_orders_sql();
         let kinds = [&keys.ids, &keys.sessions, &keys.intents];
         return fixed_read::<order::Entity, _>(db, sql, &kinds).await;
@@ -370,7 +371,7 @@ async fn lock_payments<C: ConnectionTrait>(
     if keys.keys.is_empty() && keys.order_ids.is_empty() {
         return Ok(Vec::new());
     }
-    if db.get_database_backend() == DbBackend::Postgres {
+    if Dialect::of(db).arrays() {
         let sql = lock_payments_sql();
         let kinds = [&keys.keys, &keys.order_ids];
         return fixed_read::<payment::Entity, _>(db, sql, &kinds).await;

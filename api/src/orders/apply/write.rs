@@ -2,11 +2,11 @@
 //! statement on PostgreSQL.
 
 use super::Rows;
+use crate::db::Dialect;
 use entity::{order, payment};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, IntoActiveModel,
-    Iterable, Statement,
+    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable,
 };
 
 impl Rows {
@@ -30,7 +30,7 @@ impl Rows {
             .filter(|o| o.model != o.original)
             .map(|o| o.model)
             .collect();
-        if db.get_database_backend() == DbBackend::Postgres {
+        if Dialect::of(db).arrays() {
             return write_fixed(db, &new_payments, &changed_payments, &changed_orders).await;
         }
         if !new_payments.is_empty() {
@@ -169,7 +169,7 @@ async fn write_fixed<C: ConnectionTrait>(
         json(changed_orders)?,
         order_ids.into(),
     ];
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let statement = Dialect::of(db).statement(sql, values);
     let row = db
         .query_one_raw(statement)
         .await?

@@ -353,6 +353,16 @@ impl Drop for TestApp {
     }
 }
 
+/// The lines a CLI command wrote to standard error besides the first, which names the
+/// database it opened (`database: …`).
+pub fn said_besides_the_database(stderr: &str) -> Vec<&str> {
+    stderr
+        .trim()
+        .lines()
+        .filter(|line| !line.starts_with("database: "))
+        .collect()
+}
+
 pub fn cli(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut child = Command::new(gateway_bin())
         .args(args)

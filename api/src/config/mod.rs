@@ -1,10 +1,15 @@
 //! Typed settings, read from the environment and validated once at start-up.
 //!
-//! A bad value stops start-up with one line naming the setting and why.
+//! A bad value stops start-up with one line naming the setting and why. The keys
+//! (and the development keys made when they are not set) are read in `keys`.
 
-use crate::vault::{KeyRing, VaultKey};
+mod keys;
+
+pub use keys::{DevelopmentKey, SecretBytes};
+use keys::{jwt_secret, key_ring};
+
+use crate::vault::KeyRing;
 use ipnet::IpNet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,35 +32,6 @@ fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
 pub enum Environment {
     Development,
     Production,
-}
-
-/// Bytes that must never be printed: `Debug` shows only their length. Wiped from
-/// memory when dropped.
-#[derive(Clone)]
-pub struct SecretBytes(Vec<u8>);
-
-impl Drop for SecretBytes {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
-impl From<Vec<u8>> for SecretBytes {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-}
-
-impl SecretBytes {
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretBytes([redacted; {}])", self.0.len())
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,8 +147,8 @@ pub struct Config {
     pub watch: Watch,
     pub notifications: Notifications,
     pub json_logs: bool,
-    /// Names of the settings that fell back to generated development keys.
-    pub development_keys: Vec<&'static str>,
+    /// The settings that fell back to development keys (beside the SQLite file).
+    pub development_keys: Vec<DevelopmentKey>,
 }
 
 /// Reads settings through a function, so tests need not touch the process environment.
@@ -199,7 +175,7 @@ impl<'a> Source<'a> {
 
     fn parse<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError>
     where
-        T::Err: fmt::Display,
+        T::Err: std::fmt::Display,
     {
         match self.get(key) {
             None => Ok(default),
@@ -230,6 +206,12 @@ impl Config {
         let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = database_url(src, environment, &data_dir)?;
         let sqlite = database_url.starts_with("sqlite:");
+        // Development keys belong to the database whose secrets they seal: beside its
+        // SQLite file, whichever directory the command is run from.
+        let data_dir = match (src.get("DATA_DIR"), sqlite_dir(&database_url)) {
+            (None, Some(dir)) => dir,
+            _ => data_dir,
+        };
         let mut development_keys = Vec::new();
         let keys = key_ring(src, environment, &data_dir, &mut development_keys)?;
         let jwt_secret = jwt_secret(src, environment, &data_dir, &mut development_keys)?;
@@ -293,6 +275,23 @@ fn environment(src: &Source) -> Result<Environment, ConfigError> {
     }
 }
 
+/// The directory of a SQLite file URL (`sqlite://./data/g.db?mode=rwc` → `./data`).
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    let dir = Path::new(path).parent()?;
+    Some(if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir.to_path_buf()
+    })
+}
+
 fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<String, ConfigError> {
     let url = match src.get("DATABASE_URL") {
         Some(url) => url,
@@ -343,76 +342,6 @@ fn bind_addr(src: &Source) -> Result<SocketAddr, ConfigError> {
         }
         (None, None) => Ok(SocketAddr::from(([0, 0, 0, 0], 3000))),
     }
-}
-
-/// `PAYMENT_CONFIG_ENC_KEY` (or a development key) and the previous keys.
-fn key_ring(
-    src: &Source,
-    env: Environment,
-    data_dir: &Path,
-    development_keys: &mut Vec<&'static str>,
-) -> Result<KeyRing, ConfigError> {
-    const NAME: &str = "PAYMENT_CONFIG_ENC_KEY";
-    let current = match src.get(NAME) {
-        Some(hex) => VaultKey::from_hex(&hex).map_err(|e| bad(NAME, e.to_string()))?,
-        None if env == Environment::Production => {
-            return Err(bad(NAME, "must be set in production (64 hex characters)"));
-        }
-        None => {
-            development_keys.push(NAME);
-            let hex = dev_secret(
-                data_dir,
-                "dev-payment-config-enc.key",
-                VaultKey::generate_hex,
-            )
-            .map_err(|e| bad(NAME, e))?;
-            VaultKey::from_hex(&hex)
-                .map_err(|e| bad(NAME, format!("the development key file is damaged: {e}")))?
-        }
-    };
-    let mut previous = Vec::new();
-    if let Some(list) = src.get("PAYMENT_CONFIG_ENC_KEY_PREVIOUS") {
-        let keys = list.split(',').map(str::trim).filter(|s| !s.is_empty());
-        for (i, hex) in keys.enumerate() {
-            previous.push(VaultKey::from_hex(hex).map_err(|e| {
-                bad(
-                    "PAYMENT_CONFIG_ENC_KEY_PREVIOUS",
-                    format!("key {}: {e}", i + 1),
-                )
-            })?);
-        }
-    }
-    Ok(KeyRing::new(current, previous))
-}
-
-fn jwt_secret(
-    src: &Source,
-    env: Environment,
-    data_dir: &Path,
-    development_keys: &mut Vec<&'static str>,
-) -> Result<SecretBytes, ConfigError> {
-    let bytes = match src.get("JWT_SECRET") {
-        Some(s) if s.len() >= 32 => s.into_bytes(),
-        Some(s) => {
-            return Err(bad(
-                "JWT_SECRET",
-                format!("must be at least 32 bytes, got {}", s.len()),
-            ));
-        }
-        None if env == Environment::Production => {
-            return Err(bad(
-                "JWT_SECRET",
-                "must be set in production (at least 32 bytes)",
-            ));
-        }
-        None => {
-            development_keys.push("JWT_SECRET");
-            dev_secret(data_dir, "dev-jwt-secret", VaultKey::generate_hex)
-                .map_err(|e| bad("JWT_SECRET", e))?
-                .into_bytes()
-        }
-    };
-    Ok(SecretBytes(bytes))
 }
 
 fn trusted_proxies(src: &Source) -> Result<Vec<IpNet>, ConfigError> {
@@ -519,35 +448,6 @@ fn processing(src: &Source, sqlite: bool) -> Result<Processing, ConfigError> {
             src.positive("INBOX_WRITERS", 3)?.min(32) as usize
         },
     })
-}
-
-/// A development secret kept in the data directory, made on first use.
-fn dev_secret(dir: &Path, name: &str, make: fn() -> String) -> Result<String, String> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => return Ok(text.trim().to_string()),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "cannot read the development key {}: {e}",
-                path.display()
-            ));
-        }
-        Err(_) => {}
-    }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let value = make();
-    write_private(&path, &value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("WARNING: generated a DEVELOPMENT key in {}", path.display());
-    Ok(value)
-}
-
-fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(value.as_bytes())
 }
 
 #[cfg(test)]
