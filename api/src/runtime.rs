@@ -185,6 +185,16 @@ fn start_workers(
             wake.clone(),
         )
     });
+    let upkept = metrics.clone();
+    tasks.supervise("metrics upkeep", move || {
+        let metrics = upkept.clone();
+        async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                metrics.upkeep();
+            }
+        }
+    });
     let (alerts_db, alerts_config, alerts_cache, alerts_metrics) =
         (db.clone(), config.clone(), stripe.clone(), metrics.clone());
     tasks.supervise("alerts", move || {

@@ -9,7 +9,7 @@ mod send_test_event;
 mod stripe;
 mod tenant;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat, Source};
 use crate::tenants::{self, TenantSlug};
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
@@ -80,20 +80,49 @@ enum Command {
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    // The log format first, so that everything after it (a bad setting too) is
+    // written the way the operator asked.
+    let format = match LogFormat::load(&Source::env()) {
+        Ok(format) => format,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    init_logging(&config, matches!(command, Command::Serve));
+    init_logging(format, matches!(command, Command::Serve));
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            report(format, &format!("{e}"));
+            return ExitCode::from(2);
+        }
+    };
     match execute(command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report(format, &format!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Why the command failed: one line, `error: …`, or a JSON log line.
+fn report(format: LogFormat, error: &str) {
+    match format {
+        LogFormat::Text => eprintln!("error: {error}"),
+        LogFormat::Json => tracing::error!(error, "the command failed"),
+    }
+}
+
+/// A notice on standard error (which database a command opened): plain, or a JSON
+/// line like the log's.
+fn notice(format: LogFormat, key: &str, value: &str) {
+    match format {
+        LogFormat::Text => eprintln!("{key}: {value}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({"level": "INFO", "fields": {"message": key, key: value}})
+        ),
     }
 }
 
@@ -125,7 +154,7 @@ async fn migrate(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn init_logging(config: &Config, serving: bool) {
+fn init_logging(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let base = std::env::var("RUST_LOG")
         .ok()
@@ -138,7 +167,7 @@ fn init_logging(config: &Config, serving: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.json_logs {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.with_ansi(false).init();
@@ -148,7 +177,11 @@ fn init_logging(config: &Config, serving: bool) {
 /// Opens (and migrates) the database, saying which on standard error: a command run
 /// from another directory, or with another `DATABASE_URL`, says so at once.
 async fn open(config: &Config) -> Result<DatabaseConnection> {
-    eprintln!("database: {}", shown_url(&config.database_url));
+    notice(
+        config.log_format,
+        "database",
+        &shown_url(&config.database_url),
+    );
     crate::runtime::open_database(config).await
 }
 

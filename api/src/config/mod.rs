@@ -146,9 +146,30 @@ pub struct Config {
     pub processing: Processing,
     pub watch: Watch,
     pub notifications: Notifications,
-    pub json_logs: bool,
+    pub log_format: LogFormat,
     /// The settings that fell back to development keys (beside the SQLite file).
     pub development_keys: Vec<DevelopmentKey>,
+}
+
+/// `LOG_FORMAT`: how log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object a line, start-up warnings and errors included.
+    Json,
+}
+
+impl LogFormat {
+    pub fn load(src: &Source) -> Result<Self, ConfigError> {
+        match src.get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("") | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => Err(bad(
+                "LOG_FORMAT",
+                format!("{other:?} is neither \"text\" nor \"json\""),
+            )),
+        }
+    }
 }
 
 /// Reads settings through a function, so tests need not touch the process environment.
@@ -258,7 +279,7 @@ impl Config {
                 retry_base: Duration::from_millis(src.positive("NOTIFY_RETRY_BASE_MS", 5000)?),
                 allow_private: src.parse("NOTIFY_ALLOW_PRIVATE", false)?,
             },
-            json_logs: matches!(src.get("LOG_FORMAT").as_deref(), Some("json")),
+            log_format: LogFormat::load(src)?,
             development_keys,
         })
     }

@@ -166,17 +166,22 @@ pub async fn every(
             };
             let http = http.clone();
             tokio::spawn(async move {
-                match http.post(&url).json(&alert).send().await {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => tracing::warn!(
-                        status = r.status().as_u16(),
-                        "the alert receiver refused an alert"
-                    ),
+                let sent = match http.post(&url).json(&alert).send().await {
+                    Ok(r) if r.status().is_success() => true,
+                    Ok(r) => {
+                        tracing::warn!(
+                            status = r.status().as_u16(),
+                            "the alert receiver refused an alert"
+                        );
+                        false
+                    }
                     Err(e) => {
                         let error = crate::outbound::describe(&e);
-                        tracing::warn!(%error, "the alert receiver could not be reached")
+                        tracing::warn!(%error, "the alert receiver could not be reached");
+                        false
                     }
-                }
+                };
+                crate::metrics::alert(alert.state, sent);
             });
         }
     }

@@ -172,7 +172,7 @@ impl IntoResponse for Error {
         let message = match self {
             Error::Api { message, .. } => message,
             Error::Storage(err) if code == ErrorCode::Internal => {
-                crate::metrics::INTERNAL_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::internal_error();
                 tracing::error!(error = %err, "internal error: a statement failed that should not (a bug, not an outage)");
                 None
             }

@@ -1,6 +1,7 @@
 //! The HTTP server: every route, its limits, and the translation of requests into
 //! domain calls and of their results into answers.
 
+pub mod access_log;
 pub mod admin;
 pub mod client_ip;
 pub mod error;
@@ -34,11 +35,19 @@ pub async fn app(config: Config, db: DatabaseConnection) -> Result<Router, sea_o
 }
 
 /// The application, and, with `METRICS_BIND_ADDR`, the metrics listener's own router
-/// (`/metrics` only; the main one then answers 404 for it).
+/// (`/metrics` only; the main one then answers 404 for it); and what waits on orders,
+/// to be answered at shutdown.
 async fn apps(
     config: Config,
     db: DatabaseConnection,
-) -> Result<(Router, Option<Router>), sea_orm::DbErr> {
+) -> Result<
+    (
+        Router,
+        Option<Router>,
+        std::sync::Arc<crate::orders::watch::Watchers>,
+    ),
+    sea_orm::DbErr,
+> {
     let separate = config.metrics_bind_addr.is_some();
     let state = AppState::start(config, db).await?;
     let metrics = separate.then(|| {
@@ -46,7 +55,8 @@ async fn apps(
             .fallback(operations::not_found)
             .with_state(state.clone())
     });
-    Ok((router(state), metrics))
+    let watchers = state.changes.watchers.clone();
+    Ok((router(state), metrics, watchers))
 }
 
 fn router(state: AppState) -> Router {
@@ -112,6 +122,7 @@ fn router(state: AppState) -> Router {
         .merge(operations::probes().layer(bounded))
         .split_for_parts();
     routes
+        .route_layer(axum::middleware::from_fn(access_log::route))
         .layer(axum::Extension(std::sync::Arc::new(openapi::document(
             document,
         ))))
@@ -129,6 +140,11 @@ fn router(state: AppState) -> Router {
                 max_bytes: state.config.webhook_max_body_bytes.max(64 * 1024),
             },
             server::body_deadline,
+        ))
+        // Outermost: every answer is logged and counted, a 408 for a slow body too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::layer,
         ))
         .with_state(state)
 }
@@ -151,7 +167,7 @@ pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
     tracing::info!(%addr, "gateway listening");
     let connections = config.connections.clone();
     let metrics_addr = config.metrics_bind_addr;
-    let (app, metrics) = apps(config, db)
+    let (app, metrics, watchers) = apps(config, db)
         .await
         .context("DATABASE_URL: cannot open the database")?;
     if let (Some(addr), Some(metrics)) = (metrics_addr, metrics) {
@@ -162,12 +178,12 @@ pub async fn run(config: Config, listener: TcpListener) -> anyhow::Result<()> {
         tracing::info!(%addr, "metrics listening");
         let connections = connections.clone();
         tokio::spawn(async move {
-            if let Err(e) = server::serve(listener, metrics, &connections).await {
+            if let Err(e) = server::serve(listener, metrics, &connections, || {}).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
     }
-    server::serve(listener, app, &connections)
+    server::serve(listener, app, &connections, || watchers.close())
         .await
         .context("serving HTTP")
 }

@@ -109,6 +109,7 @@ async fn readiness(app: &AppState) -> Result<(), String> {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text: webhooks by status, latency histogram", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    app.metrics.watched_orders(app.changes.watchers.watched());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

@@ -256,6 +256,8 @@ pub async fn status(
         tokio::select! {
             _ = woken => continue,
             _ = tokio::time::sleep_until(deadline.into()) => return Ok(answer(&current, true)),
+            // Shutting down: unchanged so far; the widget asks again (another replica).
+            _ = app.changes.watchers.closed() => return Ok(answer(&current, true)),
         }
     }
 }

@@ -28,11 +28,13 @@ use tower::ServiceExt;
 /// How long requests in flight get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(25);
 
-/// Serves `app` on `listener` until the process receives SIGTERM or Ctrl-C.
+/// Serves `app` on `listener` until the process receives SIGTERM or Ctrl-C; then
+/// calls `on_shutdown` (which answers waiting long-polls) and drains.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: &Connections,
+    on_shutdown: impl FnOnce(),
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max));
     let per_ip = Arc::new(PerIp::default());
@@ -81,6 +83,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    on_shutdown();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN) => {

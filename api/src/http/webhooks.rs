@@ -58,11 +58,11 @@ enum Refusal {
 impl Refusal {
     fn label(&self) -> &'static str {
         match self {
-            Refusal::NoConfig { .. } => EventStatus::NoConfig.as_str(),
-            Refusal::Unverified { .. } => EventStatus::VerificationFailed.as_str(),
-            Refusal::NotAnEvent { .. } => "INVALID_PAYLOAD",
-            Refusal::Limited(_) => "RATE_LIMITED",
-            Refusal::Unavailable(_) => "UNAVAILABLE",
+            Refusal::NoConfig { .. } => "no_config",
+            Refusal::Unverified { .. } => "verification_failed",
+            Refusal::NotAnEvent { .. } => "invalid_payload",
+            Refusal::Limited(_) => "rate_limited",
+            Refusal::Unavailable(_) => "unavailable",
         }
     }
 
@@ -215,9 +215,9 @@ pub async fn receive(
     let (label, response) = match handled {
         Ok(received) => {
             let label = if received.duplicate {
-                "DUPLICATE"
+                "duplicate"
             } else {
-                EventStatus::Processing.as_str()
+                "verified"
             };
             (label, respond(StatusCode::OK, received))
         }
@@ -340,6 +340,7 @@ async fn store(
         reason: why.to_string(),
     })?;
     let event_id = facts.event_id.clone();
+    let stored_type = facts.event_type.clone();
     tracing::Span::current().record("stripe_event_id", event_id.as_str());
     let payload = match std::str::from_utf8(body) {
         Ok(text) => text.to_owned(),
@@ -357,7 +358,11 @@ async fn store(
         })
         .await
         .map_err(|e| Refusal::Unavailable(Error::Unavailable(e.to_string())))?;
-    tracing::debug!(duplicate = stored.duplicate, "event stored; answered 200");
+    tracing::info!(
+        duplicate = stored.duplicate,
+        event_type = stored_type.as_str(),
+        "delivery stored"
+    );
     Ok(Received {
         received: true,
         event_id,

@@ -191,6 +191,7 @@ async fn attempt_one(
     .insert(db)
     .await?;
     if status.is_some_and(|s| (200..300).contains(&s)) {
+        crate::metrics::notification("delivered");
         tracing::debug!(status, "notification delivered");
         return finish(db, &n, "DELIVERED", Some(now_ms()), None).await;
     }
@@ -202,9 +203,11 @@ async fn attempt_one(
     let failed = n.attempts + 1;
     let next = now_ms() + backoff(settings.retry_base, failed).as_millis() as i64;
     if next > n.created_at + GIVE_UP_AFTER_MS {
+        crate::metrics::notification("gave_up");
         tracing::warn!(message_id = %n.message_id, "a notification failed for 3 days; given up");
         return finish(db, &n, "FAILED", None, error).await;
     }
+    crate::metrics::notification("failed");
     notification::Entity::update_many()
         .col_expr(notification::Column::Attempts, Expr::value(failed))
         .col_expr(notification::Column::NextAttemptAt, Expr::value(next))

@@ -8,7 +8,7 @@
 //! not change are answered from memory, without a query.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -21,6 +21,9 @@ pub struct Watchers {
     waiting: Mutex<HashMap<String, Weak<Notify>>>,
     /// What widgets were last told of each order; forgotten at every change.
     pub statuses: StatusCache,
+    /// Set when the process shuts down: every waiting widget is answered at once.
+    closed: AtomicBool,
+    closing: Notify,
 }
 
 impl Watchers {
@@ -52,6 +55,24 @@ impl Watchers {
         if let Some(notify) = notify {
             notify.notify_waiters();
         }
+    }
+
+    /// The process is shutting down: every widget waiting now, and any that comes
+    /// while requests drain, is answered at once instead of when its wait ends.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.closing.notify_waiters();
+    }
+
+    /// Returns once `close` was called (at once if it was already).
+    pub async fn closed(&self) {
+        let closing = self.closing.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        closing.await
     }
 
     /// Orders watched now (for tests and metrics).

@@ -74,6 +74,10 @@ pub async fn recover(
         .exec(db)
         .await?;
     state.insert(db).await?;
+    crate::metrics::recovery(match &result {
+        Ok(summary) => Ok(summary.recovered as u64),
+        Err(_) => Err(()),
+    });
     result
 }
 

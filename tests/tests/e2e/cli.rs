@@ -231,3 +231,95 @@ async fn health_check_asks_ready(backend: Backend) {
 }
 
 on_both_backends!(health_check_asks_ready);
+
+/// A newcomer's CLI, run from a directory of its own on a SQLite file elsewhere:
+/// development keys made beside that file (not in the working directory), the
+/// database named on standard error, lists for people and for scripts, and no new
+/// key made over secrets sealed with one that went missing.
+#[test]
+fn the_cli_keeps_development_keys_beside_the_sqlite_file() {
+    let root = std::env::temp_dir().join(format!("gateway-cli-{}", random_hex(6)));
+    let (db_dir, cwd) = (root.join("db"), root.join("elsewhere"));
+    std::fs::create_dir_all(&db_dir).unwrap();
+    std::fs::create_dir_all(&cwd).unwrap();
+    let url = format!("sqlite://{}/gateway.db?mode=rwc", db_dir.display());
+    let env = [("DATABASE_URL".to_string(), url.clone())];
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = std::process::Command::new(gateway_bin())
+            .args(args)
+            .current_dir(&cwd)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            std::io::Write::write_all(&mut input, format!("{text}\n").as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    let (ok, _, stderr) = run(
+        &["tenant", "create", "corner-bistro", "--name", "Corner"],
+        None,
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("database: {url}")),
+        "the database it opened is named: {stderr}"
+    );
+    let key = db_dir.join("dev-payment-config-enc.key");
+    assert!(key.exists(), "the development key sits beside the file");
+    assert!(!cwd.join("data").exists(), "nothing is made where it ran");
+    let (ok, _, stderr) = run(
+        &["config", "set-secret", "corner-bistro"],
+        Some("whsec_cornerbistro_0123456789"),
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(
+        &["admin", "create", "--email", "owner@example.com"],
+        Some("a long enough password"),
+    );
+    assert!(ok, "{stderr}");
+
+    let (ok, listed, _) = run(&["tenant", "list", "--json"], None);
+    assert!(ok);
+    let tenants: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(tenants[0]["slug"], "corner-bistro");
+    assert_eq!(tenants[0]["configured"], true);
+    let (ok, table, _) = run(&["tenant", "list"], None);
+    assert!(
+        ok && table.contains("corner-bistro") && table.contains("Corner"),
+        "{table}"
+    );
+    let (ok, listed, _) = run(&["admin", "list", "--json"], None);
+    assert!(ok);
+    let admins: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(admins[0]["email"], "owner@example.com");
+    assert_eq!(admins[0]["role"], "platform_admin");
+    assert!(
+        !listed.contains("password") && !listed.contains("argon2"),
+        "{listed}"
+    );
+
+    // The key that sealed the secret is gone: the CLI stops and names it instead of
+    // sealing the next secret under a new one.
+    std::fs::remove_file(&key).unwrap();
+    let (ok, _, stderr) = run(
+        &["config", "set-secret", "corner-bistro"],
+        Some("whsec_cornerbistro_9876543210"),
+    );
+    assert!(!ok);
+    assert!(stderr.contains("PAYMENT_CONFIG_ENC_KEY"), "{stderr}");
+    assert!(!key.exists(), "no new key was made");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -14,6 +14,7 @@ mod money;
 mod notifications;
 mod openapi;
 mod operations;
+mod operator;
 mod ordering;
 mod orders;
 mod outbound;

@@ -32,7 +32,7 @@ async fn metrics_are_served_only_on_metrics_bind_addr_when_it_is_set(backend: Ba
         .unwrap();
     assert_eq!(scraped.status(), 200);
     let text = scraped.text().await.unwrap();
-    assert!(text.contains("gateway_webhooks_total"), "{text}");
+    assert!(text.contains("gateway_webhook_deliveries_total"), "{text}");
     // The main listener no longer serves it; its other routes are not on the other.
     let main = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(main.status(), 404);

@@ -28,6 +28,16 @@ pub fn gateway_bin() -> PathBuf {
     path
 }
 
+/// Where a log line (text or JSON) says the gateway listens.
+fn listening_addr(line: &str) -> Option<String> {
+    if let Some(rest) = line.split("gateway listening addr=").nth(1) {
+        return rest.split_whitespace().next().map(str::to_string);
+    }
+    let json: Value = serde_json::from_str(line).ok()?;
+    (json["fields"]["message"] == "gateway listening")
+        .then(|| json["fields"]["addr"].as_str().map(str::to_string))?
+}
+
 /// A running gateway process with its captured log.
 pub struct TestApp {
     pub db: TestDb,
@@ -65,9 +75,12 @@ impl TestApp {
             ("RUST_LOG".into(), "info".into()),
             ("PROCESSING_SWEEP_MS".into(), "200".into()),
         ];
+        // An empty value leaves the setting unset.
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
-            env.push((k.to_string(), v.to_string()));
+            if !v.is_empty() {
+                env.push((k.to_string(), v.to_string()));
+            }
         }
         let mut child = Command::new(gateway_bin())
             .arg("serve")
@@ -88,13 +101,8 @@ impl TestApp {
             let addr_tx = addr_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("gateway listening addr=").nth(1) {
-                        let _ = addr_tx.send(
-                            rest.split_whitespace()
-                                .next()
-                                .unwrap_or_default()
-                                .to_string(),
-                        );
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = addr_tx.send(addr);
                     }
                     logs.lock().unwrap().push(line);
                 }
@@ -162,6 +170,27 @@ impl TestApp {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS");
         kib * 1024
+    }
+
+    /// SIGTERM, as an orchestrator stops a replica: the gateway shuts down gracefully.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status.
+    pub fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// SIGKILL: no shutdown code runs.
