@@ -24,6 +24,24 @@ step() {
   return "$rc"
 }
 
+# The outside tools the tests check the gateway with: Prometheus and promtool
+# (Debian's `prometheus`), and PyPI's openapi-spec-validator and Schemathesis in a
+# virtualenv of their own under target/ (GATEWAY_TEST_TOOLS tells the tests where).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing prometheus (Debian package: prometheus, promtool)"
+    DEBIAN_FRONTEND=noninteractive step "prometheus" 10m bash -c 'apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }'
+  else
+    echo "prometheus is missing: sudo apt-get install prometheus" >&2
+    exit 1
+  fi
+fi
+tools=$PWD/target/test-tools
+if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
+  step "python test tools" 10m bash -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q --disable-pip-version-check 'openapi-spec-validator==0.9.*' 'schemathesis==4.*'"
+fi
+export GATEWAY_TEST_TOOLS=$tools/bin
+
 eval "$(scripts/pg.sh start)"
 trap 'scripts/pg.sh stop "$PG_DIR"' EXIT
 echo "PostgreSQL for the tests: $TEST_POSTGRES_URL"

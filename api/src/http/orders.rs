@@ -50,10 +50,11 @@ pub struct OrderStatusView {
     pub amount: i64,
     pub currency: String,
     pub livemode: bool,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/orders", tag = "orders",
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/orders", operation_id = "create_order", tag = "orders",
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = CreateOrder, security(("api_key" = [])),
     responses(
         (status = 201, description = "created", body = OrderCreated),
@@ -218,7 +219,7 @@ async fn current_status(app: &AppState, order_id: &str) -> Result<CachedStatus> 
     Ok(known)
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", tag = "orders",
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}/status", operation_id = "order_status", tag = "orders",
     params(("order_id" = String, Path, description = "the unguessable order id"), ("If-None-Match" = Option<String>, Header, description = "the ETag of a previous answer"),
            ("wait" = Option<u64>, Query, description = "with If-None-Match: hold the request up to this many seconds (at most 60) until the status changes")),
     responses(

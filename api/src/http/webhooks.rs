@@ -186,7 +186,7 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
     delivery = %delivery_id(),
     stripe_event_id = tracing::field::Empty,
 ))]
-#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", operation_id = "receive_stripe_webhook", tag = "webhooks",
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
     request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),
     responses(

@@ -160,6 +160,61 @@ async fn every_success_body_in_the_openapi_document_is_typed(backend: Backend) {
     );
 }
 
+/// The document is valid OpenAPI 3 by the reference validator (PyPI's
+/// `openapi-spec-validator`), and says what clients generated from it need: one id per
+/// operation, where the server is, timestamps as date-times, the rate limit on every
+/// route and the 404 of every route that names something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_valid_and_complete() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    assert!(
+        doc["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "a servers entry"
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                !id.is_empty() && ids.insert(id.to_string()),
+                "{method} {path}: operation id {id:?} is missing or taken"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.contains_key("429"), "{method} {path}: no 429");
+            if path.contains('{') {
+                assert!(responses.contains_key("404"), "{method} {path}: no 404");
+            }
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if field.ends_with("_at") {
+                assert_eq!(
+                    property["format"], "date-time",
+                    "{name}.{field} is a timestamp: {property}"
+                );
+            }
+        }
+    }
+    let Some(validator) = tool("openapi-spec-validator") else {
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("gateway-openapi-{}.json", random_hex(6)));
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new(validator)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 on_both_backends!(
     openapi_document_lists_every_route_and_each_is_served,
     every_success_body_in_the_openapi_document_is_typed,

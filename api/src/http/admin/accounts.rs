@@ -27,6 +27,7 @@ pub struct Login {
 pub struct Token {
     /// A bearer token for the admin API.
     token: String,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
@@ -193,6 +194,7 @@ pub async fn me(State(app): State<AppState>, admin: Admin) -> Result<Json<Me>> {
 pub struct TenantView {
     slug: String,
     name: String,
+    #[schema(format = DateTime)]
     created_at: String,
     /// The path of the endpoint URL to give Stripe.
     webhook_path: String,

@@ -42,7 +42,7 @@ pub struct ApiKeyView {
     revoked_at: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/api-keys", operation_id = "create_api_key", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
     request_body(content = Option<NewApiKey>, description = "optional: the mode, live by default"), responses(
     (status = 201, description = "the key is shown this once and stored hashed", body = ApiKeyCreated),
     (status = 422, description = "mode is neither live nor test", body = ErrorBody)))]
@@ -67,7 +67,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/api-keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/api-keys", operation_id = "list_api_keys", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
     (status = 200, description = "every key of the tenant, newest first", body = Items<ApiKeyView>)))]
 pub async fn list(
     State(app): State<AppState>,
@@ -88,7 +88,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/api-keys/{id}", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses(
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/api-keys/{id}", operation_id = "revoke_api_key", tag = "api keys", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses(
     (status = 204, description = "revoked"), (status = 404, description = "no such live key", body = ErrorBody)))]
 pub async fn revoke(
     State(app): State<AppState>,

@@ -61,7 +61,9 @@ pub struct EventItem {
     error: Option<String>,
     attempts: i32,
     order_id: Option<String>,
+    #[schema(format = DateTime)]
     received_at: String,
+    #[schema(format = DateTime)]
     processed_at: Option<String>,
     /// `webhook` (delivered by Stripe) or `recovered` (fetched from Stripe's API).
     source: String,
@@ -84,7 +86,7 @@ fn item(row: webhook_event::Model) -> EventItem {
 }
 
 /// `GET …/webhook-events?status=&type=&limit=&cursor=`
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", tag = "webhook events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", operation_id = "list_webhook_events", tag = "webhook events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, description = "newest first", body = EventPage),
@@ -138,7 +140,7 @@ async fn one(app: &AppState, tenant_id: i64, id: i64) -> Result<webhook_event::M
 }
 
 /// `GET …/webhook-events/{id}`: with its payload (JSON when it parses).
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}", tag = "webhook events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}", operation_id = "show_webhook_event", tag = "webhook events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
     responses((status = 200, description = "one event with its payload", body = EventDetail), (status = 404, description = "no such event", body = ErrorBody)))]
 pub async fn show(
@@ -189,7 +191,7 @@ pub struct Retried {
 }
 
 /// `POST …/webhook-events/{id}/retry`: process a FAILED event again.
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}/retry", tag = "webhook events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/{id}/retry", operation_id = "retry_webhook_event", tag = "webhook events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), responses((status = 200, description = "back to PROCESSING with fresh attempts", body = Retried),
     (status = 409, description = "`not_failed`", body = ErrorBody), (status = 422, description = "the stored body is not a Stripe event", body = ErrorBody)))]
 pub async fn retry(
@@ -241,7 +243,7 @@ pub struct TypeParam {
 }
 
 /// `POST …/webhook-events/retry?type=`: every FAILED event matching the filter (at most 1000).
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/retry", tag = "webhook events", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/retry", operation_id = "retry_failed_webhook_events", tag = "webhook events", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("type" = Option<String>, Query)),
     responses((status = 200, description = "every FAILED event matching (at most 1000)", body = RetriedAll)))]
 pub async fn retry_all(
@@ -287,12 +289,13 @@ pub struct UnroutedItem {
     #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
     error: Option<String>,
+    #[schema(format = DateTime)]
     received_at: String,
 }
 
 /// `GET /api/v1/admin/unrouted-deliveries`: deliveries to slugs that match no tenant,
 /// newest first (platform admins). A mistyped endpoint URL in Stripe shows up here.
-#[utoipa::path(get, path = "/api/v1/admin/unrouted-deliveries", tag = "webhook events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/unrouted-deliveries", operation_id = "unrouted_deliveries", tag = "webhook events", security(("bearer" = [])),
     params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "newest first", body = Page<UnroutedItem>),
               (status = 403, description = "platform admins only", body = ErrorBody)))]

@@ -20,6 +20,7 @@ const STUCK_AFTER_MS: i64 = 5 * 60 * 1000;
 /// The latest delivery of any kind.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LastDelivery {
+    #[schema(format = DateTime)]
     at: String,
     #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
@@ -72,7 +73,7 @@ pub struct TenantHealth {
     deliveries_per_hour: Vec<HourCounts>,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/health", tag = "admin", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/health", operation_id = "tenant_health", tag = "admin", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
     (status = 200, description = "the tenant at a glance", body = TenantHealth),
     (status = 404, description = "no such tenant, or not the caller's", body = ErrorBody)))]
 pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<TenantHealth>> {

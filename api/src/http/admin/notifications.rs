@@ -32,10 +32,11 @@ pub struct EndpointCreated {
 pub struct EndpointView {
     id: i64,
     url: String,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", operation_id = "add_notification_endpoint", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = NewEndpoint,
     responses((status = 201, description = "added; the secret is shown this once", body = EndpointCreated),
               (status = 422, description = "`invalid_notification_url`: not http(s), or it reaches inside the platform", body = ErrorBody)))]
@@ -69,7 +70,7 @@ pub async fn add(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", operation_id = "list_notification_endpoints", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")),
     responses((status = 200, description = "the tenant's endpoints; never their secrets", body = Items<EndpointView>)))]
 pub async fn list(
@@ -89,7 +90,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}", operation_id = "remove_notification_endpoint", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
     responses((status = 204, description = "removed"), (status = 404, description = "no such endpoint", body = ErrorBody)))]
 pub async fn remove(
@@ -105,6 +106,7 @@ pub async fn remove(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
+    #[schema(format = DateTime)]
     at: String,
     /// The receiver's HTTP status; none when it could not be reached.
     response_status: Option<i32>,
@@ -120,8 +122,11 @@ pub struct DeliveryView {
     event_type: String,
     /// `PENDING`, `DELIVERED` or `FAILED`
     status: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     delivered_at: Option<String>,
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
     attempts: Vec<AttemptView>,
 }
@@ -133,7 +138,7 @@ async fn endpoint_of(app: &AppState, tenant_id: i64, id: i64) -> Result<()> {
         .ok_or(ErrorCode::NotificationEndpointNotFound.into())
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries", operation_id = "list_notification_deliveries", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
     responses((status = 200, description = "the endpoint's notifications, newest first, each with every attempt", body = Items<DeliveryView>),
               (status = 404, description = "no such endpoint", body = ErrorBody)))]
@@ -175,7 +180,7 @@ pub struct SentAgain {
     status: &'static str,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries/{delivery}/send-again", tag = "notifications", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/deliveries/{delivery}/send-again", operation_id = "send_notification_again", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path), ("delivery" = i64, Path)),
     responses((status = 200, description = "queued again, with the same webhook-id", body = SentAgain),
               (status = 404, description = "no such notification", body = ErrorBody)))]

@@ -28,6 +28,7 @@ pub struct PaymentView {
     amount: Option<i64>,
     currency: Option<String>,
     amount_refunded: i64,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -50,7 +51,9 @@ pub struct OrderView {
     /// The status an admin set by hand, if any: a floor later events can raise.
     manual_status: Option<String>,
     manual_reason: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
     payments: Vec<PaymentView>,
 }
@@ -104,7 +107,7 @@ fn parse_cursor(cursor: &str) -> Result<store::OrderCursor> {
 }
 
 /// `GET …/orders?status=&limit=&cursor=`: newest first, each with its payments.
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/orders", operation_id = "list_orders", tag = "orders", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "newest first, each with its payments", body = Page<OrderView>),
               (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
@@ -144,7 +147,7 @@ pub struct Override {
 
 /// `POST …/orders/{order_id}/override` `{"status","reason"}`: sets the status by hand
 /// (a payment settled outside Stripe, say). Later events can raise it, not lower it.
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/orders/{order_id}/override", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/orders/{order_id}/override", operation_id = "override_order_status", tag = "orders", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("order_id" = String, Path)), request_body = Override,
     responses((status = 200, description = "the order with its new status (a floor later events can raise)", body = OrderView),
               (status = 422, description = "unknown status or missing reason", body = ErrorBody), (status = 404, description = "no such order", body = ErrorBody)))]

@@ -21,8 +21,10 @@ pub struct SecretView {
     hint: String,
     /// SHA-256 of the secret, shortened: compare it with the secret you hold.
     fingerprint: String,
+    #[schema(format = DateTime)]
     created_at: String,
     /// When a rotated-out secret stops verifying; none for the current one.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -33,6 +35,7 @@ pub struct PaymentConfigView {
     provider: &'static str,
     configured: bool,
     secrets: Vec<SecretView>,
+    #[schema(format = DateTime)]
     updated_at: Option<String>,
     /// The path of the endpoint URL to give Stripe.
     webhook_path: String,
@@ -60,7 +63,7 @@ async fn describe(app: &AppState, access: &TenantAccess) -> Result<Json<PaymentC
 }
 
 /// `GET …/payment-config`
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/payment-config", operation_id = "show_payment_config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
     (status = 200, description = "never a secret", body = PaymentConfigView),
     (status = 404, description = "no such tenant, or not the caller's", body = ErrorBody)))]
 pub async fn show(
@@ -81,7 +84,7 @@ fn parse_secret(text: &str) -> Result<WebhookSecret> {
 }
 
 /// `PUT …/payment-config`: set or replace; the old secret stops working now.
-#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/payment-config", operation_id = "set_webhook_secret", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
     request_body = SetSecret, responses(
     (status = 200, description = "set; every older secret stops verifying now", body = PaymentConfigView),
     (status = 422, description = "`invalid_webhook_secret`: not a Stripe webhook secret (whsec_…)", body = ErrorBody)))]
@@ -104,7 +107,7 @@ pub struct Rotate {
 }
 
 /// `POST …/payment-config/rotate`: the new secret now, the old one until it expires.
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/payment-config/rotate", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/payment-config/rotate", operation_id = "rotate_webhook_secret", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")),
     request_body = Rotate, responses(
     (status = 200, description = "the new secret verifies now; the previous one until it expires", body = PaymentConfigView),
     (status = 422, description = "not a Stripe webhook secret, or a grace period over 24 hours", body = ErrorBody)))]
@@ -134,7 +137,7 @@ pub async fn rotate(
 }
 
 /// `DELETE …/payment-config`
-#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/payment-config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/payment-config", operation_id = "delete_payment_config", tag = "payment config", security(("bearer" = [])), params(("tenant" = String, Path, description = "the restaurant's slug")), responses(
     (status = 204, description = "removed; deliveries now answer 404 no_config"), (status = 404, description = "nothing configured", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
     let removed = secrets::delete(&app.db, access.tenant.id, &access.admin.actor()).await?;

@@ -39,7 +39,7 @@ async fn view(app: &AppState, tenant_id: i64) -> Result<Json<ApiKeyView>> {
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", tag = "stripe", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", operation_id = "show_stripe_api_key", tag = "stripe", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")),
     responses((status = 200, description = "configured, hint and mode; never the key", body = ApiKeyView)))]
 pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<ApiKeyView>> {
@@ -52,7 +52,7 @@ pub struct SetApiKey {
     api_key: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", tag = "stripe", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", operation_id = "set_stripe_api_key", tag = "stripe", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = SetApiKey,
     responses((status = 200, description = "set; sealed like the webhook secret", body = ApiKeyView),
               (status = 422, description = "`invalid_stripe_api_key`", body = ErrorBody)))]
@@ -69,7 +69,7 @@ pub async fn put(
     view(&app, access.tenant.id).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", tag = "stripe", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", operation_id = "delete_stripe_api_key", tag = "stripe", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")),
     responses((status = 204, description = "removed"), (status = 404, description = "no key was set", body = ErrorBody)))]
 pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result<Response> {
@@ -84,6 +84,7 @@ pub async fn delete(State(app): State<AppState>, access: TenantAccess) -> Result
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct Recover {
     /// RFC 3339; by default where the last recovery ended (or 3 days back).
+    #[schema(format = DateTime)]
     since: Option<String>,
 }
 
@@ -102,7 +103,7 @@ pub fn recover_error(e: RecoverError) -> Error {
 }
 
 /// `POST …/recover`: fetch this tenant's events from Stripe and apply those never received.
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/recover", tag = "stripe", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/recover", operation_id = "recover_tenant", tag = "stripe", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body(content = Option<Recover>, description = "optional"),
     responses((status = 200, description = "what was listed, already had, recovered, failed", body = Summary),
               (status = 409, description = "`no_stripe_api_key`", body = ErrorBody),
@@ -151,10 +152,11 @@ pub async fn recover(
 pub struct Diagnosis {
     /// Errors first.
     findings: Vec<Finding>,
+    #[schema(format = DateTime)]
     checked_at: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/diagnosis", tag = "stripe", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/diagnosis", operation_id = "diagnose_tenant", tag = "stripe", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")),
     responses((status = 200, description = "every finding, with evidence and fix", body = Diagnosis)))]
 pub async fn diagnose(

@@ -86,3 +86,25 @@ where
         }
     }
 }
+
+/// A command-line tool the tests run against the gateway (`promtool`, PyPI's
+/// `openapi-spec-validator`…): from `scripts/test.sh`'s tool directory
+/// (`GATEWAY_TEST_TOOLS`), else from `PATH`. CI must have it; elsewhere a test that
+/// lacks it says so and skips that part.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let candidates = std::env::var_os("GATEWAY_TEST_TOOLS")
+        .into_iter()
+        .chain(std::env::var_os("PATH"))
+        .flat_map(|dirs| std::env::split_paths(&dirs).collect::<Vec<_>>());
+    for dir in candidates {
+        let path = dir.join(name);
+        if path.is_file() {
+            return Some(path);
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} is required in CI (scripts/test.sh installs it)");
+    }
+    eprintln!("{name} is not installed: that part of the test is skipped");
+    None
+}
