@@ -11,6 +11,7 @@ mod hostile;
 mod logs;
 mod longpoll;
 mod money;
+mod monitoring;
 mod notifications;
 mod openapi;
 mod operations;
