@@ -82,9 +82,11 @@ fn describe() {
     for name in [
         "gateway_webhook_duration_seconds",
         "gateway_inbox_queued_seconds",
-        "gateway_inbox_group_seconds",
     ] {
         let _ = histogram!(name);
+    }
+    for phase in ["statements", "commit"] {
+        let _ = histogram!("gateway_inbox_group_seconds", "phase" => phase);
     }
     describe_counter!(
         "gateway_inbox_grouped_events_total",

@@ -5,6 +5,13 @@
 
 use std::fmt::Write;
 
+/// Whether `text` holds a control character (NUL, a line break, an escape…): refused
+/// in the names, references and reasons people type, which are shown and stored as
+/// they are (PostgreSQL refuses NUL in text).
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 /// How much of an untrusted text is kept.
 pub const MAX_BYTES: usize = 200;
 

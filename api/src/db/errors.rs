@@ -25,18 +25,23 @@ fn sqlx_unavailable(e: &sea_orm::sqlx::Error) -> bool {
         E::Protocol(_) => true,
         E::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.parse::<u32>() {
+            // PostgreSQL's codes are five characters, most of them digits (22021 is a
+            // bad character, not SQLite's "busy" in its low byte): ask which it is.
+            let postgres = db
+                .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            if postgres {
+                // Connection (08), serialization and deadlock (40001, 40P01),
+                // insufficient resources (53), operator intervention (57: cancelled by
+                // a timeout, shutting down), lock not available (55P03, 55006), system
+                // errors (58).
+                ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))
+                    || matches!(code.as_str(), "40001" | "40P01" | "55P03" | "55006")
+            } else {
                 // SQLite (the primary code is the low byte): busy, locked, I/O error,
                 // corrupt, full, cannot open, protocol, read-only database.
-                Ok(n) => matches!(n & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 15),
-                // PostgreSQL: connection (08), serialization and deadlock (40001,
-                // 40P01), insufficient resources (53), operator intervention (57:
-                // cancelled by a timeout, shutting down), lock not available (55P03),
-                // system errors (58).
-                Err(_) => {
-                    ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))
-                        || matches!(code.as_str(), "40001" | "40P01" | "55P03" | "55006")
-                }
+                code.parse::<u32>()
+                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14 | 15))
             }
         }
         _ => false,

@@ -156,6 +156,9 @@ impl From<AdminError> for Error {
         match e {
             AdminError::Invalid(message) => Error::invalid(message),
             AdminError::EmailTaken => ErrorCode::EmailTaken.into(),
+            AdminError::NoTenant(slug) => {
+                Error::with_message(ErrorCode::TenantNotFound, format!("no tenant {slug}"))
+            }
             AdminError::Db(e) => Error::Storage(e),
         }
     }

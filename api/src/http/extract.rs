@@ -50,9 +50,29 @@ where
         if empty {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state)
+        // A body of `null` says "nothing" as well as no body does.
+        <ApiJson<Option<T>> as FromRequest<S>>::from_request(req, state)
             .await
-            .map(Some)
+            .map(|ApiJson(value)| value.map(Self))
+    }
+}
+
+/// `Path<T>`, but a path parameter that does not parse (an id out of range) is a 400
+/// `invalid_request` in the API's JSON, like every other error.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|e| Error::with_message(ErrorCode::InvalidRequest, e.body_text()))
     }
 }
 
@@ -132,11 +152,45 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
             cursor: Option<String>,
         }
         let ApiQuery(p) = ApiQuery::<Params>::from_request_parts(parts, state).await?;
+        let limit = p.limit.unwrap_or(Self::DEFAULT);
+        if !(1..=Self::MAX).contains(&limit) {
+            return Err(Error::with_message(
+                ErrorCode::InvalidFilter,
+                format!("limit is 1 to {}", Self::MAX),
+            ));
+        }
         Ok(Self {
-            limit: p.limit.unwrap_or(Self::DEFAULT).clamp(1, Self::MAX),
+            limit,
             cursor: p.cursor.filter(|c| !c.is_empty()),
         })
     }
+}
+
+/// The paging parameters of a list whose cursor is a row id, as the document states
+/// them (what `Paging` enforces).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; `Paging` parses the query
+pub struct PageParams {
+    /// Rows on the page: 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18})?$")]
+    cursor: Option<String>,
+}
+
+/// The paging parameters of the order list, whose cursor is a time and an order id.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; `Paging` parses the query
+pub struct OrderPageParams {
+    /// Orders on the page: 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^([0-9]{1,18}_[0-9a-f]{32})?$")]
+    cursor: Option<String>,
 }
 
 /// One page of a list, newest first.
@@ -158,4 +212,49 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// An integer field that also takes a JSON number with a zero fraction (`2599.0`): JSON
+/// Schema's `integer` admits those, and clients written in JavaScript send them.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::de::Error as _;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(D::Error::custom(format!("{number} is not a whole number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Amount {
+        #[serde(deserialize_with = "whole_number")]
+        amount: i64,
+    }
+
+    fn amount(json: &str) -> Result<i64, String> {
+        serde_json::from_str::<Amount>(json)
+            .map(|a| a.amount)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_are_taken_in_either_spelling() {
+        assert_eq!(amount(r#"{"amount":2599}"#), Ok(2599));
+        assert_eq!(amount(r#"{"amount":2599.0}"#), Ok(2599));
+        assert_eq!(amount(r#"{"amount":-3}"#), Ok(-3));
+        assert!(
+            amount(r#"{"amount":25.99}"#)
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+        assert!(amount(r#"{"amount":1e300}"#).is_err());
+        assert!(amount(r#"{"amount":"2599"}"#).is_err());
+    }
 }

@@ -3,13 +3,13 @@
 use super::AppState;
 use super::client_ip::ClientIp;
 use super::error::{Error, ErrorBody, ErrorCode, Result, respond};
-use super::extract::{ApiJson, ApiQuery, bearer};
+use super::extract::{ApiJson, ApiPath, ApiQuery, bearer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::orders::store;
 use crate::orders::watch::CachedStatus;
 use crate::tenants::{self, TenantSlug, api_keys};
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::order;
@@ -20,9 +20,17 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
+    /// In the currency's smallest unit (cents): 1 to 99,999,999, as Stripe allows.
+    #[schema(minimum = 1, maximum = 99_999_999)]
+    #[serde(deserialize_with = "crate::http::extract::whole_number")]
     pub amount: i64,
+    /// A three-letter ISO code, e.g. `eur` (any case).
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
+    /// Your own reference (a table, a ticket): at most 200 characters, no control
+    /// characters.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     pub reference: Option<String>,
 }
 
@@ -63,7 +71,7 @@ pub struct OrderStatusView {
         (status = 429, description = "over the API key's rate limit, or this address guessed too many keys; see Retry-After", body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     Extension(client): Extension<ClientIp>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOrder>,
@@ -98,7 +106,7 @@ pub async fn create(
             "amount must be a whole number of the currency's smallest unit, from 1 to {MAX_AMOUNT}"
         )));
     }
-    let currency = body.currency.trim().to_ascii_lowercase();
+    let currency = body.currency.to_ascii_lowercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
         return Err(Error::invalid(
             "currency must be a three-letter ISO code, e.g. \"eur\"",
@@ -108,8 +116,13 @@ pub async fn create(
         .reference
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
-    if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(Error::invalid("reference must be at most 200 characters"));
+    if reference
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 200 || crate::untrusted::has_control(r))
+    {
+        return Err(Error::invalid(
+            "reference must be at most 200 characters, without control characters",
+        ));
     }
     let order = store::create(
         &app.db,
@@ -228,11 +241,11 @@ async fn current_status(app: &AppState, order_id: &str) -> Result<CachedStatus> 
         (status = 404, description = "no such order", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<String>,
     ApiQuery(wait): ApiQuery<Wait>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    if !order_id.starts_with("ord_") || order_id.len() > 64 {
+    if !crate::orders::store::is_order_id(&order_id) {
         return Err(Error::from(ErrorCode::OrderNotFound));
     }
     let wait = Duration::from_secs(wait.wait.unwrap_or(0).min(MAX_WAIT_SECS));

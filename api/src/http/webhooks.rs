@@ -5,6 +5,7 @@
 
 use super::AppState;
 use super::error::{Error, ErrorBody, ErrorCode, respond};
+use super::extract::ApiPath;
 use super::ratelimit::refused;
 use crate::clock::now_ms;
 use crate::stripe::signature::VerifyError;
@@ -14,7 +15,7 @@ use crate::tenants::secrets::Lookup;
 use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -198,7 +199,7 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
         (status = 503, description = "storage unavailable: nothing stored, Stripe retries", body = ErrorBody)))]
 pub async fn receive(
     State(app): State<AppState>,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -14,6 +14,15 @@ use sea_orm::{
 
 pub use super::apply::{Applied, Outcome};
 
+/// Whether `text` can be an order id (`ord_` and letters or digits): anything else is
+/// no order, without asking the database.
+pub fn is_order_id(text: &str) -> bool {
+    text.len() <= 64
+        && text
+            .strip_prefix("ord_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 pub fn new_order_id() -> String {
     let mut bytes = [0u8; 16];
     rand::fill(&mut bytes);

@@ -43,6 +43,8 @@ pub enum AdminError {
     Invalid(String),
     #[error("an admin with this email already exists")]
     EmailTaken,
+    #[error("no tenant {0}")]
+    NoTenant(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -68,7 +70,8 @@ pub fn dummy_hash() -> &'static str {
 }
 
 pub fn validate_password(password: &str) -> Result<(), AdminError> {
-    if password.chars().count() < 12 || password.len() > 1024 {
+    let characters = password.chars().count();
+    if !(12..=1024).contains(&characters) {
         return Err(AdminError::Invalid(
             "a password is 12 to 1024 characters".into(),
         ));
@@ -83,7 +86,7 @@ pub fn validate_email(email: &str) -> Result<String, AdminError> {
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
         })
-        && !email.chars().any(char::is_whitespace);
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(email)
     } else {
@@ -148,7 +151,7 @@ pub async fn create(
             Some(
                 super::find_by_slug(db, &slug)
                     .await?
-                    .ok_or_else(|| invalid(format!("no tenant {slug}")))?
+                    .ok_or_else(|| AdminError::NoTenant(slug.to_string()))?
                     .id,
             )
         }

@@ -58,8 +58,8 @@ pub async fn slug_of<C: ConnectionTrait>(
 /// A restaurant's display name, trimmed: 1 to 200 characters.
 pub fn validate_name(name: &str) -> Result<&str, &'static str> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err("name must be 1 to 200 characters");
+    if name.is_empty() || name.chars().count() > 200 || crate::untrusted::has_control(name) {
+        return Err("name must be 1 to 200 characters, without control characters");
     }
     Ok(name)
 }

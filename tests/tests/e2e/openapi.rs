@@ -215,7 +215,75 @@ async fn the_openapi_document_is_valid_and_complete() {
     );
 }
 
+/// An outside fuzzer reads the document and tries every operation: Schemathesis
+/// (PyPI), every check, on a fresh gateway whose rate limits are lifted (so that it
+/// meets the handlers, not the limiter) and whose Stripe rejects the made-up API keys
+/// the fuzzer saves, as Stripe would. No server error, and no answer that disagrees
+/// with the document: statuses, content types, bodies, and what it accepts and
+/// refuses. `tests/schemathesis/schemathesis.toml` says what a schema cannot.
+async fn schemathesis_finds_nothing_the_document_does_not_say(backend: Backend) {
+    let Some(schemathesis) = tool("schemathesis") else {
+        return;
+    };
+    let ca = TestCa::new("schemathesis");
+    let stripe = FakeStripe::start_tls(&ca.issue(&["localhost", "127.0.0.1"])).await;
+    stripe.reject_key(true);
+    let trusted = ca.pem_path.display().to_string();
+    let mut env = vec![
+        ("SSL_CERT_FILE", trusted.as_str()),
+        ("STRIPE_API_BASE", stripe.url.as_str()),
+        ("RECOVERY_INTERVAL_SECS", "0"),
+    ];
+    let lifted = [
+        "RATE_LIMIT_WEBHOOK_PER_SEC",
+        "RATE_LIMIT_WEBHOOK_BURST",
+        "RATE_LIMIT_ORDERS_PER_SEC",
+        "RATE_LIMIT_ORDERS_BURST",
+        "RATE_LIMIT_STATUS_PER_SEC",
+        "RATE_LIMIT_STATUS_BURST",
+        "RATE_LIMIT_OTHER_PER_SEC",
+        "RATE_LIMIT_OTHER_BURST",
+        "RATE_LIMIT_LOGIN_PER_SEC",
+        "RATE_LIMIT_LOGIN_BURST",
+        "RATE_LIMIT_KEY_GUESSES_PER_MIN",
+    ];
+    env.extend(lifted.iter().map(|k| (*k, "1000000")));
+    let app = TestApp::spawn_with(backend, &env).await;
+    let _tenant = app.tenant();
+    let email = format!("fuzz-{}@example.com", random_hex(4));
+    app.create_admin(&email, "platform_admin", None);
+    let token = app.login(&email).await;
+    let config =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis/schemathesis.toml");
+    let out = tokio::task::spawn_blocking({
+        let url = app.url("/api/v1/openapi.json");
+        move || {
+            std::process::Command::new(schemathesis)
+                .arg("--config-file")
+                .arg(config)
+                .args(["run", &url, "--checks", "all", "--max-examples", "20"])
+                .args(["--phases", "examples,coverage,fuzzing", "--seed", "1"])
+                .args(["--workers", "2", "--no-color"])
+                .args(["--header", &format!("Authorization: Bearer {token}")])
+                // These two end the token the fuzzer signs in with.
+                .args(["--exclude-path", "/api/v1/admin/logout"])
+                .args(["--exclude-path", "/api/v1/admin/me/password"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.contains(" passed"),
+        "Schemathesis found something:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 on_both_backends!(
+    schemathesis_finds_nothing_the_document_does_not_say,
     openapi_document_lists_every_route_and_each_is_served,
     every_success_body_in_the_openapi_document_is_typed,
 );

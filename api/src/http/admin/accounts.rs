@@ -1,6 +1,6 @@
 //! Login, the caller, tenants and admin accounts.
 
-use super::auth::{self, Admin};
+use super::auth::{self, Admin, PlatformAdmin};
 use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
 use crate::http::client_ip::ClientIp;
@@ -95,6 +95,7 @@ pub async fn logout(State(app): State<AppState>, admin: Admin) -> Result<StatusC
 pub struct PasswordChange {
     current_password: String,
     /// 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     new_password: String,
 }
 
@@ -238,7 +239,15 @@ pub async fn list_tenants(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewTenant {
+    /// 3 to 63 characters of a-z, 0-9 and '-': the restaurant's part of its webhook URL.
+    #[schema(pattern = "^[a-z0-9-]{3,63}$")]
     slug: String,
+    /// 1 to 200 characters, not only spaces, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
 }
 
@@ -248,11 +257,10 @@ pub struct NewTenant {
     (status = 409, description = "`slug_taken`", body = ErrorBody), (status = 422, description = "invalid slug or name", body = ErrorBody)))]
 pub async fn create_tenant(
     State(app): State<AppState>,
-    admin: Admin,
+    PlatformAdmin(admin): PlatformAdmin,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<Response> {
-    admin.require_platform()?;
-    let slug = TenantSlug::parse(body.slug.trim()).map_err(|e| Error::invalid(e.to_string()))?;
+    let slug = TenantSlug::parse(&body.slug).map_err(|e| Error::invalid(e.to_string()))?;
     let name = tenants::validate_name(&body.name).map_err(Error::invalid)?;
     let tenant = match tenants::create(&app.db, &slug, name, &admin.actor()).await {
         Ok(t) => t,
@@ -264,10 +272,30 @@ pub async fn create_tenant(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewAdmin {
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s.\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*\\.[^\\s\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     email: String,
+    /// 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
-    role: String,
-    tenant: Option<String>,
+    #[serde(flatten)]
+    role: NewRole,
+}
+
+/// The new admin's role, and for a tenant admin its tenant.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum NewRole {
+    /// Every tenant; creates tenants and admins.
+    PlatformAdmin,
+    /// One restaurant's settings.
+    TenantAdmin {
+        /// The restaurant's slug.
+        #[schema(pattern = "^[a-z0-9-]{3,63}$")]
+        tenant: String,
+    },
 }
 
 /// A new admin account.
@@ -282,19 +310,22 @@ pub struct AdminCreated {
 /// `POST /api/v1/admin/users` (platform admin).
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewAdmin, responses(
     (status = 201, description = "created", body = AdminCreated), (status = 403, description = "platform admins only", body = ErrorBody),
-    (status = 409, description = "`email_taken`", body = ErrorBody), (status = 422, description = "invalid email, password (12+ characters), role or tenant", body = ErrorBody)))]
+    (status = 409, description = "`email_taken`", body = ErrorBody), (status = 404, description = "`tenant_not_found`: no tenant by that slug", body = ErrorBody), (status = 422, description = "invalid email, password (12+ characters), role or tenant", body = ErrorBody)))]
 pub async fn create_user(
     State(app): State<AppState>,
-    admin: Admin,
+    PlatformAdmin(admin): PlatformAdmin,
     ApiJson(body): ApiJson<NewAdmin>,
 ) -> Result<Response> {
-    admin.require_platform()?;
+    let (role, tenant) = match &body.role {
+        NewRole::PlatformAdmin => ("platform_admin", None),
+        NewRole::TenantAdmin { tenant } => ("tenant_admin", Some(tenant.as_str())),
+    };
     let created = admins::create(
         &app.db,
         &body.email,
         &body.password,
-        &body.role,
-        body.tenant.as_deref(),
+        role,
+        tenant,
         &admin.actor(),
     )
     .await?;

@@ -5,10 +5,11 @@ use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use crate::http::extract::ApiJson;
+use crate::http::extract::ApiPath;
 use crate::tenants::api_keys;
 use crate::tenants::api_keys::Mode;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,18 @@ pub struct ApiKeyCreated {
 /// `{"mode": "live" | "test"}`; live when absent.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct NewApiKey {
+    /// `live` (the default) or `test`.
+    #[schema(value_type = Option<KeyMode>)]
     mode: Option<String>,
+}
+
+/// A key's mode: a test key's orders are paid only by test-mode events.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // the document's name for the two values `NewApiKey.mode` takes
+pub enum KeyMode {
+    Live,
+    Test,
 }
 
 /// A key as it is listed: never the key itself.
@@ -93,7 +105,7 @@ pub async fn list(
 pub async fn revoke(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id)): Path<(String, i64)>,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
 ) -> Result<Response> {
     if !api_keys::revoke(&app.db, access.tenant.id, id, &access.admin.actor()).await? {
         return Err(ErrorCode::ApiKeyNotFound.into());

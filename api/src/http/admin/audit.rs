@@ -49,7 +49,7 @@ async fn page(
 
 /// `GET /api/v1/admin/tenants/{tenant}/audit-log`
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/audit-log", operation_id = "tenant_audit_log", tag = "admin", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "the restaurant's slug"), ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), crate::http::extract::PageParams),
     responses((status = 200, description = "changes to this tenant, newest first", body = Page<AuditEntry>),
               (status = 404, description = "no such tenant, or not the caller's", body = ErrorBody)))]
 pub async fn tenant_log(
@@ -62,7 +62,7 @@ pub async fn tenant_log(
 
 /// `GET /api/v1/admin/audit-log`: everything (platform admins).
 #[utoipa::path(get, path = "/api/v1/admin/audit-log", operation_id = "audit_log", tag = "admin", security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    params(crate::http::extract::PageParams),
     responses((status = 200, description = "every change, newest first", body = Page<AuditEntry>),
               (status = 403, description = "platform admins only", body = ErrorBody)))]
 pub async fn full_log(

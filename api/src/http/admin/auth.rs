@@ -144,6 +144,20 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// A platform admin: a tenant admin is refused (403) before the request's body is
+/// read, whatever the body says.
+pub struct PlatformAdmin(pub Admin);
+
+impl FromRequestParts<AppState> for PlatformAdmin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self> {
+        let admin = Admin::from_request_parts(parts, app).await?;
+        admin.require_platform()?;
+        Ok(Self(admin))
+    }
+}
+
 /// An admin and the tenant named by `{tenant}` in the path, which the admin may see.
 /// Any other tenant answers 404, exactly as one that does not exist.
 pub struct TenantAccess {

@@ -6,14 +6,14 @@ use super::health::NotRecorded;
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
-use crate::http::extract::{ApiQuery, Page, Paging};
+use crate::http::extract::{ApiPath, ApiQuery, Page, Paging};
 use crate::stripe::event;
 use crate::tenants::audit;
 use crate::webhooks::log::{self, EventStatus, Filter};
 use crate::webhooks::processor::Work;
 use crate::webhooks::rejected;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use entity::webhook_event;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ pub struct FilterParams {
 
 impl FilterParams {
     fn parse(self) -> Result<Filter> {
-        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+        let status = match self.status.as_deref() {
             None => None,
             Some(s) => Some(EventStatus::parse(s).ok_or_else(|| {
                 let all: Vec<&str> = EventStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -40,7 +40,15 @@ impl FilterParams {
         };
         Ok(Filter {
             status,
-            event_type: self.kind.filter(|t| !t.is_empty()),
+            event_type: match self.kind.filter(|t| !t.is_empty()) {
+                Some(t) if crate::untrusted::has_control(&t) || t.chars().count() > 200 => {
+                    return Err(Error::with_message(
+                        ErrorCode::InvalidFilter,
+                        "type is a Stripe event type, e.g. checkout.session.completed",
+                    ));
+                }
+                kind => kind,
+            },
         })
     }
 }
@@ -87,8 +95,7 @@ fn item(row: webhook_event::Model) -> EventItem {
 
 /// `GET …/webhook-events?status=&type=&limit=&cursor=`
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/webhook-events", operation_id = "list_webhook_events", tag = "webhook events", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("type" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<crate::webhooks::EventStatus>, Query), ("type" = Option<String>, Query, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$", description = "a Stripe event type, e.g. checkout.session.completed"), crate::http::extract::PageParams),
     responses((status = 200, description = "newest first", body = EventPage),
               (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
 pub async fn list(
@@ -146,7 +153,7 @@ async fn one(app: &AppState, tenant_id: i64, id: i64) -> Result<webhook_event::M
 pub async fn show(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id)): Path<(String, i64)>,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<EventDetail>> {
     let mut row = one(&app, access.tenant.id, id).await?;
     let payload = match row.payload.take() {
@@ -197,7 +204,7 @@ pub struct Retried {
 pub async fn retry(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id)): Path<(String, i64)>,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<Retried>> {
     let row = one(&app, access.tenant.id, id).await?;
     if EventStatus::parse(&row.status) != Some(EventStatus::Failed) {
@@ -244,7 +251,7 @@ pub struct TypeParam {
 
 /// `POST …/webhook-events/retry?type=`: every FAILED event matching the filter (at most 1000).
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/webhook-events/retry", operation_id = "retry_failed_webhook_events", tag = "webhook events", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "the restaurant's slug"), ("type" = Option<String>, Query)),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("type" = Option<String>, Query, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,200}$", description = "only events of this Stripe type")),
     responses((status = 200, description = "every FAILED event matching (at most 1000)", body = RetriedAll)))]
 pub async fn retry_all(
     State(app): State<AppState>,
@@ -252,6 +259,15 @@ pub async fn retry_all(
     ApiQuery(params): ApiQuery<TypeParam>,
 ) -> Result<Json<RetriedAll>> {
     let kind = params.kind.filter(|t| !t.is_empty());
+    if kind
+        .as_deref()
+        .is_some_and(|t| crate::untrusted::has_control(t) || t.chars().count() > 200)
+    {
+        return Err(Error::with_message(
+            ErrorCode::InvalidFilter,
+            "type is a Stripe event type, e.g. checkout.session.completed",
+        ));
+    }
     let rows = log::failed(&app.db, access.tenant.id, kind.clone(), 1000).await?;
     let txn = crate::db::begin_write(&app.db).await?;
     let mut queued = Vec::new();
@@ -296,7 +312,7 @@ pub struct UnroutedItem {
 /// `GET /api/v1/admin/unrouted-deliveries`: deliveries to slugs that match no tenant,
 /// newest first (platform admins). A mistyped endpoint URL in Stripe shows up here.
 #[utoipa::path(get, path = "/api/v1/admin/unrouted-deliveries", operation_id = "unrouted_deliveries", tag = "webhook events", security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    params(crate::http::extract::PageParams),
     responses((status = 200, description = "newest first", body = Page<UnroutedItem>),
               (status = 403, description = "platform admins only", body = ErrorBody)))]
 pub async fn unrouted(

@@ -5,17 +5,23 @@ use super::auth::TenantAccess;
 use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
-use crate::http::extract::{ApiJson, Items};
+use crate::http::extract::{ApiJson, ApiPath, Items};
 use crate::notify::{AddErrorKind, deliver, endpoints};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewEndpoint {
-    /// Where to POST notifications: a public http(s) URL.
+    /// Where to POST notifications: a public http(s) URL (its host must resolve to
+    /// public addresses when it is saved).
+    #[schema(
+        format = "uri",
+        pattern = "^[hH][tT][tT][pP][sS]?://",
+        max_length = 2048
+    )]
     url: String,
 }
 
@@ -96,7 +102,7 @@ pub async fn list(
 pub async fn remove(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id)): Path<(String, i64)>,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
 ) -> Result<Response> {
     if !endpoints::remove(&app.db, access.tenant.id, id, &access.admin.actor()).await? {
         return Err(ErrorCode::NotificationEndpointNotFound.into());
@@ -145,7 +151,7 @@ async fn endpoint_of(app: &AppState, tenant_id: i64, id: i64) -> Result<()> {
 pub async fn deliveries(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id)): Path<(String, i64)>,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
 ) -> Result<Json<Items<DeliveryView>>> {
     endpoint_of(&app, access.tenant.id, id).await?;
     let rows = deliver::log(&app.db, access.tenant.id, id, 100).await?;
@@ -187,7 +193,7 @@ pub struct SentAgain {
 pub async fn send_again(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, id, delivery)): Path<(String, i64, i64)>,
+    ApiPath((_, id, delivery)): ApiPath<(String, i64, i64)>,
 ) -> Result<Json<SentAgain>> {
     endpoint_of(&app, access.tenant.id, id).await?;
     if !deliver::send_again(&app.db, access.tenant.id, delivery).await? {

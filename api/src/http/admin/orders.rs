@@ -4,12 +4,12 @@ use super::auth::TenantAccess;
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
-use crate::http::extract::{ApiJson, ApiQuery, Page, Paging, bad_cursor};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Page, Paging, bad_cursor};
 use crate::orders::lifecycle::{self, OrderStatus};
 use crate::orders::store;
 use crate::tenants::audit;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use entity::{order, payment};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -108,7 +108,7 @@ fn parse_cursor(cursor: &str) -> Result<store::OrderCursor> {
 
 /// `GET …/orders?status=&limit=&cursor=`: newest first, each with its payments.
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/orders", operation_id = "list_orders", tag = "orders", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<String>, Query), ("limit" = Option<u64>, Query), ("cursor" = Option<String>, Query)),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("status" = Option<crate::orders::lifecycle::OrderStatus>, Query), crate::http::extract::OrderPageParams),
     responses((status = 200, description = "newest first, each with its payments", body = Page<OrderView>),
               (status = 400, description = "unknown status or bad cursor", body = ErrorBody)))]
 pub async fn list(
@@ -117,7 +117,7 @@ pub async fn list(
     ApiQuery(param): ApiQuery<StatusParam>,
     paging: Paging,
 ) -> Result<Json<Page<OrderView>>> {
-    let status = match param.status.as_deref().filter(|s| !s.is_empty()) {
+    let status = match param.status.as_deref() {
         None => None,
         Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| {
             Error::with_message(
@@ -142,6 +142,13 @@ pub async fn list(
 pub struct Override {
     #[schema(value_type = crate::orders::lifecycle::OrderStatus)]
     status: String,
+    /// Why, for the audit log: 1 to 500 characters, not only spaces, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     reason: String,
 }
 
@@ -154,14 +161,19 @@ pub struct Override {
 pub async fn override_status(
     State(app): State<AppState>,
     access: TenantAccess,
-    Path((_, order_id)): Path<(String, String)>,
+    ApiPath((_, order_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Override>,
 ) -> Result<Json<OrderView>> {
     let status = OrderStatus::parse(body.status.trim())
         .ok_or_else(|| Error::invalid("status is an order status, e.g. PAID"))?;
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(Error::invalid("a reason (1 to 500 characters) is required"));
+    if reason.is_empty() || reason.chars().count() > 500 || crate::untrusted::has_control(reason) {
+        return Err(Error::invalid(
+            "a reason (1 to 500 characters, without control characters) is required",
+        ));
+    }
+    if !store::is_order_id(&order_id) {
+        return Err(ErrorCode::OrderNotFound.into());
     }
     let tenant_id = access.tenant.id;
     let txn = crate::db::begin_write(&app.db).await?;

@@ -75,6 +75,8 @@ pub async fn show(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SetSecret {
+    /// The endpoint's signing secret, as Stripe's dashboard shows it.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/=_-]{8,200}$")]
     webhook_secret: String,
 }
 
@@ -102,7 +104,12 @@ pub async fn put(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Rotate {
+    /// The endpoint's new signing secret.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/=_-]{8,200}$")]
     webhook_secret: String,
+    /// How long the previous secret keeps verifying: at most 86400 (24 hours, as Stripe
+    /// allows); 3600 when absent.
+    #[schema(minimum = 0, maximum = 86400)]
     previous_expires_in_secs: Option<u64>,
 }
 

@@ -49,6 +49,7 @@ pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<J
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SetApiKey {
     /// A restricted key with read access to Events and Webhook Endpoints (`rk_live_…`).
+    #[schema(pattern = "^[rs]k_(live|test)_[A-Za-z0-9]{8,250}$")]
     api_key: String,
 }
 
@@ -114,7 +115,11 @@ pub async fn recover(
     access: TenantAccess,
     body: Option<ApiJson<Recover>>,
 ) -> Result<Json<Summary>> {
-    let since = match body.and_then(|ApiJson(b)| b.since) {
+    // An empty `since` is no `since`, as an empty form field sends it.
+    let since = match body
+        .and_then(|ApiJson(b)| b.since)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(text) => Some(
             chrono::DateTime::parse_from_rfc3339(&text)
