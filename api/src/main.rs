@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         .build()
         .expect("the async runtime starts");
     let code = runtime.block_on(gateway::cli::main());
+    gateway::cli::logs::flush();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     runtime.shutdown_timeout(SHUTDOWN);

@@ -29,7 +29,12 @@ pub fn start_gateway_with(
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("PAYMENT_CONFIG_ENC_KEY", ENC_KEY)
         .env("JWT_SECRET", "bench-jwt-secret-bench-jwt-secret-0123")
-        .env("RUST_LOG", "warn,gateway=info")
+        // The gateway's own default level (info), unless GATEWAY_RUST_LOG says otherwise
+        // (e.g. `warn` to measure without the per-request lines).
+        .env(
+            "RUST_LOG",
+            std::env::var("GATEWAY_RUST_LOG").unwrap_or_else(|_| "warn,gateway=info".into()),
+        )
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod health_check;
 mod keys;
+pub mod logs;
 mod send_test_event;
 mod stripe;
 mod tenant;
@@ -108,6 +109,8 @@ pub async fn main() -> ExitCode {
 
 /// Why the command failed: one line, `error: …`, or a JSON log line.
 fn report(format: LogFormat, error: &str) {
+    // After the lines logged before it.
+    logs::flush();
     match format {
         LogFormat::Text => eprintln!("error: {error}"),
         LogFormat::Json => tracing::error!(error, "the command failed"),
@@ -117,6 +120,7 @@ fn report(format: LogFormat, error: &str) {
 /// A notice on standard error (which database a command opened): plain, or a JSON
 /// line like the log's.
 fn notice(format: LogFormat, key: &str, value: &str) {
+    logs::flush();
     match format {
         LogFormat::Text => eprintln!("{key}: {value}"),
         LogFormat::Json => eprintln!(
@@ -166,7 +170,7 @@ fn init_logging(format: LogFormat, serving: bool) {
         .unwrap_or_else(|_| EnvFilter::new(format!("info,{quiet}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(logs::Stderr);
     if format == LogFormat::Json {
         builder.json().init();
     } else {

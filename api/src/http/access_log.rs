@@ -1,7 +1,8 @@
 //! One line per request: its id (`X-Request-Id`, taken from the client when it is a
 //! plain token, else made here, and echoed in the answer), method, route template,
-//! status and duration; and the same figures in the metrics. Everything logged while
-//! the request is handled carries the id.
+//! status and duration, and for a Stripe delivery its tenant, event and outcome; and
+//! the same figures in the metrics. Everything logged while the request is handled
+//! carries the id.
 
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -9,13 +10,23 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
-use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
 
-/// The request's id, for handlers that want to name it.
+/// The request's id, for handlers that want to name it (the webhook handler puts it
+/// in the span every line about a delivery carries).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// What the webhook handler learned of a delivery, added to its request's line.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub tenant: String,
+    pub delivery: String,
+    pub stripe_event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub outcome: &'static str,
+}
 
 /// The route template that answered (set by `route`, read by `layer`).
 #[derive(Debug, Clone)]
@@ -25,6 +36,8 @@ struct Route(String);
 pub const UNMATCHED: &str = "unmatched";
 
 /// The outermost layer: names the request, logs and counts it once it is answered.
+/// (No span around the whole request: entering one at every poll costs more than the
+/// line; the webhook handler's own span carries the id into the lines it causes.)
 pub async fn layer(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request
@@ -35,23 +48,27 @@ pub async fn layer(State(app): State<AppState>, mut request: Request, next: Next
         .map_or_else(new_id, str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).await;
     let elapsed = started.elapsed();
-    let route = response
-        .extensions()
+    let extensions = response.extensions();
+    let route = extensions
         .get::<Route>()
         .map_or(UNMATCHED, |r| r.0.as_str());
     let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route,
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "answered"
-        )
-    });
+    let delivery = extensions.get::<Delivery>();
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        tenant = delivery.map(|d| tracing::field::display(&d.tenant)),
+        delivery = delivery.map(|d| tracing::field::display(&d.delivery)),
+        stripe_event_id = delivery.and_then(|d| d.stripe_event_id.as_deref()),
+        event_type = delivery.and_then(|d| d.event_type.as_deref()),
+        outcome = delivery.map(|d| d.outcome),
+        "answered"
+    );
     app.metrics
         .http_request(method.as_str(), route, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -4,6 +4,7 @@
 //! one place where a refusal becomes its log row, its metric label and its response.
 
 use super::AppState;
+use super::access_log::{Delivery, RequestId};
 use super::error::{Error, ErrorBody, ErrorCode, respond};
 use super::extract::ApiPath;
 use super::ratelimit::refused;
@@ -14,12 +15,14 @@ use crate::tenants::TenantSlug;
 use crate::tenants::secrets::Lookup;
 use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The answer to a stored delivery.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -29,6 +32,10 @@ pub struct Received {
     pub event_id: String,
     /// True when this tenant already had the event id: nothing is applied twice.
     pub duplicate: bool,
+    /// The event's type, for the request's log line (not in the answer).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub event_type: String,
 }
 
 /// Why a delivery is not stored as an event to process.
@@ -180,13 +187,6 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
     }
 }
 
-/// Every line logged for a delivery, here and in the inbox writer, carries its tenant,
-/// a delivery id of its own and (once read) its event id.
-#[tracing::instrument(name = "webhook", skip_all, fields(
-    tenant = %crate::untrusted::cut(&tenant),
-    delivery = %delivery_id(),
-    stripe_event_id = tracing::field::Empty,
-))]
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe/{tenant}", operation_id = "receive_stripe_webhook", tag = "webhooks",
     params(("tenant" = String, Path, description = "the restaurant's slug"), ("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
     request_body(content = Object, description = "the Stripe event, verified on its raw bytes", content_type = "application/json"),
@@ -199,9 +199,32 @@ fn claimed_id_and_type(body: &[u8]) -> (Option<String>, Option<String>) {
         (status = 503, description = "storage unavailable: nothing stored, Stripe retries", body = ErrorBody)))]
 pub async fn receive(
     State(app): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     ApiPath(tenant): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    // Every line logged for a delivery, here and in the inbox writer, carries its
+    // request id, tenant, a delivery id of its own and (once read) its event id.
+    let delivery = delivery_id();
+    let span = tracing::info_span!(
+        "webhook",
+        request_id = request_id.as_ref().map(|Extension(id)| id.0.as_str()),
+        tenant = %crate::untrusted::cut(&tenant),
+        delivery = %delivery,
+        stripe_event_id = tracing::field::Empty,
+    );
+    receive_in(app, tenant, headers, body, delivery)
+        .instrument(span)
+        .await
+}
+
+async fn receive_in(
+    app: AppState,
+    tenant: String,
+    headers: HeaderMap,
+    body: Bytes,
+    delivery: String,
 ) -> Response {
     let started = Instant::now();
     // Bounded: a delivery that storage cannot take in time is answered 503 (a commit that
@@ -213,18 +236,30 @@ pub async fn receive(
             "storage did not take the event within {wait:?}"
         )))),
     };
-    let (label, response) = match handled {
+    let mut logged = Delivery {
+        tenant: crate::untrusted::cut(&tenant),
+        delivery,
+        ..Delivery::default()
+    };
+    let mut response = match handled {
         Ok(received) => {
-            let label = if received.duplicate {
+            logged.outcome = if received.duplicate {
                 "duplicate"
             } else {
                 "verified"
             };
-            (label, respond(StatusCode::OK, received))
+            logged.stripe_event_id = Some(received.event_id.clone());
+            logged.event_type = Some(received.event_type.clone());
+            respond(StatusCode::OK, received)
         }
-        Err(refusal) => (refusal.label(), refusal.answer(&app, &tenant, &body)),
+        Err(refusal) => {
+            logged.outcome = refusal.label();
+            refusal.answer(&app, &tenant, &body)
+        }
     };
-    app.metrics.webhook(label, started.elapsed());
+    app.metrics.webhook(logged.outcome, started.elapsed());
+    // The request's one line (`access_log`) names the delivery.
+    response.extensions_mut().insert(logged);
     response
 }
 
@@ -341,8 +376,9 @@ async fn store(
         reason: why.to_string(),
     })?;
     let event_id = facts.event_id.clone();
-    let stored_type = facts.event_type.clone();
-    tracing::Span::current().record("stripe_event_id", event_id.as_str());
+    let event_type = facts.event_type.as_str().to_owned();
+    let span = tracing::Span::current();
+    span.record("stripe_event_id", event_id.as_str());
     let payload = match std::str::from_utf8(body) {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
@@ -355,18 +391,14 @@ async fn store(
             payload,
             facts,
             source: Source::Webhook,
-            span: tracing::Span::current(),
+            span,
         })
         .await
         .map_err(|e| Refusal::Unavailable(Error::Unavailable(e.to_string())))?;
-    tracing::info!(
-        duplicate = stored.duplicate,
-        event_type = stored_type.as_str(),
-        "delivery stored"
-    );
     Ok(Received {
         received: true,
         event_id,
         duplicate: stored.duplicate,
+        event_type,
     })
 }

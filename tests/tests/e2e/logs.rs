@@ -120,7 +120,7 @@ async fn a_delivery_can_be_followed_through_the_log(backend: Backend) {
         .unwrap_or_else(|| panic!("the writer's line about {id}: {logs}"));
     let answered = lines
         .iter()
-        .find(|l| l.contains("delivery stored"))
+        .find(|l| l.contains("answered") && l.contains("status=200"))
         .unwrap_or_else(|| panic!("the handler's line about {id}: {logs}"));
     assert!(stored.contains(&tenant.slug) && answered.contains(&tenant.slug));
     let delivery = |line: &str| {
