@@ -24,18 +24,30 @@ step() {
   return "$rc"
 }
 
+# A Debian package the tests need (`need_package PACKAGE COMMAND… [-- APT OPTIONS]`):
+# installed when one of its commands is missing and we are root.
+need_package() {
+  local package=$1 commands=() options=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do commands+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  options=("$@")
+  for command in "${commands[@]}"; do
+    command -v "$command" >/dev/null 2>&1 && continue
+    if [ "$(id -u)" != 0 ]; then
+      echo "$command is missing: sudo apt-get install $package" >&2
+      exit 1
+    fi
+    echo "installing $package (Debian package)"
+    DEBIAN_FRONTEND=noninteractive step "$package" 10m bash -c "apt-get install -y -q ${options[*]} $package >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q ${options[*]} $package >/dev/null; }"
+    return
+  done
+}
+
 # The outside tools the tests check the gateway with: Prometheus and promtool
 # (Debian's `prometheus`), and PyPI's openapi-spec-validator and Schemathesis in a
 # virtualenv of their own under target/ (GATEWAY_TEST_TOOLS tells the tests where).
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing prometheus (Debian package: prometheus, promtool)"
-    DEBIAN_FRONTEND=noninteractive step "prometheus" 10m bash -c 'apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }'
-  else
-    echo "prometheus is missing: sudo apt-get install prometheus" >&2
-    exit 1
-  fi
-fi
+need_package prometheus prometheus promtool -- --no-install-recommends
 tools=$PWD/target/test-tools
 if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
   step "python test tools" 10m bash -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q --disable-pip-version-check 'openapi-spec-validator==0.9.*' 'schemathesis==4.*'"
@@ -56,15 +68,7 @@ step "build" 20m cargo build --workspace --bins "${features[@]}"
 step "unit and end-to-end tests" 30m cargo test --workspace "${features[@]}" -- --test-threads "${TEST_THREADS:-8}"
 
 # The settings panel, in headless Chromium from Debian's packages, against the binary.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing chromium (Debian package)"
-    DEBIAN_FRONTEND=noninteractive step "chromium" 10m bash -c 'apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }'
-  else
-    echo "chromium is missing: sudo apt-get install chromium" >&2
-    exit 1
-  fi
-fi
+need_package chromium chromium
 step "panel test dependencies" 5m npm ci --prefix admin-ui/tests --no-audit --no-fund --loglevel=error
 echo "panel tests (screenshots go to tests/artifacts/panel/)"
 step "panel tests" 10m env GATEWAY_BIN="$PWD/target/debug/gateway" CHROMIUM="$(command -v chromium)" \

@@ -20,6 +20,7 @@ mod ordering;
 mod orders;
 mod outbound;
 mod rate_limits;
+mod readme;
 mod recovery;
 mod storage;
 mod webhooks;
