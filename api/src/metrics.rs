@@ -54,7 +54,8 @@ fn recorder() -> &'static PrometheusHandle {
 }
 
 /// The help text of every series, and every labelled series at zero, so that a
-/// dashboard and a rule see them before anything happened.
+/// dashboard and a rule see them before anything happened: first those of deliveries
+/// and events.
 fn describe() {
     describe_counter!(
         "gateway_webhook_deliveries_total",
@@ -105,6 +106,12 @@ fn describe() {
         "Orders that widgets are long-polling on this replica now."
     );
     gauge!("gateway_status_watched_orders").set(0.0);
+    describe_around();
+}
+
+/// The series of what happens around deliveries: widgets, requests, notifications,
+/// recovery, alerts and the build.
+fn describe_around() {
     describe_counter!(
         "gateway_status_reads_total",
         "Widget status reads, by where the answer came from."

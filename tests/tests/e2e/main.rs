@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod deploy;
 mod diagnosis;
 mod durability;
 mod exactly_once;
