@@ -50,7 +50,7 @@ need_package() {
 need_package prometheus prometheus promtool -- --no-install-recommends
 tools=$PWD/target/test-tools
 if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
-  step "python test tools" 10m bash -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q --disable-pip-version-check 'openapi-spec-validator==0.9.*' 'schemathesis==4.*'"
+  step "python test tools" 10m bash -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q --disable-pip-version-check 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5'"
 fi
 export GATEWAY_TEST_TOOLS=$tools/bin
 

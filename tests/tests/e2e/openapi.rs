@@ -263,7 +263,9 @@ async fn schemathesis_finds_nothing_the_document_does_not_say(backend: Backend) 
                 .arg(config)
                 .args(["run", &url, "--checks", "all", "--max-examples", "20"])
                 .args(["--phases", "examples,coverage,fuzzing", "--seed", "1"])
-                .args(["--workers", "2", "--no-color"])
+                // One worker: Hypothesis' source inspection is not thread-safe (seen
+                // once as "AST constructor recursion depth mismatch" with two).
+                .args(["--workers", "1", "--no-color"])
                 .args(["--header", &format!("Authorization: Bearer {token}")])
                 // These two end the token the fuzzer signs in with.
                 .args(["--exclude-path", "/api/v1/admin/logout"])
