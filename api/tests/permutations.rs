@@ -78,6 +78,7 @@ type State = (
     bool,
     bool,
     i64,
+    String,
 );
 
 async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, key: &str) -> State {
@@ -106,6 +107,7 @@ async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, ke
         p.succeeded,
         p.failed,
         p.amount_refunded,
+        p.disputes.clone(),
     )
 }
 
@@ -224,13 +226,79 @@ async fn every_delivery_order(backend: Backend) {
     for (delivery_order, state) in &leaves {
         assert_eq!(state, &expected, "delivery order {delivery_order:?}");
     }
-    let (status, .., payment_status, amount, currency, _, _, refunded) = expected;
+    let (status, .., payment_status, amount, currency, _, _, refunded, _) = expected;
     assert_eq!(status, "REFUNDED");
     assert_eq!(payment_status, "refunded");
     assert_eq!(
         (amount, currency.as_deref(), refunded),
         (Some(2599), Some("eur"), 2599)
     );
+}
+
+/// A paid order partially refunded, then disputed: the dispute opened, moved under
+/// review and closed (`closed`: won or lost).
+fn dispute_events(order_id: &str, closed: &str) -> Vec<EventFacts> {
+    let all = events(order_id, 0);
+    let mut dispute = fixture("dispute");
+    dispute["id"] = json!("dp_0");
+    dispute["charge"] = json!("ch_0");
+    dispute["payment_intent"] = json!("pi_0");
+    dispute["amount"] = json!(1599);
+    dispute["currency"] = json!("eur");
+    dispute["reason"] = json!("fraudulent");
+    let at = |status: &str| {
+        let mut d = dispute.clone();
+        d["status"] = json!(status);
+        d
+    };
+    vec![
+        all[0].clone(),
+        all[5].clone(),
+        facts("charge.dispute.created", at("needs_response")),
+        facts("charge.dispute.updated", at("under_review")),
+        facts("charge.dispute.closed", at(closed)),
+    ]
+}
+
+on_both!(
+    payment_refund_and_dispute_in_every_order_reach_the_same_end,
+    disputes_in_every_order
+);
+/// CONTRACT §11: any order of arrival gives the same end; won returns a partially
+/// refunded order to `PARTIALLY_REFUNDED`, lost makes it `DISPUTE_LOST`.
+async fn disputes_in_every_order(backend: Backend) {
+    let (db, tenant, order) = one_order(backend, "perm-disputes").await;
+    for (closed, end, payment_status) in [
+        ("won", "PARTIALLY_REFUNDED", "partially_refunded"),
+        ("lost", "DISPUTE_LOST", "dispute_lost"),
+    ] {
+        let events = dispute_events(&order.id, closed);
+        let txn = db.begin().await.unwrap();
+        let mut leaves = Vec::new();
+        explore(
+            &txn,
+            tenant.id,
+            &order.id,
+            "pi_0",
+            &events,
+            &mut Vec::new(),
+            &mut leaves,
+        )
+        .await;
+        txn.rollback().await.unwrap();
+        assert_eq!(leaves.len(), 120, "every permutation of 5 events");
+        let expected = leaves[0].1.clone();
+        for (delivery_order, state) in &leaves {
+            assert_eq!(state, &expected, "delivery order {delivery_order:?}");
+        }
+        assert_eq!(expected.0, end);
+        assert_eq!(expected.5, payment_status);
+        assert_eq!(expected.10, 1000, "the refund still counts");
+        let disputes: Value = serde_json::from_str(&expected.11).unwrap();
+        assert_eq!(disputes["dp_0"]["status"], closed);
+        assert_eq!(disputes["dp_0"]["amount"], 1599);
+        assert_eq!(disputes["dp_0"]["reason"], "fraudulent");
+    }
 }
 
 /// Every permutation of `items`, by Heap's algorithm.

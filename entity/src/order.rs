@@ -14,6 +14,8 @@ pub struct Model {
     pub payment_intent_id: Option<String>,
     /// A Checkout Session of this order expired (a fact, kept even once paid).
     pub expired: bool,
+    /// A `payment_intent.canceled` found this order.
+    pub canceled: bool,
     /// A status an admin set by hand; events can raise the order above it, not below.
     pub manual_status: Option<String>,
     pub manual_reason: Option<String>,

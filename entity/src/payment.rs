@@ -21,6 +21,8 @@ pub struct Model {
     /// JSON object: refund id → [amount, status rank]; see `orders::lifecycle`.
     pub refunds: String,
     pub amount_refunded: i64,
+    /// Dispute id → what the latest dispute events said (JSON; see `orders::lifecycle`).
+    pub disputes: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

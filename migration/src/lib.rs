@@ -19,6 +19,7 @@ mod m20261202_000012_payload_lz4;
 mod m20261202_000013_key_first_indexes;
 mod m20261204_000014_admin_sessions;
 mod m20261204_000015_error_codes;
+mod m20261207_000016_disputes;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_key_first_indexes::Migration),
             Box::new(m20261204_000014_admin_sessions::Migration),
             Box::new(m20261204_000015_error_codes::Migration),
+            Box::new(m20261207_000016_disputes::Migration),
         ]
     }
 }

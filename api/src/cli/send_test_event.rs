@@ -12,9 +12,18 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 #[derive(clap::Args)]
 pub struct Args {
     slug: String,
-    /// e.g. checkout.session.completed, payment_intent.succeeded, charge.refunded
+    /// checkout.session.completed, checkout.session.expired,
+    /// checkout.session.async_payment_succeeded, checkout.session.async_payment_failed,
+    /// payment_intent.succeeded, payment_intent.payment_failed, payment_intent.canceled,
+    /// charge.succeeded, charge.failed, charge.refunded, charge.dispute.created,
+    /// charge.dispute.updated, charge.dispute.closed, account.updated,
+    /// account.application.deauthorized
     #[arg(long = "type")]
     event_type: String,
+    /// A dispute's status for charge.dispute.* (won or lost when closed; by default
+    /// needs_response when created, under_review when updated, won when closed).
+    #[arg(long)]
+    dispute_status: Option<String>,
     /// The gateway order the event is about (sets metadata.order_id).
     #[arg(long)]
     order: Option<String>,
@@ -39,16 +48,27 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         ),
         None => None,
     };
-    let event = testevent::build(
-        &args.event_type,
-        order
+    if args.event_type.starts_with("charge.dispute.")
+        && let Some(o) = &order
+        && o.payment_intent_id.is_none()
+    {
+        bail!(
+            "order {} has no PaymentIntent yet, and a dispute finds its order through its \
+             payment: send checkout.session.completed (or payment_intent.succeeded) first",
+            o.id
+        );
+    }
+    let about = testevent::About {
+        order: order
             .as_ref()
             .map(|o| (o.id.as_str(), o.amount, o.currency.as_str())),
-        order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
+        payment_intent: order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
         // The order's own mode, so that it applies; a test event otherwise.
-        order.as_ref().is_some_and(|o| o.livemode),
-    )
-    .map_err(|e| anyhow!(e))?;
+        livemode: order.as_ref().is_some_and(|o| o.livemode),
+        dispute_status: args.dispute_status.as_deref(),
+        account: None,
+    };
+    let event = testevent::build(&args.event_type, &about).map_err(|e| anyhow!(e))?;
     let rows = secrets::active_rows(&db, tenant.id, now_ms()).await?;
     let current = rows
         .iter()

@@ -4,6 +4,7 @@
 use super::{Finding, Severity, StripeView, Viewer};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::config::Config;
+use crate::orders::disputes::{self, DisputeView};
 use crate::stripe::event::{self, Effect};
 use crate::stripe::signature::codes;
 use crate::tenants::secrets::{self, Health};
@@ -60,7 +61,8 @@ fn events(tenant_id: i64) -> sea_orm::Select<webhook_event::Entity> {
 /// - `wrong_secret`, `signed_for_another_tenant`, `clock_skew`: a refused delivery in
 ///   the window; `mode_mismatch`, `failed_events`: such an event in the window;
 ///   `stuck_processing`: an event `PROCESSING` for longer than `STUCK_AFTER_MS`;
-/// - the findings from Stripe: a Stripe API key saved.
+/// - the findings from Stripe: a Stripe API key saved;
+/// - `dispute_needs_response`: a payment with a dispute.
 ///
 /// A rule of severity `error` added to `from_records` or `from_stripe` must be added
 /// here too.
@@ -80,6 +82,7 @@ pub async fn may_have_errors(
         crate::webhooks::log::tenants_in_trouble(db, now - WINDOW_MS, now - STUCK_AFTER_MS).await?,
     );
     out.extend(crate::tenants::stripe_key::tenants_with_key(db).await?);
+    out.extend(disputes::tenants_with_disputes(db).await?);
     Ok(out)
 }
 
@@ -337,6 +340,48 @@ async fn order_findings(
             "Subscribe the endpoint to checkout.session.async_payment_succeeded and checkout.session.async_payment_failed.",
         ));
     }
+    dispute_findings(db, tenant, out).await
+}
+
+/// Disputes awaiting the restaurant's answer: until the evidence is in (or the dispute
+/// moves on), the money is lost by default on the due date.
+async fn dispute_findings(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
+    let payments = disputes::disputed_payments(db, tenant.id, 500).await?;
+    let waiting: Vec<(String, DisputeView)> = payments
+        .iter()
+        .flat_map(|p| {
+            let order = p.order_id.clone().unwrap_or_else(|| "no order".into());
+            disputes::of_payments([p])
+                .into_iter()
+                .filter(|d| d.status.needs_response())
+                .map(move |d| (order.clone(), DisputeView::from(&d)))
+        })
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let due = waiting
+        .iter()
+        .filter_map(|(_, d)| d.evidence_due_by.clone())
+        .min();
+    out.push(finding(
+        "dispute_needs_response",
+        Severity::Error,
+        match due {
+            Some(due) => format!("{} disputes need the restaurant's response; the first is due {due}.", waiting.len()),
+            None => format!("{} disputes need the restaurant's response.", waiting.len()),
+        },
+        waiting.iter().take(10).map(|(order, d)| format!(
+            "{order}: {} {} {} ({}), evidence due by {}",
+            d.id, d.amount, d.currency.as_deref().unwrap_or("?"), d.reason.as_deref().unwrap_or("no reason given"),
+            d.evidence_due_by.as_deref().unwrap_or("unknown"),
+        )).collect(),
+        "Answer each dispute in Stripe's dashboard (Payments → Disputes) with the order's evidence (receipt, what was served, when) before its due date; otherwise the money goes back to the customer.",
+    ));
     Ok(())
 }
 

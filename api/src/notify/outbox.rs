@@ -6,10 +6,41 @@ use crate::clock::{ms_to_rfc3339, now_ms};
 use entity::{notification, notification_endpoint as endpoint, order};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::json;
+use crate::orders::disputes::{self, DisputeView};
+use crate::orders::lifecycle::OrderStatus;
+use std::collections::{BTreeMap, HashMap};
 
 /// `order.` + the status in lower case: `order.paid`, `order.refunded`, …
 pub fn event_type(status: &str) -> String {
     format!("order.{}", status.to_ascii_lowercase())
+}
+
+/// The dispute each disputed order of `changes` is about (the lost one, else an open
+/// one), read only when a change is a dispute's (they are rare).
+async fn disputes_of<C: ConnectionTrait>(
+    db: &C,
+    changes: &[order::Model],
+) -> Result<HashMap<(i64, String), DisputeView>, DbErr> {
+    let disputed = |o: &&order::Model| {
+        o.status == OrderStatus::Disputed.as_str() || o.status == OrderStatus::DisputeLost.as_str()
+    };
+    let mut by_tenant: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for o in changes.iter().filter(disputed) {
+        by_tenant.entry(o.tenant_id).or_default().push(o.id.clone());
+    }
+    let mut found = HashMap::new();
+    for (tenant_id, order_ids) in by_tenant {
+        let payments = disputes::payments_of(db, tenant_id, order_ids.clone()).await?;
+        for order_id in order_ids {
+            let mine = payments
+                .iter()
+                .filter(|p| p.order_id.as_deref() == Some(order_id.as_str()));
+            if let Some(first) = disputes::of_payments(mine).first() {
+                found.insert((tenant_id, order_id), DisputeView::from(first));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Writes a notification of `order`'s current status for each endpoint of its tenant.
@@ -37,14 +68,19 @@ pub async fn enqueue_all<C: ConnectionTrait>(
         return Ok(0);
     }
     let now = now_ms();
+    let disputes = disputes_of(db, changes).await?;
     let mut rows = Vec::new();
     for order in changes {
         let kind = event_type(&order.status);
+        let mut data = json!({"order_id": order.id, "status": order.status, "amount": order.amount,
+                     "currency": order.currency, "livemode": order.livemode, "reference": order.reference});
+        if let Some(dispute) = disputes.get(&(order.tenant_id, order.id.clone())) {
+            data["dispute"] = json!(dispute);
+        }
         let body = json!({
             "type": kind,
             "timestamp": ms_to_rfc3339(now),
-            "data": {"order_id": order.id, "status": order.status, "amount": order.amount,
-                     "currency": order.currency, "livemode": order.livemode, "reference": order.reference},
+            "data": data,
         })
         .to_string();
         for e in endpoints.iter().filter(|e| e.tenant_id == order.tenant_id) {

@@ -2,12 +2,13 @@
 //!
 //! Stripe retries, duplicates and reorders deliveries, so the state of an order must
 //! not depend on the order in which events arrive. Every event therefore only adds a
-//! fact (a payment succeeded, failed, was refunded up to N, a session expired), each
-//! fact only ever grows (booleans are or-ed, amounts take the maximum, refunds are a
-//! set), and the status is computed from the facts. Applying an event twice, or events
+//! fact (a payment succeeded, failed, was refunded up to N, was disputed, a session
+//! expired, a PaymentIntent was canceled), each fact only ever grows (booleans are
+//! or-ed, amounts take the maximum, refunds and disputes are sets whose members only
+//! move on), and the status is computed from the facts. Applying an event twice, or events
 //! in another order, reaches the same facts and so the same status.
 
-use crate::stripe::event::{Effect, RefundStatus};
+use crate::stripe::event::{Dispute, DisputeStatus, Effect, RefundStatus};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -19,22 +20,31 @@ pub enum OrderStatus {
     PaymentPending,
     PaymentFailed,
     Expired,
+    /// The PaymentIntent was canceled before any money came.
+    Canceled,
     /// A payment succeeded but does not cover the order (less, or another currency).
     AmountMismatch,
     Paid,
     PartiallyRefunded,
     Refunded,
+    /// A dispute (chargeback) is open on a payment: the money may go back.
+    Disputed,
+    /// A dispute was lost: the money went back to the customer.
+    DisputeLost,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 10] = [
         Self::PaymentPending,
         Self::PaymentFailed,
         Self::Expired,
+        Self::Canceled,
         Self::AmountMismatch,
         Self::Paid,
         Self::PartiallyRefunded,
         Self::Refunded,
+        Self::Disputed,
+        Self::DisputeLost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +56,9 @@ impl OrderStatus {
             Self::Paid => "PAID",
             Self::PartiallyRefunded => "PARTIALLY_REFUNDED",
             Self::Refunded => "REFUNDED",
+            Self::Canceled => "CANCELED",
+            Self::Disputed => "DISPUTED",
+            Self::DisputeLost => "DISPUTE_LOST",
         }
     }
 
@@ -71,6 +84,22 @@ pub struct PaymentFacts {
     pub charge_refunded: i64,
     /// Refund id → (amount, status), from refund events.
     pub refunds: BTreeMap<String, (i64, RefundStatus)>,
+    /// Dispute id → what the furthest-moved events said of it.
+    pub disputes: BTreeMap<String, Dispute>,
+}
+
+/// Joins what two events said of one dispute: the further status wins whole; at the
+/// same status, each field takes the larger value. The result depends only on the set
+/// of events, not on their order.
+fn join_dispute(known: &mut Dispute, seen: &Dispute) {
+    if seen.status > known.status {
+        *known = seen.clone();
+    } else if seen.status == known.status {
+        known.amount = known.amount.max(seen.amount);
+        known.currency = known.currency.take().max(seen.currency.clone());
+        known.reason = known.reason.take().max(seen.reason.clone());
+        known.evidence_due_by = known.evidence_due_by.max(seen.evidence_due_by);
+    }
 }
 
 fn join_max(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -118,7 +147,17 @@ impl PaymentFacts {
                 entry.0 = entry.0.max(*amount);
                 entry.1 = entry.1.max(*status);
             }
-            Effect::Pending | Effect::Expired | Effect::Ignored => {}
+            Effect::Dispute(dispute) => {
+                // Only a charge that succeeded can be disputed.
+                self.succeeded = true;
+                match self.disputes.get_mut(&dispute.id) {
+                    Some(known) => join_dispute(known, dispute),
+                    None => {
+                        self.disputes.insert(dispute.id.clone(), dispute.clone());
+                    }
+                }
+            }
+            Effect::Pending | Effect::Expired | Effect::Canceled | Effect::Ignored => {}
         }
     }
 
@@ -134,10 +173,28 @@ impl PaymentFacts {
         self.charge_refunded.max(from_refunds)
     }
 
+    /// A lost dispute, else an open one: what the disputes say of this payment.
+    pub fn dispute_state(&self) -> Option<OrderStatus> {
+        let mut state = None;
+        for dispute in self.disputes.values() {
+            match dispute.status {
+                DisputeStatus::Lost => return Some(OrderStatus::DisputeLost),
+                s if !s.is_closed() => state = Some(OrderStatus::Disputed),
+                _ => {}
+            }
+        }
+        state
+    }
+
     /// `fallback_amount` (the order's amount) stands in while no event named the amount.
     pub fn status(&self, fallback_amount: Option<i64>) -> &'static str {
         let refunded = self.amount_refunded();
         let amount = self.amount.or(fallback_amount).unwrap_or(0);
+        match self.dispute_state() {
+            Some(OrderStatus::DisputeLost) => return "dispute_lost",
+            Some(_) => return "disputed",
+            None => {}
+        }
         if refunded > 0 {
             if amount > 0 && refunded >= amount {
                 "refunded"
@@ -160,6 +217,15 @@ impl PaymentFacts {
             .map(|(id, (amount, status))| (id.as_str(), (*amount, status.rank())))
             .collect();
         serde_json::to_string(&map).expect("a map of numbers serializes")
+    }
+
+    pub fn disputes_json(&self) -> String {
+        serde_json::to_string(&self.disputes).expect("disputes serialize")
+    }
+
+    /// The stored disputes (`{}` or unreadable text: none).
+    pub fn disputes_from_json(text: &str) -> BTreeMap<String, Dispute> {
+        serde_json::from_str(text).unwrap_or_default()
     }
 
     pub fn refunds_from_json(text: &str) -> BTreeMap<String, (i64, RefundStatus)> {
@@ -187,12 +253,25 @@ pub fn received(currency: &str, payments: &[PaymentFacts]) -> i64 {
         .sum()
 }
 
+/// How an order ended without money: its session expired, its PaymentIntent was canceled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    pub expired: bool,
+    pub canceled: bool,
+}
+
 /// The status of an order from its own facts and those of its payments.
 ///
 /// `PAID` only when the succeeded payments in the order's currency add up to at least
 /// its amount; a succeeded payment short of that (less, or another currency) is
-/// `AMOUNT_MISMATCH` until another payment covers it.
-pub fn order_status(order: Money, expired: bool, payments: &[PaymentFacts]) -> OrderStatus {
+/// `AMOUNT_MISMATCH` until another payment covers it. A lost dispute makes it
+/// `DISPUTE_LOST`, an open one `DISPUTED`; a won one leaves what the payments say.
+/// Expiry and cancellation only end an order that no money reached.
+pub fn order_status(order: Money, ended: Ended, payments: &[PaymentFacts]) -> OrderStatus {
+    let disputes = payments.iter().filter_map(PaymentFacts::dispute_state).max();
+    if let Some(state) = disputes {
+        return state;
+    }
     let paid: Vec<&PaymentFacts> = payments.iter().filter(|p| p.succeeded).collect();
     let refunded: i64 = paid.iter().map(|p| p.amount_refunded()).sum();
     let paid_total: i64 = paid.iter().map(|p| p.amount.unwrap_or(order.amount)).sum();
@@ -208,8 +287,10 @@ pub fn order_status(order: Money, expired: bool, payments: &[PaymentFacts]) -> O
         } else {
             OrderStatus::AmountMismatch
         }
-    } else if expired {
+    } else if ended.expired {
         OrderStatus::Expired
+    } else if ended.canceled {
+        OrderStatus::Canceled
     } else if payments.iter().any(|p| p.failed) {
         OrderStatus::PaymentFailed
     } else {
@@ -238,12 +319,24 @@ mod tests {
 
     fn status_after(effects: &[Effect]) -> OrderStatus {
         let mut payment = PaymentFacts::default();
-        let mut expired = false;
+        let mut ended = Ended::default();
         for effect in effects {
-            expired |= *effect == Effect::Expired;
+            ended.expired |= *effect == Effect::Expired;
+            ended.canceled |= *effect == Effect::Canceled;
             payment.apply(effect);
         }
-        order_status(EUR_2599, expired, &[payment])
+        order_status(EUR_2599, ended, &[payment])
+    }
+
+    fn dispute(status: DisputeStatus) -> Effect {
+        Effect::Dispute(Dispute {
+            id: "dp_1".into(),
+            amount: 2599,
+            currency: Some("eur".into()),
+            reason: Some("fraudulent".into()),
+            status,
+            evidence_due_by: Some(1_800_000_000),
+        })
     }
 
     const EUR_2599: Money = Money {
@@ -267,27 +360,27 @@ mod tests {
             currency: "eur",
         };
         assert_eq!(
-            order_status(EUR_2599, false, &[payment_of(1, "jpy")]),
+            order_status(EUR_2599, Ended::default(), &[payment_of(1, "jpy")]),
             OrderStatus::AmountMismatch,
             "1 JPY does not pay 25.99 EUR"
         );
         assert_eq!(
-            order_status(EUR_2599, false, &[payment_of(2599, "usd")]),
+            order_status(EUR_2599, Ended::default(), &[payment_of(2599, "usd")]),
             OrderStatus::AmountMismatch,
             "the same number in another currency does not either"
         );
         let first = payment_of(1000, "eur");
         assert_eq!(
-            order_status(order, false, std::slice::from_ref(&first)),
+            order_status(order, Ended::default(), std::slice::from_ref(&first)),
             OrderStatus::AmountMismatch
         );
         assert_eq!(
-            order_status(order, false, &[first, payment_of(2000, "eur")]),
+            order_status(order, Ended::default(), &[first, payment_of(2000, "eur")]),
             OrderStatus::Paid,
             "two payments that add up pay it"
         );
         assert_eq!(
-            order_status(EUR_2599, false, &[payment_of(5000, "eur")]),
+            order_status(EUR_2599, Ended::default(), &[payment_of(5000, "eur")]),
             OrderStatus::Paid,
             "more than enough pays it"
         );
@@ -297,7 +390,7 @@ mod tests {
             currency: None,
         });
         assert_eq!(
-            order_status(EUR_2599, false, &[unknown]),
+            order_status(EUR_2599, Ended::default(), &[unknown]),
             OrderStatus::AmountMismatch,
             "a payment that does not say how much is not assumed to be enough"
         );
@@ -399,6 +492,79 @@ mod tests {
         );
         let round_trip = PaymentFacts::refunds_from_json(&p.refunds_json());
         assert_eq!(round_trip, p.refunds);
+    }
+
+    #[test]
+    fn a_dispute_holds_the_order_until_it_closes() {
+        use DisputeStatus::*;
+        assert_eq!(
+            status_after(&[paid(2599), dispute(NeedsResponse)]),
+            OrderStatus::Disputed
+        );
+        assert_eq!(
+            status_after(&[paid(2599), dispute(NeedsResponse), dispute(Won)]),
+            OrderStatus::Paid,
+            "won: back to what it was"
+        );
+        assert_eq!(
+            status_after(&[paid(2599), refunded(1000), dispute(Won)]),
+            OrderStatus::PartiallyRefunded
+        );
+        assert_eq!(
+            status_after(&[dispute(Lost), paid(2599), dispute(NeedsResponse)]),
+            OrderStatus::DisputeLost,
+            "closed stays closed, whatever comes after"
+        );
+        assert_eq!(
+            status_after(&[dispute(WarningNeedsResponse), dispute(WarningClosed), paid(2599)]),
+            OrderStatus::Paid,
+            "an inquiry that closed took nothing"
+        );
+        let mut p = PaymentFacts::default();
+        p.apply(&dispute(UnderReview));
+        p.apply(&dispute(NeedsResponse));
+        assert_eq!(p.disputes["dp_1"].status, UnderReview, "the later status wins");
+        let round_trip = PaymentFacts::disputes_from_json(&p.disputes_json());
+        assert_eq!(round_trip, p.disputes);
+    }
+
+    #[test]
+    fn a_cancellation_ends_only_an_order_that_no_money_reached() {
+        assert_eq!(status_after(&[Effect::Canceled]), OrderStatus::Canceled);
+        assert_eq!(
+            status_after(&[Effect::Failed, Effect::Canceled]),
+            OrderStatus::Canceled
+        );
+        assert_eq!(
+            status_after(&[paid(2599), Effect::Canceled]),
+            OrderStatus::Paid
+        );
+        assert_eq!(
+            status_after(&[Effect::Canceled, paid(2599)]),
+            OrderStatus::Paid,
+            "a payment that succeeds later counts, as for an expired order"
+        );
+    }
+
+    /// Payment, refund, dispute opened and closed, in every order: the same end.
+    #[test]
+    fn every_order_of_payment_refund_and_dispute_reaches_the_same_end() {
+        for (closed, end) in [
+            (DisputeStatus::Won, OrderStatus::PartiallyRefunded),
+            (DisputeStatus::Lost, OrderStatus::DisputeLost),
+        ] {
+            let effects = [
+                paid(2599),
+                refunded(1000),
+                dispute(DisputeStatus::NeedsResponse),
+                dispute(DisputeStatus::UnderReview),
+                dispute(closed),
+            ];
+            permutations(effects.len(), &mut |order| {
+                let seq: Vec<Effect> = order.iter().map(|i| effects[*i].clone()).collect();
+                assert_eq!(status_after(&seq), end, "order {order:?}");
+            });
+        }
     }
 
     /// Every permutation of a realistic set of effects reaches the same facts.

@@ -72,6 +72,7 @@ pub async fn create<C: ConnectionTrait>(
         checkout_session_id: Set(None),
         payment_intent_id: Set(None),
         expired: Set(false),
+        canceled: Set(false),
         manual_status: Set(None),
         manual_reason: Set(None),
         livemode: Set(livemode),

@@ -32,8 +32,78 @@ pub enum Effect {
         amount: i64,
         status: RefundStatus,
     },
+    /// A PaymentIntent was canceled: the order ends `CANCELED` unless money came.
+    Canceled,
+    /// A dispute (chargeback or inquiry) on a charge, as the event saw it.
+    Dispute(Dispute),
     /// An event type the gateway does not act on.
     Ignored,
+}
+
+/// What one dispute event says about its dispute.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub currency: Option<String>,
+    pub reason: Option<String>,
+    pub status: DisputeStatus,
+    /// `evidence_details.due_by` (Unix seconds): after it the restaurant loses by default.
+    pub evidence_due_by: Option<i64>,
+}
+
+/// A dispute's status, ordered as a dispute moves on (an inquiry may escalate to a
+/// chargeback; nothing comes back from closed), so that the latest word wins whatever
+/// the delivery order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    WarningNeedsResponse,
+    WarningUnderReview,
+    NeedsResponse,
+    UnderReview,
+    WarningClosed,
+    Won,
+    Lost,
+}
+
+impl DisputeStatus {
+    fn parse(text: Option<&str>) -> Option<Self> {
+        Some(match text? {
+            "warning_needs_response" => Self::WarningNeedsResponse,
+            "warning_under_review" => Self::WarningUnderReview,
+            "needs_response" => Self::NeedsResponse,
+            "under_review" => Self::UnderReview,
+            "warning_closed" => Self::WarningClosed,
+            "won" => Self::Won,
+            "lost" => Self::Lost,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WarningNeedsResponse => "warning_needs_response",
+            Self::WarningUnderReview => "warning_under_review",
+            Self::NeedsResponse => "needs_response",
+            Self::UnderReview => "under_review",
+            Self::WarningClosed => "warning_closed",
+            Self::Won => "won",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// Closed: won, lost, or an inquiry that ended without a chargeback.
+    pub fn is_closed(self) -> bool {
+        self >= Self::WarningClosed
+    }
+
+    /// The restaurant must answer by the due date, or lose the money.
+    pub fn needs_response(self) -> bool {
+        matches!(self, Self::NeedsResponse | Self::WarningNeedsResponse)
+    }
 }
 
 /// Refund statuses ordered so that the later word wins whatever the delivery order:
@@ -88,7 +158,7 @@ impl EventFacts {
     /// charge, else (a session paid without a PaymentIntent) the session.
     pub fn payment_key(&self) -> Option<&str> {
         match self.effect {
-            Effect::Expired | Effect::Ignored => None,
+            Effect::Expired | Effect::Canceled | Effect::Ignored => None,
             Effect::Pending => self.payment_intent_id.as_deref(),
             _ => self
                 .payment_intent_id
@@ -149,6 +219,19 @@ fn expandable_id(object: &Value, key: &str) -> Option<String> {
 
 fn currency(object: &Value) -> Option<String> {
     str_field(object, "currency").map(str::to_ascii_lowercase)
+}
+
+fn dispute(object: &Value) -> Option<Dispute> {
+    Some(Dispute {
+        id: str_field(object, "id")?.to_owned(),
+        amount: int_field(object, "amount").unwrap_or(0).max(0),
+        currency: currency(object),
+        reason: str_field(object, "reason").map(str::to_owned),
+        status: DisputeStatus::parse(object.get("status").and_then(Value::as_str))?,
+        evidence_due_by: object
+            .get("evidence_details")
+            .and_then(|d| int_field(d, "due_by")),
+    })
 }
 
 /// Parses a verified body. Errors mean "not a Stripe event": the delivery is
@@ -217,7 +300,7 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
             charge_id = own_id;
             payment_intent_id = expandable_id(object, "payment_intent");
         }
-        "refund" => {
+        "refund" | "dispute" => {
             charge_id = expandable_id(object, "charge");
             payment_intent_id = expandable_id(object, "payment_intent");
         }
@@ -247,6 +330,15 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
             currency: currency(object),
         },
         ("payment_intent.payment_failed", "payment_intent") => Effect::Failed,
+        ("payment_intent.canceled", "payment_intent") => Effect::Canceled,
+        (
+            "charge.dispute.created"
+            | "charge.dispute.updated"
+            | "charge.dispute.closed"
+            | "charge.dispute.funds_withdrawn"
+            | "charge.dispute.funds_reinstated",
+            "dispute",
+        ) => dispute(object).map_or(Effect::Ignored, Effect::Dispute),
         ("charge.succeeded", "charge") => Effect::Paid {
             amount: int_field(object, "amount"),
             currency: currency(object),
@@ -375,6 +467,39 @@ mod tests {
                 status: RefundStatus::Succeeded
             }
         );
+    }
+
+    #[test]
+    fn dispute_fixture_is_one_dispute_on_its_charge() {
+        let mut dispute = fixture("dispute");
+        dispute["payment_intent"] = json!("pi_7");
+        let facts = parse(&event("charge.dispute.created", dispute.clone())).unwrap();
+        assert_eq!(facts.payment_intent_id.as_deref(), Some("pi_7"));
+        assert_eq!(facts.charge_id.as_deref(), dispute["charge"].as_str());
+        assert_eq!(facts.payment_key(), Some("pi_7"));
+        let Effect::Dispute(d) = facts.effect else {
+            panic!("a dispute: {:?}", facts.effect)
+        };
+        assert_eq!(d.id, dispute["id"].as_str().unwrap());
+        assert_eq!((d.amount, d.currency.as_deref()), (1000, Some("usd")));
+        assert_eq!(d.reason.as_deref(), Some("general"));
+        assert_eq!(d.status, DisputeStatus::WarningNeedsResponse);
+        assert_eq!(d.evidence_due_by, Some(1723679999));
+
+        dispute["payment_intent"] = Value::Null;
+        let facts = parse(&event("charge.dispute.closed", dispute)).unwrap();
+        assert_eq!(
+            facts.payment_key(),
+            facts.charge_id.as_deref(),
+            "without a PaymentIntent the charge names the payment"
+        );
+    }
+
+    #[test]
+    fn a_canceled_payment_intent_is_a_cancellation() {
+        let facts = parse(&event("payment_intent.canceled", fixture("payment_intent"))).unwrap();
+        assert_eq!(facts.effect, Effect::Canceled);
+        assert_eq!(facts.payment_key(), None);
     }
 
     #[test]

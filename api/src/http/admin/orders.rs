@@ -6,6 +6,7 @@ use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Page, Paging, bad_cursor};
 use crate::orders::lifecycle::{self, OrderStatus};
+use crate::orders::disputes::{self, DisputeView};
 use crate::orders::store;
 use crate::tenants::audit;
 use axum::Json;
@@ -56,6 +57,9 @@ pub struct OrderView {
     #[schema(format = DateTime)]
     updated_at: String,
     payments: Vec<PaymentView>,
+    /// Disputes on its payments (lost first, then open): amount, reason, status and
+    /// the date evidence is due.
+    disputes: Vec<DisputeView>,
 }
 
 fn payment_view(p: &payment::Model) -> PaymentView {
@@ -80,6 +84,10 @@ fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
         .map(|p| crate::orders::apply::facts_of(p))
         .collect();
     let amount_received = lifecycle::received(&o.currency, &facts);
+    let disputes = disputes::of_payments(mine.iter().copied())
+        .iter()
+        .map(DisputeView::from)
+        .collect();
     let payments = mine.into_iter().map(payment_view).collect();
     OrderView {
         created_at: ms_to_rfc3339(o.created_at),
@@ -96,6 +104,7 @@ fn order_view(o: order::Model, payments: &[payment::Model]) -> OrderView {
         manual_status: o.manual_status,
         manual_reason: o.manual_reason,
         payments,
+        disputes,
     }
 }
 

@@ -2,7 +2,7 @@
 //! order, exactly as applying them one at a time would (see `lifecycle`).
 
 use super::{Applied, OrderRow, Outcome, PaymentRow, Rows, facts_of};
-use crate::orders::lifecycle::{Money, OrderStatus, PaymentFacts, order_status};
+use crate::orders::lifecycle::{Ended, Money, OrderStatus, PaymentFacts, order_status};
 use crate::stripe::event::{Effect, EventFacts};
 use entity::{order, payment};
 
@@ -123,12 +123,15 @@ impl Rows {
             .map(|p| facts_of(&p.model))
             .collect();
         let order = &mut self.orders[i].model;
-        let expired = order.expired || facts.effect == Effect::Expired;
+        let ended = Ended {
+            expired: order.expired || facts.effect == Effect::Expired,
+            canceled: order.canceled || facts.effect == Effect::Canceled,
+        };
         let money = Money {
             amount: order.amount,
             currency: &order.currency,
         };
-        let mut status = order_status(money, expired, &payments);
+        let mut status = order_status(money, ended, &payments);
         // An admin's manual status is a floor: events may raise the order above it.
         if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
             status = status.max(floor);
@@ -140,7 +143,8 @@ impl Rows {
         if order.payment_intent_id.is_none() {
             order.payment_intent_id = facts.payment_intent_id.clone();
         }
-        order.expired = expired;
+        order.expired = ended.expired;
+        order.canceled = ended.canceled;
         if status_changed {
             order.status = status.as_str().to_string();
             order.updated_at = now;
@@ -199,6 +203,7 @@ impl Rows {
                 row.failed = state.failed;
                 row.charge_refunded = state.charge_refunded;
                 row.refunds = state.refunds_json();
+                row.disputes = state.disputes_json();
                 row.amount_refunded = amount_refunded;
                 row.updated_at = now;
             }
@@ -218,6 +223,7 @@ impl Rows {
                     failed: state.failed,
                     charge_refunded: state.charge_refunded,
                     refunds: state.refunds_json(),
+                    disputes: state.disputes_json(),
                     amount_refunded,
                     created_at: now,
                     updated_at: now,
@@ -243,6 +249,7 @@ mod tests {
             checkout_session_id: None,
             payment_intent_id: None,
             expired: false,
+            canceled: false,
             manual_status: None,
             manual_reason: None,
             livemode: true,

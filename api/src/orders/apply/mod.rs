@@ -70,6 +70,7 @@ pub fn facts_of(row: &payment::Model) -> PaymentFacts {
         currency: row.currency.clone(),
         charge_refunded: row.charge_refunded,
         refunds: PaymentFacts::refunds_from_json(&row.refunds),
+        disputes: PaymentFacts::disputes_from_json(&row.disputes),
     }
 }
 

@@ -74,16 +74,17 @@ impl Rows {
 }
 
 /// What applying changes in an order's row (the rest is the admin's or the creator's).
-const ORDER_UPDATES: [order::Column; 5] = [
+const ORDER_UPDATES: [order::Column; 6] = [
     order::Column::Status,
     order::Column::Expired,
+    order::Column::Canceled,
     order::Column::CheckoutSessionId,
     order::Column::PaymentIntentId,
     order::Column::UpdatedAt,
 ];
 
 /// What applying changes in a payment's row.
-const PAYMENT_UPDATES: [payment::Column; 12] = [
+const PAYMENT_UPDATES: [payment::Column; 13] = [
     payment::Column::OrderId,
     payment::Column::PaymentIntentId,
     payment::Column::ChargeId,
@@ -94,6 +95,7 @@ const PAYMENT_UPDATES: [payment::Column; 12] = [
     payment::Column::Failed,
     payment::Column::ChargeRefunded,
     payment::Column::Refunds,
+    payment::Column::Disputes,
     payment::Column::AmountRefunded,
     payment::Column::UpdatedAt,
 ];
