@@ -3,11 +3,11 @@
 //! back change never has one).
 
 use crate::clock::{ms_to_rfc3339, now_ms};
+use crate::orders::disputes::{self, DisputeView};
+use crate::orders::lifecycle::OrderStatus;
 use entity::{notification, notification_endpoint as endpoint, order};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::json;
-use crate::orders::disputes::{self, DisputeView};
-use crate::orders::lifecycle::OrderStatus;
 use std::collections::{BTreeMap, HashMap};
 
 /// `order.` + the status in lower case: `order.paid`, `order.refunded`, …

@@ -268,7 +268,10 @@ pub struct Ended {
 /// `DISPUTE_LOST`, an open one `DISPUTED`; a won one leaves what the payments say.
 /// Expiry and cancellation only end an order that no money reached.
 pub fn order_status(order: Money, ended: Ended, payments: &[PaymentFacts]) -> OrderStatus {
-    let disputes = payments.iter().filter_map(PaymentFacts::dispute_state).max();
+    let disputes = payments
+        .iter()
+        .filter_map(PaymentFacts::dispute_state)
+        .max();
     if let Some(state) = disputes {
         return state;
     }
@@ -516,14 +519,21 @@ mod tests {
             "closed stays closed, whatever comes after"
         );
         assert_eq!(
-            status_after(&[dispute(WarningNeedsResponse), dispute(WarningClosed), paid(2599)]),
+            status_after(&[
+                dispute(WarningNeedsResponse),
+                dispute(WarningClosed),
+                paid(2599)
+            ]),
             OrderStatus::Paid,
             "an inquiry that closed took nothing"
         );
         let mut p = PaymentFacts::default();
         p.apply(&dispute(UnderReview));
         p.apply(&dispute(NeedsResponse));
-        assert_eq!(p.disputes["dp_1"].status, UnderReview, "the later status wins");
+        assert_eq!(
+            p.disputes["dp_1"].status, UnderReview,
+            "the later status wins"
+        );
         let round_trip = PaymentFacts::disputes_from_json(&p.disputes_json());
         assert_eq!(round_trip, p.disputes);
     }

@@ -6,6 +6,7 @@ mod admin;
 mod cli;
 mod deploy;
 mod diagnosis;
+mod disputes;
 mod durability;
 mod exactly_once;
 mod hostile;
