@@ -1,6 +1,6 @@
 // A restaurant's orders with their payments, and the manual override.
 import { api, serverEnum } from "../api.js";
-import { h, badge, money, table, row, code } from "../dom.js";
+import { h, badge, money, table, row, code, when } from "../dom.js";
 
 function payments(o) {
   if (!o.payments.length) return "—";
@@ -36,11 +36,20 @@ function amount(o) {
     h("div", {}, `received ${money(o.amount_received, o.currency)} in ${o.currency.toUpperCase()}`));
 }
 
+// A dispute: where it stands, how much, why, and by when the evidence is due.
+function disputes(o) {
+  if (!o.disputes || !o.disputes.length) return "—";
+  return o.disputes.map((d) => h("div", { class: d.status === "lost" || d.status.endsWith("needs_response") ? "mismatch" : "" },
+    `${d.id}: ${d.status.replaceAll("_", " ")}, ${money(d.amount, d.currency || o.currency)}`,
+    d.reason ? `, ${d.reason.replaceAll("_", " ")}` : "",
+    d.evidence_due_by && !["won", "lost", "warning_closed"].includes(d.status) ? [", evidence due by ", when(d.evidence_due_by)] : ""));
+}
+
 const mode = (o) => h("span", { class: `mode ${o.livemode ? "live" : "test"}` }, o.livemode ? "live" : "test");
 
 export async function ordersView(body, { base, reload }) {
   const [list, statuses] = await Promise.all([api("GET", `${base}/orders?limit=100`), serverEnum("OrderStatus")]);
   const rows = list.items.map((o) => row(code(o.order_id), badge(o.status), mode(o), amount(o), o.reference || "—",
-    payments(o), o.manual_status ? `${o.manual_status}: ${o.manual_reason}` : "—", overrideForm(o, base, statuses, reload)));
-  body.append(table("orders", ["Order", "Status", "Mode", "Amount", "Reference", "Payments", "Manual status", "Override"], rows, "No orders yet."));
+    payments(o), disputes(o), o.manual_status ? `${o.manual_status}: ${o.manual_reason}` : "—", overrideForm(o, base, statuses, reload)));
+  body.append(table("orders", ["Order", "Status", "Mode", "Amount", "Reference", "Payments", "Dispute", "Manual status", "Override"], rows, "No orders yet."));
 }
