@@ -242,6 +242,20 @@ test("rotation keeps the previous secret until it expires", async () => {
   await shot("07-rotated");
 });
 
+test("a test endpoint's secret is kept beside the live one, each shown with its mode", async () => {
+  await page.goto(`${base}/admin/#/t/${slugA}/settings`);
+  const testSecret = `whsec_${hex(16)}`;
+  await page.locator("#secret-mode").selectOption("test");
+  await page.getByLabel("Signing secret (whsec_…)").fill(testSecret);
+  await page.getByRole("button", { name: "Save secret" }).click();
+  const testRow = page.locator("#secrets tbody tr", { hasText: `whsec_…${testSecret.slice(-4)}` });
+  await testRow.locator(".mode.test").waitFor();
+  assert.equal(await page.locator("#secrets tbody tr").count(), 3, "the live secret and its rotated-out one are kept");
+  assert.equal(await page.locator("#secrets tbody tr .mode.live").count(), 2);
+  assert.ok(!(await page.content()).includes(testSecret.slice(6)), "the secret is never rendered");
+  globalThis.testSecretA = testSecret;
+});
+
 test("orders, manual override, API keys and health", async () => {
   await page.goto(`${base}/admin/#/t/${slugA}/orders`);
   await page.locator("#orders").getByText("PAID", { exact: true }).first().waitFor();
@@ -342,7 +356,20 @@ test("an order paid with too little shows what was expected and received; test o
   await deliver(checkoutEvent(short.order_id, { amount_total: 1, currency: "jpy" }));
   const test = await order(cli(["tenant", "api-key", slugA, "--test"]).trim(), 4200);
   assert.equal(test.livemode, false);
-  await deliver(checkoutEvent(test.order_id, { amount_total: 4200 }, false));
+  // A test event, signed by the test endpoint's secret.
+  const testEvent = checkoutEvent(test.order_id, { amount_total: 4200 }, false);
+  const res = await fetch(`${base}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.testSecretA, testEvent.body) }, body: testEvent.body });
+  assert.equal(res.status, 200);
+  // A chargeback on a paid order: its status, reason and due date are shown.
+  const disputed = await order(cli(["tenant", "api-key", slugA]).trim(), 3100);
+  const pi = `pi_${hex(10)}`;
+  await deliver(checkoutEvent(disputed.order_id, { amount_total: 3100, payment_intent: pi }));
+  const dueBy = Math.floor(Date.now() / 1000) + 7 * 86400;
+  const disputeId = `evt_${hex(10)}`;
+  await deliver({ id: disputeId, body: JSON.stringify({
+    id: disputeId, object: "event", type: "charge.dispute.created", api_version: "2025-11-17.clover", created: Math.floor(Date.now() / 1000), livemode: true,
+    data: { object: { id: `dp_${hex(8)}`, object: "dispute", amount: 3100, currency: "eur", charge: `ch_${hex(8)}`, payment_intent: pi,
+      reason: "product_not_received", status: "needs_response", evidence_details: { due_by: dueBy } } } }) });
   await page.goto(`${base}/admin/#/t/${slugA}/orders`);
   const mismatch = page.locator("#orders tr", { hasText: short.order_id });
   await mismatch.locator(".status.AMOUNT_MISMATCH").waitFor();
@@ -352,6 +379,10 @@ test("an order paid with too little shows what was expected and received; test o
   const testRow = page.locator("#orders tr", { hasText: test.order_id });
   await testRow.locator(".status.PAID").waitFor();
   await testRow.locator(".mode.test").waitFor();
+  const disputeRow = page.locator("#orders tr", { hasText: disputed.order_id });
+  await disputeRow.locator(".status.DISPUTED").waitFor();
+  await disputeRow.getByText(/needs response, €31\.00, product not received, evidence due by/).waitFor();
+  assert.match(await disputeRow.textContent(), new RegExp(`due by [^—]*${new Date(dueBy * 1000).getFullYear()}`));
   await shot("15-amount-mismatch-and-test-mode");
 });
 

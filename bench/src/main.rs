@@ -131,6 +131,7 @@ async fn seed(db: &DatabaseConnection, args: &Args) -> Vec<Tenant> {
             &ring,
             tenant.id,
             &WebhookSecret::parse(&secret).unwrap(),
+            gateway::tenants::api_keys::Mode::Live,
             &Actor::cli(),
         )
         .await

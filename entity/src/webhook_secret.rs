@@ -15,6 +15,8 @@ pub struct Model {
     pub fingerprint: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    /// `live` or `test`: the Stripe endpoint this secret signs for.
+    pub mode: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m20261202_000013_key_first_indexes;
 mod m20261204_000014_admin_sessions;
 mod m20261204_000015_error_codes;
 mod m20261207_000016_disputes;
+mod m20261207_000017_secret_modes;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_admin_sessions::Migration),
             Box::new(m20261204_000015_error_codes::Migration),
             Box::new(m20261207_000016_disputes::Migration),
+            Box::new(m20261207_000017_secret_modes::Migration),
         ]
     }
 }

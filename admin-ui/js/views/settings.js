@@ -6,11 +6,11 @@ import { h, fill, when, badge, table, row, code, fieldError, copyButton } from "
 const configured = (yes) => (yes ? badge("ok") : h("span", { class: "status bad" }, "not configured"));
 
 function secretsState(state, c) {
-  const rows = c.secrets.map((s) => row(code(s.hint), code(s.fingerprint), when(s.created_at), s.expires_at ? when(s.expires_at) : "current"));
+  const rows = c.secrets.map((s) => row(code(s.hint), h("span", { class: `mode ${s.mode}` }, s.mode), code(s.fingerprint), when(s.created_at), s.expires_at ? when(s.expires_at) : "current"));
   fill(state,
     h("dl", { class: "kv" }, h("dt", {}, "Configured"), h("dd", {}, configured(c.configured)),
       h("dt", {}, "Last change"), h("dd", {}, when(c.updated_at))),
-    rows.length ? table("secrets", ["Secret", "Fingerprint", "Since", "Expires"], rows, "") : null);
+    rows.length ? table("secrets", ["Secret", "Mode", "Fingerprint", "Since", "Expires"], rows, "") : null);
 }
 
 // The restaurant's Stripe API key, for recovery and diagnosis: shown as a hint only.
@@ -42,6 +42,11 @@ export async function settingsView(body, { base, slug, config }) {
   const rotateSecret = h("input", { id: "rotate-secret", type: "password", autocomplete: "off", placeholder: "whsec_…" });
   const grace = h("select", { id: "rotate-grace" },
     h("option", { value: "3600" }, "1 hour"), h("option", { value: "21600" }, "6 hours"), h("option", { value: "86400" }, "24 hours"));
+  // Stripe signs a live endpoint's and a test endpoint's events with different secrets.
+  const modeSelect = (id) => h("select", { id },
+    h("option", { value: "live" }, "Live endpoint"), h("option", { value: "test" }, "Test endpoint"));
+  const secretMode = modeSelect("secret-mode");
+  const rotateMode = modeSelect("rotate-mode");
   const saved = h("p", { class: "muted", role: "status" });
   const state = h("div");
   secretsState(state, config);
@@ -69,17 +74,19 @@ export async function settingsView(body, { base, slug, config }) {
       h("label", { for: "webhook-url" }, "Endpoint URL"), urlField, copyButton(() => url, "Copy URL")),
     h("section", { class: "card", "aria-labelledby": "secret-title" }, h("h2", { id: "secret-title" }, "Signing secret"), state, saved),
     h("form", { class: "card", "aria-labelledby": "set-title",
-      onsubmit: (e) => { e.preventDefault(); submit(secret, "PUT", `${base}/payment-config`, {}); } },
+      onsubmit: (e) => { e.preventDefault(); submit(secret, "PUT", `${base}/payment-config`, { mode: secretMode.value }); } },
       h("h2", { id: "set-title" }, "Enter or replace the secret"),
-      h("p", { class: "muted" }, "Replacing stops the old secret at once. To change without missing events, rotate instead."),
+      h("p", { class: "muted" }, "Replacing stops the old secret of that endpoint at once; the other endpoint's is kept. To change without missing events, rotate instead."),
+      h("label", { for: "secret-mode" }, "Which Stripe endpoint"), secretMode,
       h("label", { for: "secret" }, "Signing secret (whsec_…)"), secret, h("button", { type: "submit" }, "Save secret")),
     h("form", { class: "card", "aria-labelledby": "rotate-title",
       onsubmit: (e) => {
         e.preventDefault();
-        submit(rotateSecret, "POST", `${base}/payment-config/rotate`, { previous_expires_in_secs: Number(grace.value) });
+        submit(rotateSecret, "POST", `${base}/payment-config/rotate`, { previous_expires_in_secs: Number(grace.value), mode: rotateMode.value });
       } },
       h("h2", { id: "rotate-title" }, "Rotate"),
       h("p", { class: "muted" }, "The new secret works now; the current one keeps working until the grace period ends."),
+      h("label", { for: "rotate-mode" }, "Which Stripe endpoint"), rotateMode,
       h("label", { for: "rotate-secret" }, "New signing secret"), rotateSecret,
       h("label", { for: "rotate-grace" }, "Keep the current secret for"), grace,
       h("button", { type: "submit" }, "Rotate secret")),

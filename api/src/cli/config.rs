@@ -3,6 +3,7 @@
 use super::{read_secret, tenant_of};
 use crate::config::Config as Settings;
 use crate::notify::endpoints;
+use crate::tenants::api_keys::Mode;
 use crate::tenants::audit::Actor;
 use crate::tenants::secrets::{self, Health, WebhookSecret};
 use crate::tenants::{self, stripe_key};
@@ -12,8 +13,14 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Set the webhook signing secret (whsec_…), read from standard input.
-    SetSecret { slug: String },
+    /// Set the webhook signing secret (whsec_…), read from standard input: of the
+    /// restaurant's live endpoint, or with `--mode test` of its test endpoint (each mode
+    /// keeps its own secret).
+    SetSecret {
+        slug: String,
+        #[arg(long, default_value = "live", value_parser = ["live", "test"])]
+        mode: String,
+    },
     /// Set the restaurant's Stripe API key (a restricted key with read access to Events
     /// and Webhook Endpoints), read from standard input.
     SetApiKey { slug: String },
@@ -27,13 +34,14 @@ pub enum Command {
 
 pub async fn run(command: Command, config: &Settings) -> Result<()> {
     match command {
-        Command::SetSecret { slug } => set_secret(config, &slug).await,
+        Command::SetSecret { slug, mode } => set_secret(config, &slug, &mode).await,
         Command::SetApiKey { slug } => super::stripe::set_api_key(config, &slug).await,
         Command::Check { slug } => check(config, slug.as_deref()).await,
     }
 }
 
-async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
+async fn set_secret(config: &Settings, slug: &str, mode: &str) -> Result<()> {
+    let mode = Mode::parse(mode).ok_or_else(|| anyhow!("--mode is live or test"))?;
     let db = super::open(config).await?;
     let tenant = tenant_of(&db, slug).await?;
     let secret = WebhookSecret::parse(&read_secret(
@@ -41,9 +49,10 @@ async fn set_secret(config: &Settings, slug: &str) -> Result<()> {
         "Webhook signing secret (whsec_…): ",
     )?)
     .map_err(|e| anyhow!(e))?;
-    secrets::set(&db, &config.keys, tenant.id, &secret, &Actor::cli()).await?;
+    secrets::set(&db, &config.keys, tenant.id, &secret, mode, &Actor::cli()).await?;
     println!(
-        "secret {} ({}) set for {}",
+        "{} secret {} ({}) set for {}",
+        mode.as_str(),
         secret.hint(),
         secret.fingerprint(),
         tenant.slug

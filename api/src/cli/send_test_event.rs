@@ -58,28 +58,35 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
             o.id
         );
     }
+    // Signed as Stripe's endpoint of the event's mode signs it: the order's mode (so
+    // that it applies), else test when the restaurant has a test secret, else live.
+    let rows = secrets::active_rows(&db, tenant.id, now_ms()).await?;
+    let current = |mode: &str| {
+        rows.iter()
+            .find(|r| r.expires_at.is_none() && r.mode == mode)
+    };
+    let livemode = match &order {
+        Some(o) => o.livemode,
+        None => current("test").is_none() && current("live").is_some(),
+    };
+    let mode = if livemode { "live" } else { "test" };
+    let current = current(mode).ok_or_else(|| {
+        anyhow!(
+            "tenant {} has no {mode} webhook secret: `gateway config set-secret {} --mode {mode}`",
+            tenant.slug,
+            tenant.slug
+        )
+    })?;
     let about = testevent::About {
         order: order
             .as_ref()
             .map(|o| (o.id.as_str(), o.amount, o.currency.as_str())),
         payment_intent: order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
-        // The order's own mode, so that it applies; a test event otherwise.
-        livemode: order.as_ref().is_some_and(|o| o.livemode),
+        livemode,
         dispute_status: args.dispute_status.as_deref(),
         account: None,
     };
     let event = testevent::build(&args.event_type, &about).map_err(|e| anyhow!(e))?;
-    let rows = secrets::active_rows(&db, tenant.id, now_ms()).await?;
-    let current = rows
-        .iter()
-        .find(|r| r.expires_at.is_none())
-        .ok_or_else(|| {
-            anyhow!(
-                "tenant {} has no webhook secret: `gateway config set-secret {}`",
-                tenant.slug,
-                tenant.slug
-            )
-        })?;
     let secret = secrets::open_row(&config.keys, current)
         .with_context(|| format!("the secret of {} cannot be decrypted", tenant.slug))?;
     let body = serde_json::to_vec(&event).expect("JSON values serialize");

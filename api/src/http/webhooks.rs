@@ -12,6 +12,7 @@ use crate::clock::now_ms;
 use crate::stripe::signature::VerifyError;
 use crate::stripe::{event, signature};
 use crate::tenants::TenantSlug;
+use crate::tenants::api_keys::Mode;
 use crate::tenants::secrets::Lookup;
 use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
@@ -282,17 +283,22 @@ async fn handle(
         .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?;
     let now_ms = now_ms();
     let (tenant_id, active) = active_secrets(&lookup, now_ms)?;
-    verify(app, tenant_id, headers, body, &active, now_ms)?;
+    let keys: Vec<&[u8]> = active.iter().map(|(secret, _)| *secret).collect();
+    let signer = verify(app, tenant_id, headers, body, &keys, now_ms)?;
+    let signed_in = active[signer].1;
     // Only verified deliveries spend the tenant's budget: a flood of unsigned requests
     // to its URL cannot make Stripe's real deliveries wait.
     app.webhook_limiter
         .check_key(&tenant_id)
         .map_err(|not_until| Refusal::Limited(Box::new(refused(not_until))))?;
-    store(app, tenant_id, &slug, body).await
+    store(app, tenant_id, &slug, body, signed_in).await
 }
 
-/// The tenant's secrets that verify deliveries now, or why there are none.
-fn active_secrets(lookup: &Lookup, now_ms: i64) -> Result<(i64, Vec<&[u8]>), Refusal> {
+type Active<'a> = Vec<(&'a [u8], Mode)>;
+
+/// The tenant's secrets that verify deliveries now (with the mode each signs for), or
+/// why there are none.
+fn active_secrets(lookup: &Lookup, now_ms: i64) -> Result<(i64, Active<'_>), Refusal> {
     let (tenant_id, secrets) = match lookup {
         Lookup::UnknownTenant => {
             return Err(Refusal::NoConfig {
@@ -315,10 +321,10 @@ fn active_secrets(lookup: &Lookup, now_ms: i64) -> Result<(i64, Vec<&[u8]>), Ref
         }
         Lookup::Ready { tenant_id, secrets } => (*tenant_id, secrets),
     };
-    let active: Vec<&[u8]> = secrets
+    let active: Active = secrets
         .iter()
         .filter(|s| s.active_at(now_ms))
-        .map(|s| s.secret.expose())
+        .map(|s| (s.secret.expose(), s.mode))
         .collect();
     if active.is_empty() {
         return Err(Refusal::NoConfig {
@@ -329,7 +335,7 @@ fn active_secrets(lookup: &Lookup, now_ms: i64) -> Result<(i64, Vec<&[u8]>), Ref
     Ok((tenant_id, active))
 }
 
-/// Stripe's signature over the raw body, with one of `active`.
+/// Stripe's signature over the raw body, with one of `active`: which one.
 fn verify(
     app: &AppState,
     tenant_id: i64,
@@ -337,13 +343,14 @@ fn verify(
     body: &Bytes,
     active: &[&[u8]],
     now_ms: i64,
-) -> Result<(), Refusal> {
+) -> Result<usize, Refusal> {
     let header = headers
         .get("stripe-signature")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let tolerance = app.config.webhook_tolerance_secs;
-    let Err(why) = signature::verify(body, header, active, now_ms / 1000, tolerance) else {
-        return Ok(());
+    let why = match signature::verify(body, header, active, now_ms / 1000, tolerance) {
+        Ok(verified) => return Ok(verified.secret_index),
+        Err(why) => why,
     };
     // A URL that points at the wrong restaurant: does another tenant's secret sign
     // it? Asked only of a current timestamp, and later (`webhooks::crosscheck`).
@@ -370,11 +377,13 @@ async fn store(
     tenant_id: i64,
     slug: &TenantSlug,
     body: &Bytes,
+    signed_in: Mode,
 ) -> Result<Received, Refusal> {
-    let facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
+    let mut facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
         tenant_id,
         reason: why.to_string(),
     })?;
+    facts.signed_livemode = Some(signed_in.livemode());
     let event_id = facts.event_id.clone();
     let event_type = facts.event_type.as_str().to_owned();
     let span = tracing::Span::current();

@@ -151,9 +151,19 @@ pub struct EventFacts {
     /// The event's `livemode`: a test event never touches a live order, nor the reverse.
     /// An event that does not say is taken for a test event.
     pub livemode: bool,
+    /// The mode of the tenant's secret that verified it (live or test endpoint), when it
+    /// came by webhook: an event that disagrees with it (a test event signed by the
+    /// live endpoint's secret) is not applied (`mode_mismatch`).
+    pub signed_livemode: Option<bool>,
 }
 
 impl EventFacts {
+    /// Signed by the secret of the other mode than the event's `livemode`.
+    pub fn signed_in_other_mode(&self) -> bool {
+        self.signed_livemode
+            .is_some_and(|signed| signed != self.livemode)
+    }
+
     /// The key of the Payment row this event is about: the PaymentIntent, else the
     /// charge, else (a session paid without a PaymentIntent) the session.
     pub fn payment_key(&self) -> Option<&str> {
@@ -371,6 +381,7 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
         charge_id,
         effect,
         livemode,
+        signed_livemode: None,
     }
 }
 

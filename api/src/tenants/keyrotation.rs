@@ -94,7 +94,7 @@ pub async fn rotate_webhook_secrets(
                 nonce: row.nonce.clone(),
                 ciphertext: row.ciphertext.clone(),
             },
-            aad: secrets::aad(row.tenant_id, row.expires_at),
+            aad: secrets::aad_of(row),
         })
         .collect();
     reseal_each(

@@ -2,6 +2,7 @@
 //! for at most `SECRET_CACHE_TTL_MS` so that a change made by the CLI or another
 //! replica is honoured within a second without any restart.
 
+use super::api_keys::Mode;
 use super::audit::{self, Actor};
 use crate::clock::now_ms;
 use crate::config::SecretBytes;
@@ -98,9 +99,22 @@ fn sealed_of(row: &webhook_secret::Model) -> Sealed {
 /// expiry. A ciphertext copied into another tenant's row, or a row whose expiry was
 /// changed in the database (say, to keep a rotated-out secret valid forever), no longer
 /// opens: `gateway config check` reports it as tampered.
-pub fn aad(tenant_id: i64, expires_at: Option<i64>) -> Vec<u8> {
+///
+/// A test secret's mode is bound too (a live secret's binding is the one every secret
+/// had before there were modes), so that a row switched between modes does not open.
+pub fn aad(tenant_id: i64, expires_at: Option<i64>, mode: &str) -> Vec<u8> {
     let expires = expires_at.map_or_else(|| "never".to_string(), |at| at.to_string());
-    format!("gateway/v2/stripe-webhook-secret/tenant/{tenant_id}/expires/{expires}").into_bytes()
+    let mode = match mode {
+        "live" => String::new(),
+        other => format!("/mode/{other}"),
+    };
+    format!("gateway/v2/stripe-webhook-secret/tenant/{tenant_id}/expires/{expires}{mode}")
+        .into_bytes()
+}
+
+/// A row's binding (see `aad`).
+pub fn aad_of(row: &webhook_secret::Model) -> Vec<u8> {
+    aad(row.tenant_id, row.expires_at, &row.mode)
 }
 
 /// Opens a stored secret. A row sealed before the expiry was bound (tenant only) still
@@ -110,9 +124,9 @@ pub fn open_row(
     row: &webhook_secret::Model,
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     let sealed = sealed_of(row);
-    match ring.open(&sealed, &aad(row.tenant_id, row.expires_at)) {
+    match ring.open(&sealed, &aad_of(row)) {
         Ok(plain) => Ok(Zeroizing::new(plain)),
-        Err(OpenError::Tampered) => ring
+        Err(OpenError::Tampered) if row.mode == "live" => ring
             .open(&sealed, &legacy_webhook_secret_aad(row.tenant_id))
             .map(Zeroizing::new)
             .map_err(|_| OpenError::Tampered),
@@ -127,17 +141,14 @@ pub async fn upgrade_sealing(db: &DatabaseConnection, ring: &KeyRing) -> Result<
     let mut upgraded = 0;
     for row in rows {
         let sealed = sealed_of(&row);
-        if ring
-            .open(&sealed, &aad(row.tenant_id, row.expires_at))
-            .is_ok()
-        {
+        if ring.open(&sealed, &aad_of(&row)).is_ok() {
             continue;
         }
         let Ok(plain) = ring.open(&sealed, &legacy_webhook_secret_aad(row.tenant_id)) else {
             continue;
         };
         let plain = Zeroizing::new(plain);
-        let fresh = ring.seal(&plain, &aad(row.tenant_id, row.expires_at));
+        let fresh = ring.seal(&plain, &aad_of(&row));
         let done = reseal(db, &row, fresh, row.expires_at).await?;
         upgraded += usize::from(done);
     }
@@ -177,9 +188,13 @@ fn new_row(
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
+    mode: Mode,
     now: i64,
 ) -> webhook_secret::ActiveModel {
-    let sealed = ring.seal(secret.expose().as_bytes(), &aad(tenant_id, None));
+    let sealed = ring.seal(
+        secret.expose().as_bytes(),
+        &aad(tenant_id, None, mode.as_str()),
+    );
     webhook_secret::ActiveModel {
         tenant_id: Set(tenant_id),
         key_id: Set(sealed.key_id),
@@ -189,6 +204,7 @@ fn new_row(
         fingerprint: Set(secret.fingerprint()),
         created_at: Set(now),
         expires_at: Set(None),
+        mode: Set(mode.as_str().to_owned()),
         ..Default::default()
     }
 }
@@ -217,14 +233,15 @@ async fn touch_config<C: ConnectionTrait>(db: &C, tenant_id: i64, now: i64) -> R
     Ok(())
 }
 
-/// Sets or replaces the tenant's secret: every older secret stops working now.
-/// Sets the tenant's secret; every older one stops verifying now. Audited in the same
-/// transaction: no audit row, no change.
+/// Sets the tenant's secret of `mode`; every older one of that mode stops verifying
+/// now, the other mode's are left as they are. Audited in the same transaction: no
+/// audit row, no change.
 pub async fn set(
     db: &DatabaseConnection,
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
+    mode: Mode,
     actor: &Actor,
 ) -> Result<(), DbErr> {
     let txn = crate::db::begin_write(db).await?;
@@ -232,10 +249,14 @@ pub async fn set(
     touch_config(&*txn, tenant_id, now).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
+        .filter(webhook_secret::Column::Mode.eq(mode.as_str()))
         .exec(&*txn)
         .await?;
-    new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
-    let detail = serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint()});
+    new_row(ring, tenant_id, secret, mode, now)
+        .insert(&*txn)
+        .await?;
+    let detail = serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint(),
+                                    "mode": mode.as_str()});
     audit::record(&*txn, actor, Some(tenant_id), "payment_config.set", detail).await?;
     txn.commit().await
 }
@@ -243,14 +264,15 @@ pub async fn set(
 /// The longest grace period Stripe allows for the previous secret.
 pub const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
 
-/// Installs a new secret now; the current one keeps verifying for `grace`.
-/// A new secret now; the current one stays valid for `grace` (at most 24 hours), and is
-/// re-sealed bound to that expiry. Audited in the same transaction.
+/// A new secret of `mode` now; the current one of that mode stays valid for `grace`
+/// (at most 24 hours), and is re-sealed bound to that expiry. Audited in the same
+/// transaction.
 pub async fn rotate(
     db: &DatabaseConnection,
     ring: &KeyRing,
     tenant_id: i64,
     secret: &WebhookSecret,
+    mode: Mode,
     grace: Duration,
     actor: &Actor,
 ) -> Result<(), DbErr> {
@@ -261,17 +283,19 @@ pub async fn rotate(
     touch_config(&*txn, tenant_id, now).await?;
     webhook_secret::Entity::delete_many()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
+        .filter(webhook_secret::Column::Mode.eq(mode.as_str()))
         .filter(webhook_secret::Column::ExpiresAt.is_not_null())
         .exec(&*txn)
         .await?;
     let current = webhook_secret::Entity::find()
         .filter(webhook_secret::Column::TenantId.eq(tenant_id))
+        .filter(webhook_secret::Column::Mode.eq(mode.as_str()))
         .all(&*txn)
         .await?;
     for row in current {
         match open_row(ring, &row) {
             Ok(plain) => {
-                let fresh = ring.seal(&plain, &aad(tenant_id, Some(expires)));
+                let fresh = ring.seal(&plain, &aad(tenant_id, Some(expires), &row.mode));
                 reseal(&*txn, &row, fresh, Some(expires)).await?;
             }
             // It could not verify anything anyway: nothing to keep through a grace.
@@ -283,9 +307,11 @@ pub async fn rotate(
             }
         }
     }
-    new_row(ring, tenant_id, secret, now).insert(&*txn).await?;
+    new_row(ring, tenant_id, secret, mode, now)
+        .insert(&*txn)
+        .await?;
     let detail = serde_json::json!({"hint": secret.hint(), "fingerprint": secret.fingerprint(),
-                                    "previous_expires_in_secs": grace.as_secs()});
+                                    "mode": mode.as_str(), "previous_expires_in_secs": grace.as_secs()});
     audit::record(
         &*txn,
         actor,
@@ -434,6 +460,9 @@ pub async fn check<C: ConnectionTrait>(
 pub struct ActiveSecret {
     pub secret: SecretBytes,
     pub expires_at: Option<i64>,
+    /// The Stripe endpoint it signs for: an event whose `livemode` disagrees is not
+    /// applied (`mode_mismatch`).
+    pub mode: Mode,
 }
 
 /// What a webhook delivery finds for its tenant slug.
@@ -494,6 +523,7 @@ pub async fn load(
             Ok(plain) => secrets.push(ActiveSecret {
                 secret: SecretBytes::from(plain.to_vec()),
                 expires_at: row.expires_at,
+                mode: Mode::parse(&row.mode).unwrap_or(Mode::Live),
             }),
             Err(e) => {
                 return Ok(Lookup::Undecryptable {

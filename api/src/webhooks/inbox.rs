@@ -209,7 +209,19 @@ async fn write_group<T>(
         changed.dedup();
         (settled, changed)
     } else {
-        (vec![Settled::Processing; fresh.len()], Vec::new())
+        // Not applied now: the processor applies them from their payloads later, except
+        // an event signed in the other mode, settled now (its payload cannot say so).
+        let settled = fresh
+            .iter()
+            .map(|&i| match group[i].facts.signed_in_other_mode() {
+                true => Settled::Completed {
+                    outcome: apply::Outcome::ModeMismatch.as_str(),
+                    order_id: None,
+                },
+                false => Settled::Processing,
+            })
+            .collect();
+        (settled, Vec::new())
     };
     let rows: Vec<(&Verified, Settled)> = fresh
         .iter()

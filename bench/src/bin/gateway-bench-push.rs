@@ -78,6 +78,7 @@ async fn main() {
         &ring,
         tenant.id,
         &WebhookSecret::parse(&secret).unwrap(),
+        gateway::tenants::api_keys::Mode::Live,
         &Actor::cli(),
     )
     .await

@@ -13,9 +13,20 @@ fn intent_for(order: &str, amount: i64, currency: &str) -> Value {
 }
 
 async fn pay(app: &TestApp, tenant: &Tenant, object: Value, livemode: bool) -> Value {
+    pay_signed(app, tenant, &tenant.secret, object, livemode).await
+}
+
+/// A payment event signed with `secret` (of the live or the test endpoint).
+async fn pay_signed(
+    app: &TestApp,
+    tenant: &Tenant,
+    secret: &str,
+    object: Value,
+    livemode: bool,
+) -> Value {
     let id = evt_id();
     let body = event_in_mode(&id, "payment_intent.succeeded", object, livemode);
-    let response = app.deliver(&tenant.slug, &tenant.secret, &body).await;
+    let response = app.deliver(&tenant.slug, secret, &body).await;
     assert_eq!(response.status(), 200);
     app.settled(&id).await
 }
@@ -108,14 +119,110 @@ async fn a_test_keys_order_is_paid_by_test_events_only(backend: Backend) {
     let live = pay(&app, &tenant, intent_for(&order, 1200, "eur"), true).await;
     assert_eq!(live["outcome"], "mode_mismatch");
     assert_eq!(app.order_status(&order).await["status"], "PAYMENT_PENDING");
-    pay(&app, &tenant, intent_for(&order, 1200, "eur"), false).await;
-    let status = app.order_status(&order).await;
-    assert_eq!(status["status"], "PAID");
-    assert_eq!(status["livemode"], false);
-    // Keys made through the admin API say their mode too.
+    // A test event signed by the live endpoint's secret is not the test endpoint's.
+    let crossed = pay(&app, &tenant, intent_for(&order, 1200, "eur"), false).await;
+    assert_eq!(crossed["status"], "COMPLETED");
+    assert_eq!(crossed["outcome"], "mode_mismatch");
+    assert_eq!(app.order_status(&order).await["status"], "PAYMENT_PENDING");
+
+    // The test endpoint's secret, beside the live one.
     let email = format!("ops-{}@example.com", random_hex(3));
     app.create_admin(&email, "platform_admin", None);
     let admin = app.as_admin(&app.login(&email).await);
+    let config = format!("/api/v1/admin/tenants/{}/payment-config", tenant.slug);
+    let test_secret = format!("whsec_{}", random_hex(16));
+    let set = admin
+        .put(
+            &config,
+            json!({"webhook_secret": test_secret, "mode": "test"}),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    let modes: Vec<&str> = set["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes.len(), 2, "{:?}", set.body);
+    assert!(
+        modes.contains(&"live") && modes.contains(&"test"),
+        "{modes:?}"
+    );
+    let wrong = admin
+        .put(
+            &config,
+            json!({"webhook_secret": test_secret, "mode": "staging"}),
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+
+    let paid = pay_signed(
+        &app,
+        &tenant,
+        &test_secret,
+        intent_for(&order, 1200, "eur"),
+        false,
+    )
+    .await;
+    assert_eq!(paid["outcome"], "applied", "{paid}");
+    let status = app.order_status(&order).await;
+    assert_eq!(status["status"], "PAID");
+    assert_eq!(status["livemode"], false);
+
+    // Each mode rotates on its own: the live secret still verifies live events.
+    let next_test = format!("whsec_{}", random_hex(16));
+    let rotated = admin
+        .post(
+            &format!("{config}/rotate"),
+            json!({"webhook_secret": next_test, "mode": "test", "previous_expires_in_secs": 60}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(
+        rotated["secrets"].as_array().unwrap().len(),
+        3,
+        "{:?}",
+        rotated.body
+    );
+    let live_order = app.create_order(&tenant, 700).await;
+    let live_paid = pay(&app, &tenant, intent_for(&live_order, 700, "eur"), true).await;
+    assert_eq!(live_paid["outcome"], "applied");
+    let again = app.create_order(&tenant, 700).await;
+    let replaced = admin
+        .put(
+            &config,
+            json!({"webhook_secret": format!("whsec_{}", random_hex(16))}),
+        )
+        .await;
+    assert_eq!(replaced.status, 200);
+    let left: Vec<&str> = replaced["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        left.iter().filter(|m| **m == "test").count(),
+        2,
+        "replacing live keeps test: {left:?}"
+    );
+    assert_eq!(
+        app.deliver(
+            &tenant.slug,
+            &tenant.secret,
+            &event(
+                &evt_id(),
+                "payment_intent.succeeded",
+                intent_for(&again, 700, "eur")
+            )
+        )
+        .await
+        .status(),
+        400,
+        "the old live secret stopped"
+    );
+    // Keys made through the admin API say their mode too.
     let key = admin
         .tenant_post(&tenant.slug, "api-keys", json!({"mode": "test"}))
         .await;

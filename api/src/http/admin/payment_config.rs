@@ -6,6 +6,7 @@ use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::ApiJson;
+use crate::tenants::api_keys::Mode;
 use crate::tenants::secrets::{self, MAX_GRACE, WebhookSecret};
 use axum::Json;
 use axum::extract::State;
@@ -26,6 +27,9 @@ pub struct SecretView {
     /// When a rotated-out secret stops verifying; none for the current one.
     #[schema(format = DateTime)]
     expires_at: Option<String>,
+    /// `live` or `test`: the Stripe endpoint it signs for.
+    #[schema(value_type = crate::http::admin::api_keys::KeyMode)]
+    mode: String,
 }
 
 /// A tenant's Stripe configuration; never a secret.
@@ -55,6 +59,7 @@ async fn describe(app: &AppState, access: &TenantAccess) -> Result<Json<PaymentC
                 fingerprint: r.fingerprint,
                 created_at: ms_to_rfc3339(r.created_at),
                 expires_at: r.expires_at.map(ms_to_rfc3339),
+                mode: r.mode,
             })
             .collect(),
         updated_at: updated_at.map(ms_to_rfc3339),
@@ -78,6 +83,17 @@ pub struct SetSecret {
     /// The endpoint's signing secret, as Stripe's dashboard shows it.
     #[schema(pattern = "^whsec_[A-Za-z0-9+/=_-]{8,200}$")]
     webhook_secret: String,
+    /// Which of the restaurant's Stripe endpoints it signs for: `live` (the default) or
+    /// `test`. The other mode's secret is left as it is.
+    #[schema(value_type = Option<crate::http::admin::api_keys::KeyMode>)]
+    mode: Option<String>,
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Mode> {
+    match mode {
+        None => Ok(Mode::Live),
+        Some(m) => Mode::parse(m).ok_or_else(|| Error::invalid("mode is \"live\" or \"test\"")),
+    }
 }
 
 fn parse_secret(text: &str) -> Result<WebhookSecret> {
@@ -96,8 +112,17 @@ pub async fn put(
     ApiJson(body): ApiJson<SetSecret>,
 ) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
+    let mode = parse_mode(body.mode.as_deref())?;
     let actor = access.admin.actor();
-    secrets::set(&app.db, &app.config.keys, access.tenant.id, &secret, &actor).await?;
+    secrets::set(
+        &app.db,
+        &app.config.keys,
+        access.tenant.id,
+        &secret,
+        mode,
+        &actor,
+    )
+    .await?;
     app.changes.secrets(&access.tenant.slug);
     describe(&app, &access).await
 }
@@ -111,6 +136,9 @@ pub struct Rotate {
     /// allows); 3600 when absent.
     #[schema(minimum = 0, maximum = 86400)]
     previous_expires_in_secs: Option<u64>,
+    /// The mode whose secret rotates: `live` (the default) or `test`.
+    #[schema(value_type = Option<crate::http::admin::api_keys::KeyMode>)]
+    mode: Option<String>,
 }
 
 /// `POST …/payment-config/rotate`: the new secret now, the old one until it expires.
@@ -124,6 +152,7 @@ pub async fn rotate(
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
+    let mode = parse_mode(body.mode.as_deref())?;
     let grace = body.previous_expires_in_secs.unwrap_or(3600);
     if grace > MAX_GRACE.as_secs() {
         return Err(Error::invalid(
@@ -135,6 +164,7 @@ pub async fn rotate(
         &app.config.keys,
         access.tenant.id,
         &secret,
+        mode,
         Duration::from_secs(grace),
         &access.admin.actor(),
     )

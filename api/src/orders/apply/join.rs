@@ -77,6 +77,12 @@ impl Rows {
         now: i64,
         changes: &mut Vec<order::Model>,
     ) -> Applied {
+        if facts.signed_in_other_mode() {
+            return Applied {
+                outcome: Outcome::ModeMismatch,
+                order_id: None,
+            };
+        }
         if facts.effect == Effect::Ignored {
             return Applied {
                 outcome: Outcome::Ignored,

@@ -42,7 +42,8 @@ pub(super) async fn load<C: ConnectionTrait>(
     events: Option<&[(i64, &str)]>,
 ) -> Result<(Rows, Option<HashSet<(i64, String)>>), DbErr> {
     let mut w = Wanted::default();
-    for item in items.iter().filter(|i| i.facts.effect != Effect::Ignored) {
+    let acts = |i: &&Item| i.facts.effect != Effect::Ignored && !i.facts.signed_in_other_mode();
+    for item in items.iter().filter(acts) {
         let (t, facts) = (item.tenant_id, item.facts);
         let pair = |id: &String| (t, id.clone());
         w.order_ids.extend(facts.order_refs.iter().map(pair));
