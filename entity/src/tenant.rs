@@ -10,6 +10,8 @@ pub struct Model {
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The Stripe connected account (`acct_…`) whose events the Connect endpoint routes here.
+    pub connect_account_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ mod m20261204_000014_admin_sessions;
 mod m20261204_000015_error_codes;
 mod m20261207_000016_disputes;
 mod m20261207_000017_secret_modes;
+mod m20261207_000018_connect;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_error_codes::Migration),
             Box::new(m20261207_000016_disputes::Migration),
             Box::new(m20261207_000017_secret_modes::Migration),
+            Box::new(m20261207_000018_connect::Migration),
         ]
     }
 }

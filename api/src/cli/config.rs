@@ -21,6 +21,12 @@ pub enum Command {
         #[arg(long, default_value = "live", value_parser = ["live", "test"])]
         mode: String,
     },
+    /// Set the platform's Stripe Connect endpoint secret (whsec_…), read from standard
+    /// input: it verifies POST /api/v1/webhooks/stripe/connect.
+    SetConnectSecret {
+        #[arg(long, default_value = "live", value_parser = ["live", "test"])]
+        mode: String,
+    },
     /// Set the restaurant's Stripe API key (a restricted key with read access to Events
     /// and Webhook Endpoints), read from standard input.
     SetApiKey { slug: String },
@@ -35,6 +41,7 @@ pub enum Command {
 pub async fn run(command: Command, config: &Settings) -> Result<()> {
     match command {
         Command::SetSecret { slug, mode } => set_secret(config, &slug, &mode).await,
+        Command::SetConnectSecret { mode } => set_connect_secret(config, &mode).await,
         Command::SetApiKey { slug } => super::stripe::set_api_key(config, &slug).await,
         Command::Check { slug } => check(config, slug.as_deref()).await,
     }
@@ -56,6 +63,25 @@ async fn set_secret(config: &Settings, slug: &str, mode: &str) -> Result<()> {
         secret.hint(),
         secret.fingerprint(),
         tenant.slug
+    );
+    Ok(())
+}
+
+async fn set_connect_secret(config: &Settings, mode: &str) -> Result<()> {
+    let mode = Mode::parse(mode).ok_or_else(|| anyhow!("--mode is live or test"))?;
+    let db = super::open(config).await?;
+    let secret = WebhookSecret::parse(&read_secret(
+        "the Connect endpoint's secret",
+        "Connect endpoint signing secret (whsec_…): ",
+    )?)
+    .map_err(|e| anyhow!(e))?;
+    let platform = crate::tenants::connect::ensure_platform(&db).await?;
+    secrets::set(&db, &config.keys, platform.id, &secret, mode, &Actor::cli()).await?;
+    println!(
+        "{} Connect secret {} ({}) set: /api/v1/webhooks/stripe/connect verifies with it",
+        mode.as_str(),
+        secret.hint(),
+        secret.fingerprint()
     );
     Ok(())
 }

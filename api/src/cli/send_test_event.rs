@@ -32,6 +32,10 @@ pub struct Args {
     /// (or PORT).
     #[arg(long)]
     url: Option<String>,
+    /// Send it as the platform's Connect endpoint would: about this connected account
+    /// (`account`), signed with the Connect secret, to /api/v1/webhooks/stripe/connect.
+    #[arg(long, value_name = "ACCOUNT")]
+    connect: Option<String>,
 }
 
 pub async fn run(args: Args, config: &Config) -> Result<()> {
@@ -60,7 +64,22 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
     }
     // Signed as Stripe's endpoint of the event's mode signs it: the order's mode (so
     // that it applies), else test when the restaurant has a test secret, else live.
-    let rows = secrets::active_rows(&db, tenant.id, now_ms()).await?;
+    let account = match args.connect.as_deref() {
+        Some(text) => Some(
+            crate::tenants::connect::AccountId::parse(text)
+                .map_err(|e| anyhow!("--connect: {e}"))?,
+        ),
+        None => None,
+    };
+    let signer = match &account {
+        Some(_) => crate::tenants::connect::platform(&db)
+            .await?
+            .ok_or_else(|| {
+                anyhow!("no Connect endpoint secret is set: `gateway config set-connect-secret`")
+            })?,
+        None => tenant.clone(),
+    };
+    let rows = secrets::active_rows(&db, signer.id, now_ms()).await?;
     let current = |mode: &str| {
         rows.iter()
             .find(|r| r.expires_at.is_none() && r.mode == mode)
@@ -70,12 +89,15 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         None => current("test").is_none() && current("live").is_some(),
     };
     let mode = if livemode { "live" } else { "test" };
-    let current = current(mode).ok_or_else(|| {
-        anyhow!(
+    let current = current(mode).ok_or_else(|| match &account {
+        Some(_) => anyhow!(
+            "no {mode} Connect endpoint secret is set: `gateway config set-connect-secret --mode {mode}`"
+        ),
+        None => anyhow!(
             "tenant {} has no {mode} webhook secret: `gateway config set-secret {} --mode {mode}`",
             tenant.slug,
             tenant.slug
-        )
+        ),
     })?;
     let about = testevent::About {
         order: order
@@ -84,14 +106,14 @@ pub async fn run(args: Args, config: &Config) -> Result<()> {
         payment_intent: order.as_ref().and_then(|o| o.payment_intent_id.as_deref()),
         livemode,
         dispute_status: args.dispute_status.as_deref(),
-        account: None,
+        account: account.as_ref().map(|a| a.as_str()),
     };
     let event = testevent::build(&args.event_type, &about).map_err(|e| anyhow!(e))?;
     let secret = secrets::open_row(&config.keys, current)
         .with_context(|| format!("the secret of {} cannot be decrypted", tenant.slug))?;
     let body = serde_json::to_vec(&event).expect("JSON values serialize");
     let header = signature::sign_header(&secret, now_ms() / 1000, &body);
-    let url = delivery_url(args.url.as_deref(), config.bind_addr, &tenant.slug)?;
+    let url = delivery_url(args.url.as_deref(), config.bind_addr, &signer.slug)?;
     let response = crate::outbound::client(
         std::time::Duration::from_secs(30),
         crate::outbound::Destinations::Trusted,

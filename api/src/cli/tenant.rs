@@ -1,11 +1,12 @@
-//! `gateway tenant create|list|api-key`
+//! `gateway tenant create|list|api-key|connect`
 
 use super::{parse_slug, tenant_of};
 use crate::config::Config;
 use crate::tenants::api_keys::{self, Mode};
 use crate::tenants::audit::Actor;
+use crate::tenants::connect::{self, AccountId, LinkError};
 use crate::tenants::{self, CreateError};
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -30,6 +31,16 @@ pub enum Command {
         #[arg(long)]
         test: bool,
     },
+    /// Link a restaurant to its Stripe connected account (acct_…): the Connect endpoint
+    /// routes that account's events here. One restaurant per account.
+    Connect {
+        slug: String,
+        /// The connected account id; leave out with --unlink.
+        account: Option<String>,
+        /// Remove the restaurant's link instead.
+        #[arg(long, conflicts_with = "account")]
+        unlink: bool,
+    },
 }
 
 pub async fn run(command: Command, config: &Config) -> Result<()> {
@@ -40,7 +51,43 @@ pub async fn run(command: Command, config: &Config) -> Result<()> {
             let mode = if test { Mode::Test } else { Mode::Live };
             api_key(config, &slug, mode).await
         }
+        Command::Connect {
+            slug,
+            account,
+            unlink,
+        } => connect(config, &slug, account.as_deref(), unlink).await,
     }
+}
+
+async fn connect(config: &Config, slug: &str, account: Option<&str>, unlink: bool) -> Result<()> {
+    let db = super::open(config).await?;
+    let tenant = tenant_of(&db, slug).await?;
+    if unlink {
+        let was = tenant.connect_account_id.clone();
+        if !connect::unlink(&db, &tenant, &Actor::cli()).await? {
+            bail!("tenant {} is linked to no connected account", tenant.slug);
+        }
+        println!(
+            "tenant {} unlinked from {}",
+            tenant.slug,
+            was.unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let account =
+        account.ok_or_else(|| anyhow!("give the connected account (acct_…), or --unlink"))?;
+    let account = AccountId::parse(account).map_err(|e| anyhow!(e))?;
+    connect::link(&db, tenant.id, &account, &Actor::cli())
+        .await
+        .map_err(|e| match e {
+            LinkError::Taken(_) => anyhow!("{e}"),
+            LinkError::Db(e) => anyhow!(e).context("linking the account"),
+        })?;
+    println!(
+        "tenant {} linked to {account}: its events come through /api/v1/webhooks/stripe/connect",
+        tenant.slug
+    );
+    Ok(())
 }
 
 async fn create(config: &Config, slug: &str, name: &str) -> Result<()> {

@@ -8,7 +8,7 @@ use super::{Finding, Severity, StripeCache, Viewer, diagnose};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use entity::{alert_state, tenant};
+use entity::alert_state;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
@@ -55,7 +55,7 @@ pub async fn evaluate(
     config: &Config,
     cache: &StripeCache,
 ) -> Result<Evaluated, DbErr> {
-    let tenants = tenant::Entity::find().all(db).await?;
+    let tenants = crate::tenants::list(db, None).await?;
     let mut open_by_tenant: HashMap<i64, Vec<alert_state::Model>> = HashMap::new();
     for row in alert_state::Entity::find().all(db).await? {
         open_by_tenant.entry(row.tenant_id).or_default().push(row);

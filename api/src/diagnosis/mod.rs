@@ -55,6 +55,9 @@ pub enum StripeView {
     Seen {
         endpoints: Vec<Endpoint>,
         recent: Vec<ListedEvent>,
+        /// Asked with the platform's key for the tenant's connected account: the
+        /// endpoint that must exist is the platform's Connect endpoint.
+        connect: bool,
     },
 }
 
@@ -70,6 +73,11 @@ impl StripeCache {
     /// Forgets what Stripe said about a tenant (its key changed).
     pub fn forget(&self, tenant_id: i64) {
         self.entries.lock().expect("cache lock").remove(&tenant_id);
+    }
+
+    /// Forgets every tenant (the platform's key changed: every linked tenant's view).
+    pub fn forget_all(&self) {
+        self.entries.lock().expect("cache lock").clear();
     }
 
     pub async fn view(
@@ -97,17 +105,31 @@ impl StripeCache {
 }
 
 async fn ask_stripe(db: &DatabaseConnection, config: &Config, tenant_id: i64) -> StripeView {
-    let key = match stripe_key::open(db, &config.keys, tenant_id).await {
-        Ok(Some(key)) => key,
+    use sea_orm::EntityTrait;
+    let tenant = match entity::tenant::Entity::find_by_id(tenant_id).one(db).await {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => return StripeView::NoKey,
+        Err(e) => return StripeView::Failed(e.to_string()),
+    };
+    let access = match stripe_key::access(db, &config.keys, &tenant).await {
+        Ok(Some(access)) => access,
         Ok(None) => return StripeView::NoKey,
         Err(e) => return StripeView::Unusable(e.to_string()),
     };
-    let api = StripeApi::new(&config.watch.stripe_api_base, &key);
+    // The endpoints are the key's own (for a connected account, the platform's: its
+    // Connect endpoint); the events are the account's.
+    let endpoints_api = StripeApi::new(&config.watch.stripe_api_base, &access.key);
+    let events_api = StripeApi::new(&config.watch.stripe_api_base, &access.key)
+        .on_account(access.account.as_deref());
     let since = now_ms() / 1000 - 3 * 24 * 3600;
     let result = async {
-        let endpoints = api.webhook_endpoints().await?;
-        let recent = api.events_since(since, 1000).await?;
-        Ok::<_, ApiError>(StripeView::Seen { endpoints, recent })
+        let endpoints = endpoints_api.webhook_endpoints().await?;
+        let recent = events_api.events_since(since, 1000).await?;
+        Ok::<_, ApiError>(StripeView::Seen {
+            endpoints,
+            recent,
+            connect: access.account.is_some(),
+        })
     }
     .await;
     match result {

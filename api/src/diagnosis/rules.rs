@@ -8,7 +8,7 @@ use crate::orders::disputes::{self, DisputeView};
 use crate::stripe::event::{self, Effect};
 use crate::stripe::signature::codes;
 use crate::tenants::secrets::{self, Health};
-use crate::webhooks::log::EventStatus;
+use crate::webhooks::log::{EventStatus, Source};
 use entity::{order, tenant, webhook_event};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -62,7 +62,9 @@ fn events(tenant_id: i64) -> sea_orm::Select<webhook_event::Entity> {
 ///   the window; `mode_mismatch`, `failed_events`: such an event in the window;
 ///   `stuck_processing`: an event `PROCESSING` for longer than `STUCK_AFTER_MS`;
 /// - the findings from Stripe: a Stripe API key saved;
-/// - `dispute_needs_response`: a payment with a dispute.
+/// - `dispute_needs_response`: a payment with a dispute;
+/// - `account_charges_disabled`, `account_deauthorized`: a tenant linked to a connected
+///   account.
 ///
 /// A rule of severity `error` added to `from_records` or `from_stripe` must be added
 /// here too.
@@ -83,6 +85,12 @@ pub async fn may_have_errors(
     );
     out.extend(crate::tenants::stripe_key::tenants_with_key(db).await?);
     out.extend(disputes::tenants_with_disputes(db).await?);
+    out.extend(
+        tenants
+            .iter()
+            .filter(|t| t.connect_account_id.is_some())
+            .map(|t| t.id),
+    );
     Ok(out)
 }
 
@@ -99,6 +107,7 @@ pub async fn from_records(
     delivery_findings(db, tenant, since, viewer, &mut out).await?;
     event_findings(db, tenant, since, now, &mut out).await?;
     order_findings(db, tenant, now, &mut out).await?;
+    account_findings(db, tenant, &mut out).await?;
     let ever = events(tenant.id).count(db).await?;
     if ever == 0 && !out.iter().any(|f| f.code == "no_secret") {
         out.push(finding(
@@ -248,8 +257,10 @@ async fn event_findings(
             "Create the Checkout Session with metadata[order_id] (or client_reference_id) set to the gateway's order_id.",
         ));
     }
+    // Delivered to the tenant's own URL (through the Connect endpoint they belong).
     let connect = recent()
         .filter(webhook_event::Column::DedupKey.is_not_null())
+        .filter(webhook_event::Column::Source.eq(Source::Webhook.as_str()))
         .filter(
             sea_orm::Condition::any()
                 .add(webhook_event::Column::Payload.like("%\"account\":\"acct_%"))
@@ -263,7 +274,7 @@ async fn event_findings(
             Severity::Warning,
             "Events carry an `account`: they come from a Connect endpoint, about connected accounts, not from this restaurant's own account.".into(),
             vec![row.stripe_event_id.unwrap_or_default()],
-            "Point an endpoint of the restaurant's own Stripe account at this URL (Developers → Webhooks → Add endpoint, \"Events on your account\").",
+            "These events come from a Connect endpoint, about connected accounts. Point the platform's Connect endpoint at /api/v1/webhooks/stripe/connect instead, save its signing secret (PUT /api/v1/admin/connect-config), and link each restaurant to its account (PUT /api/v1/admin/tenants/{tenant}/connect); or, for the restaurant's own account, add an endpoint with \"Events on your account\" at this URL.",
         ));
     }
 
@@ -298,6 +309,62 @@ async fn event_findings(
         ));
     }
 
+    Ok(())
+}
+
+/// A linked connected account that cannot take payments, or that disconnected the
+/// platform: orders will not be paid until it is fixed in Stripe.
+async fn account_findings(
+    db: &DatabaseConnection,
+    tenant: &tenant::Model,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
+    let Some(account) = &tenant.connect_account_id else {
+        return Ok(());
+    };
+    let latest = |kind: &'static str| {
+        events(tenant.id)
+            .filter(webhook_event::Column::EventType.eq(kind))
+            .filter(webhook_event::Column::DedupKey.is_not_null())
+            .order_by_desc(webhook_event::Column::Id)
+            .one(db)
+    };
+    if let Some(row) = latest("account.updated").await? {
+        let object: Option<serde_json::Value> = row
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .map(|e| e["data"]["object"].clone());
+        let disabled = object.as_ref().is_some_and(|o| {
+            o["charges_enabled"] == false && o["id"].as_str().is_none_or(|id| id == account)
+        });
+        if let Some(object) = object.filter(|_| disabled) {
+            let reason = object["requirements"]["disabled_reason"]
+                .as_str()
+                .unwrap_or("not given");
+            out.push(finding(
+                "account_charges_disabled",
+                Severity::Error,
+                format!("Stripe disabled charges on connected account {account}: this restaurant's customers cannot pay."),
+                vec![
+                    format!("{} ({}): charges_enabled false", row.stripe_event_id.unwrap_or_default(), ms_to_rfc3339(row.received_at)),
+                    format!("disabled_reason: {reason}"),
+                ],
+                "Have the restaurant complete what Stripe asks for (Stripe's dashboard → Connected accounts → the account → Requirements); charges come back on with the next account.updated.",
+            ));
+        }
+    }
+    if let Some(row) = latest("account.application.deauthorized").await?
+        && row.received_at >= tenant.updated_at
+    {
+        out.push(finding(
+            "account_deauthorized",
+            Severity::Error,
+            format!("Connected account {account} disconnected the platform: its events no longer come, and its payments cannot be checked."),
+            vec![format!("{} ({})", row.stripe_event_id.unwrap_or_default(), ms_to_rfc3339(row.received_at))],
+            "Ask the restaurant to connect its Stripe account to the platform again (onboarding link), then link the restaurant to the account again (PUT …/connect).",
+        ));
+    }
     Ok(())
 }
 
@@ -391,14 +458,23 @@ pub async fn from_stripe(
     tenant: &tenant::Model,
     view: &StripeView,
 ) -> Result<Vec<Finding>, DbErr> {
-    let (endpoints, recent) = match view {
+    let (endpoints, recent, connect) = match view {
         StripeView::NoKey => return Ok(Vec::new()),
-        StripeView::Seen { endpoints, recent } => (endpoints, recent),
+        StripeView::Seen {
+            endpoints,
+            recent,
+            connect,
+        } => (endpoints, recent, *connect),
         StripeView::Rejected | StripeView::Unusable(_) | StripeView::Failed(_) => {
             return Ok(vec![unasked(view)]);
         }
     };
-    let mut out = endpoint_findings(config, &tenant.slug, endpoints);
+    // A connected account's events come through the platform's Connect endpoint.
+    let path_slug = match connect {
+        true => crate::tenants::slug::CONNECT,
+        false => tenant.slug.as_str(),
+    };
+    let mut out = endpoint_findings(config, path_slug, endpoints);
     out.extend(events_not_received(db, tenant.id, recent).await?);
     Ok(out)
 }

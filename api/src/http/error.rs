@@ -42,11 +42,13 @@ pub enum ErrorCode {
     EmailTaken,
     NotFailed,
     NoStripeApiKey,
+    AccountTaken,
     // 422
     InvalidValue,
     InvalidWebhookSecret,
     InvalidStripeApiKey,
     InvalidNotificationUrl,
+    InvalidAccountId,
     StripeApiKeyRejected,
     NotRetryable,
     // 502
@@ -76,11 +78,14 @@ impl ErrorCode {
             | ApiKeyNotFound
             | PaymentConfigNotFound
             | NotificationEndpointNotFound => StatusCode::NOT_FOUND,
-            SlugTaken | EmailTaken | NotFailed | NoStripeApiKey => StatusCode::CONFLICT,
+            SlugTaken | EmailTaken | NotFailed | NoStripeApiKey | AccountTaken => {
+                StatusCode::CONFLICT
+            }
             InvalidValue
             | InvalidWebhookSecret
             | InvalidStripeApiKey
             | InvalidNotificationUrl
+            | InvalidAccountId
             | StripeApiKeyRejected
             | NotRetryable => StatusCode::UNPROCESSABLE_ENTITY,
             StripeUnavailable => StatusCode::BAD_GATEWAY,

@@ -77,6 +77,7 @@ fn router(state: AppState) -> Router {
     );
     let webhooks = OpenApiRouter::new()
         .routes(routes!(webhooks::receive))
+        .routes(routes!(webhooks::receive_connect))
         .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes));
     let orders = OpenApiRouter::new()
         .routes(routes!(orders::create))

@@ -14,6 +14,7 @@ use crate::stripe::{event, signature};
 use crate::tenants::TenantSlug;
 use crate::tenants::api_keys::Mode;
 use crate::tenants::secrets::Lookup;
+use crate::tenants::slug;
 use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
 use axum::Extension;
@@ -37,6 +38,10 @@ pub struct Received {
     #[serde(skip)]
     #[schema(ignore)]
     pub event_type: String,
+    /// A Connect event for an account no tenant is linked to: listed as unrouted.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub unrouted: bool,
 }
 
 /// Why a delivery is not stored as an event to process.
@@ -51,13 +56,17 @@ enum Refusal {
     /// `cross_check` (a current timestamp, no signature matching), the row is recorded
     /// once the other-tenant check has looked at it, off the request's path.
     Unverified {
-        tenant_id: i64,
+        /// None for the Connect endpoint (the delivery is listed as unrouted).
+        tenant_id: Option<i64>,
         reason: String,
         code: &'static str,
         cross_check: Option<String>,
     },
     /// Verified, but not a Stripe event: the row keeps the body.
-    NotAnEvent { tenant_id: i64, reason: String },
+    NotAnEvent {
+        tenant_id: Option<i64>,
+        reason: String,
+    },
     /// Verified, but over the tenant's rate limit: 429, no row, Stripe retries.
     Limited(Box<Response>),
     /// Storage, or a secret that cannot be decrypted: 503, no row, Stripe retries.
@@ -123,7 +132,7 @@ impl Refusal {
             } => {
                 tracing::warn!(reason = %reason, code, "webhook verification failed");
                 let rejected = row(
-                    Some(tenant_id),
+                    tenant_id,
                     EventStatus::VerificationFailed,
                     (reason.clone(), code),
                     None,
@@ -150,7 +159,7 @@ impl Refusal {
                 tracing::warn!(error = %reason, "verified body is not a Stripe event");
                 let payload = Some(String::from_utf8_lossy(body).into_owned());
                 record(
-                    Some(tenant_id),
+                    tenant_id,
                     EventStatus::Failed,
                     (reason.clone(), "invalid_payload"),
                     payload,
@@ -220,6 +229,35 @@ pub async fn receive(
         .await
 }
 
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe/connect", operation_id = "receive_stripe_connect_webhook", tag = "webhooks",
+    params(("Stripe-Signature" = String, Header, description = "t=…,v1=… exactly as Stripe sends it")),
+    request_body(content = Object, description = "an event of a connected account (`account`), verified with the platform's Connect secret", content_type = "application/json"),
+    responses(
+        (status = 200, description = "verified and durably stored for the restaurant linked to its `account` (`source` `connect`); an event for an account linked to no restaurant is listed in unrouted deliveries", body = Received),
+        (status = 400, description = "`verification_failed` (with a `reason`) or `invalid_payload`", body = ErrorBody),
+        (status = 404, description = "`no_config`: no Connect endpoint secret is set", body = ErrorBody),
+        (status = 413, description = "body over WEBHOOK_MAX_BODY_BYTES"),
+        (status = 429, description = "over the linked restaurant's rate limit; see Retry-After", body = ErrorBody),
+        (status = 503, description = "storage unavailable: nothing stored, Stripe retries", body = ErrorBody)))]
+pub async fn receive_connect(
+    State(app): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let delivery = delivery_id();
+    let span = tracing::info_span!(
+        "webhook",
+        request_id = request_id.as_ref().map(|Extension(id)| id.0.as_str()),
+        tenant = slug::CONNECT,
+        delivery = %delivery,
+        stripe_event_id = tracing::field::Empty,
+    );
+    receive_in(app, slug::CONNECT.to_string(), headers, body, delivery)
+        .instrument(span)
+        .await
+}
+
 async fn receive_in(
     app: AppState,
     tenant: String,
@@ -244,7 +282,9 @@ async fn receive_in(
     };
     let mut response = match handled {
         Ok(received) => {
-            logged.outcome = if received.duplicate {
+            logged.outcome = if received.unrouted {
+                "unrouted"
+            } else if received.duplicate {
                 "duplicate"
             } else {
                 "verified"
@@ -270,6 +310,9 @@ async fn handle(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Received, Refusal> {
+    if tenant == slug::CONNECT {
+        return handle_connect(app, headers, body).await;
+    }
     let Ok(slug) = TenantSlug::parse(tenant) else {
         return Err(Refusal::NoConfig {
             tenant_id: None,
@@ -295,6 +338,98 @@ async fn handle(
 }
 
 type Active<'a> = Vec<(&'a [u8], Mode)>;
+
+/// A delivery to the platform's Connect endpoint: verified with the platform's Connect
+/// secret, then routed by its `account` to the linked tenant, where it is stored and
+/// applied exactly as a delivery to that tenant's own URL (`source` `connect`). Refused
+/// and unlinked deliveries are listed as unrouted (no tenant).
+async fn handle_connect(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Received, Refusal> {
+    let lookup = app
+        .secrets
+        .lookup(&TenantSlug::connect_platform())
+        .await
+        .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?;
+    let now_ms = now_ms();
+    let (platform_id, active) =
+        active_secrets(&lookup, now_ms).map_err(|refusal| match refusal {
+            Refusal::NoConfig { .. } => Refusal::NoConfig {
+                tenant_id: None,
+                why: "no Stripe Connect endpoint secret is set: PUT /api/v1/admin/connect-config",
+            },
+            other => other,
+        })?;
+    let keys: Vec<&[u8]> = active.iter().map(|(secret, _)| *secret).collect();
+    let signer =
+        verify(app, platform_id, headers, body, &keys, now_ms).map_err(
+            |refusal| match refusal {
+                Refusal::Unverified { reason, code, .. } => Refusal::Unverified {
+                    tenant_id: None,
+                    reason,
+                    code,
+                    cross_check: None,
+                },
+                other => other,
+            },
+        )?;
+    let mut facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
+        tenant_id: None,
+        reason: why.to_string(),
+    })?;
+    facts.signed_livemode = Some(active[signer].1.livemode());
+    tracing::Span::current().record("stripe_event_id", facts.event_id.as_str());
+    let linked = match &facts.account {
+        Some(account) => app
+            .secrets
+            .account(account)
+            .await
+            .map_err(|e| Refusal::Unavailable(Error::Storage(e)))?,
+        None => None,
+    };
+    let Some((tenant_id, tenant_slug)) = linked else {
+        return Ok(unrouted(app, body, facts));
+    };
+    app.webhook_limiter
+        .check_key(&tenant_id)
+        .map_err(|not_until| Refusal::Limited(Box::new(refused(not_until))))?;
+    store_facts(app, tenant_id, &tenant_slug, body, facts, Source::Connect).await
+}
+
+/// A verified Connect event that no tenant takes: 200 (Stripe must not retry it for
+/// three days, nor disable the endpoint), listed as unrouted with its account.
+fn unrouted(app: &AppState, body: &Bytes, facts: event::EventFacts) -> Received {
+    let error = match &facts.account {
+        Some(account) => format!(
+            "no restaurant is linked to connected account {account}: link one with PUT /api/v1/admin/tenants/{{tenant}}/connect"
+        ),
+        None => "the event names no connected account (no \"account\")".to_string(),
+    };
+    tracing::warn!(
+        account = facts.account.as_deref().unwrap_or("none"),
+        "Connect event for no linked restaurant"
+    );
+    app.inbox.record_rejected(Rejected {
+        tenant_id: None,
+        tenant_slug: slug::CONNECT.to_string(),
+        status: EventStatus::NoConfig,
+        stripe_event_id: Some(facts.event_id.clone()),
+        event_type: Some(facts.event_type.clone()),
+        error,
+        error_code: "unlinked_account",
+        payload: Some(String::from_utf8_lossy(body).into_owned()),
+        signed_for_tenant_id: None,
+    });
+    Received {
+        received: true,
+        event_id: facts.event_id,
+        duplicate: false,
+        event_type: facts.event_type,
+        unrouted: true,
+    }
+}
 
 /// The tenant's secrets that verify deliveries now (with the mode each signs for), or
 /// why there are none.
@@ -364,7 +499,7 @@ fn verify(
         _ => None,
     };
     Err(Refusal::Unverified {
-        tenant_id,
+        tenant_id: Some(tenant_id),
         reason: why.to_string(),
         code: why.code(),
         cross_check,
@@ -380,10 +515,22 @@ async fn store(
     signed_in: Mode,
 ) -> Result<Received, Refusal> {
     let mut facts = event::parse(body).map_err(|why| Refusal::NotAnEvent {
-        tenant_id,
+        tenant_id: Some(tenant_id),
         reason: why.to_string(),
     })?;
     facts.signed_livemode = Some(signed_in.livemode());
+    store_facts(app, tenant_id, slug.as_str(), body, facts, Source::Webhook).await
+}
+
+/// A verified, parsed event: stored for `tenant_id` (durably, before the answer).
+async fn store_facts(
+    app: &AppState,
+    tenant_id: i64,
+    slug: &str,
+    body: &Bytes,
+    facts: event::EventFacts,
+    source: Source,
+) -> Result<Received, Refusal> {
     let event_id = facts.event_id.clone();
     let event_type = facts.event_type.as_str().to_owned();
     let span = tracing::Span::current();
@@ -399,7 +546,7 @@ async fn store(
             tenant_slug: slug.to_string(),
             payload,
             facts,
-            source: Source::Webhook,
+            source,
             span,
         })
         .await
@@ -409,5 +556,6 @@ async fn store(
         event_id,
         duplicate: stored.duplicate,
         event_type,
+        unrouted: false,
     })
 }

@@ -38,7 +38,7 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
     #[error(
-        "no Stripe API key is set for this restaurant: set one with `gateway config set-api-key SLUG`"
+        "no Stripe API key is set for this restaurant (nor, for a restaurant linked to a connected account, for the platform): set one with `gateway config set-api-key SLUG` (or PUT /api/v1/admin/connect-config {{\"stripe_api_key\"}})"
     )]
     NoKey,
     #[error(transparent)]
@@ -97,7 +97,7 @@ async fn run(
     since: Option<i64>,
     lease: Duration,
 ) -> Result<Summary, RecoverError> {
-    let key = stripe_key::open(db, ring, tenant.id)
+    let access = stripe_key::access(db, ring, tenant)
         .await?
         .ok_or(RecoverError::NoKey)?;
     let now = now_ms();
@@ -109,7 +109,7 @@ async fn run(
         },
     }
     .max(now - OLDEST_MS);
-    let api = StripeApi::new(api_base, &key);
+    let api = StripeApi::new(api_base, &access.key).on_account(access.account.as_deref());
     let mut listed = api.events_since(since / 1000, MAX_EVENTS).await?;
     listed.reverse(); // oldest first
     let mut summary = Summary {
@@ -182,16 +182,26 @@ pub async fn every(
     }
 }
 
+/// The restaurants with a key of their own, and, when the platform has a key, those
+/// linked to a connected account (never the platform's own settings).
 async fn with_keys(db: &DatabaseConnection) -> Result<Vec<tenant::Model>, DbErr> {
-    use sea_orm::{ColumnTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, Condition, QueryFilter};
     let ids: Vec<i64> = entity::stripe_api_key::Entity::find()
         .all(db)
         .await?
         .into_iter()
         .map(|k| k.tenant_id)
         .collect();
+    let platform = crate::tenants::connect::platform(db).await?;
+    let mut any = Condition::any().add(tenant::Column::Id.is_in(ids.clone()));
+    if let Some(platform) = &platform
+        && ids.contains(&platform.id)
+    {
+        any = any.add(tenant::Column::ConnectAccountId.is_not_null());
+    }
     tenant::Entity::find()
-        .filter(tenant::Column::Id.is_in(ids))
+        .filter(any)
+        .filter(tenant::Column::Slug.ne(crate::tenants::slug::CONNECT))
         .all(db)
         .await
 }

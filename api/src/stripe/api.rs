@@ -66,6 +66,8 @@ fn encode(text: &str) -> String {
 pub struct StripeApi {
     base: String,
     key: String,
+    /// A connected account the platform's key acts for (`Stripe-Account`).
+    account: Option<String>,
     http: reqwest::Client,
 }
 
@@ -74,11 +76,18 @@ impl StripeApi {
         Self {
             base: base.trim_end_matches('/').to_string(),
             key: key.to_string(),
+            account: None,
             http: crate::outbound::client(
                 Duration::from_secs(20),
                 crate::outbound::Destinations::Trusted,
             ),
         }
+    }
+
+    /// Calls made for a connected account with the platform's key (`Stripe-Account`).
+    pub fn on_account(mut self, account: Option<&str>) -> Self {
+        self.account = account.map(str::to_owned);
+        self
     }
 
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
@@ -89,11 +98,15 @@ impl StripeApi {
         let url = format!("{}{path}?{}", self.base, query.join("&"));
         let mut wait = Duration::from_millis(250);
         for attempt in 1..=ATTEMPTS {
-            let response = self
+            let mut request = self
                 .http
                 .get(&url)
                 .bearer_auth(&self.key)
-                .header("Stripe-Version", STRIPE_VERSION)
+                .header("Stripe-Version", STRIPE_VERSION);
+            if let Some(account) = &self.account {
+                request = request.header("Stripe-Account", account);
+            }
+            let response = request
                 .send()
                 .await
                 .map_err(|e| ApiError::Unreachable(crate::outbound::describe(&e)))?;

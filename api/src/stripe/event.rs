@@ -155,6 +155,9 @@ pub struct EventFacts {
     /// came by webhook: an event that disagrees with it (a test event signed by the
     /// live endpoint's secret) is not applied (`mode_mismatch`).
     pub signed_livemode: Option<bool>,
+    /// The connected account the event is about (`account`), for events of a Connect
+    /// endpoint.
+    pub account: Option<String>,
 }
 
 impl EventFacts {
@@ -195,6 +198,7 @@ struct RawEvent {
     kind: Option<Value>,
     data: Option<RawData>,
     livemode: Option<Value>,
+    account: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -273,7 +277,12 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
         }
     };
     let livemode = raw.livemode.and_then(|v| v.as_bool()).unwrap_or(false);
-    Ok(facts(event_id, event_type, &object, livemode))
+    let mut facts = facts(event_id, event_type, &object, livemode);
+    facts.account = match raw.account {
+        Some(Value::String(account)) if is_id(&account) => Some(account),
+        _ => None,
+    };
+    Ok(facts)
 }
 
 fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -> EventFacts {
@@ -382,6 +391,7 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
         effect,
         livemode,
         signed_livemode: None,
+        account: None,
     }
 }
 

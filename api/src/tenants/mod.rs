@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+pub mod connect;
 pub mod directory;
 pub mod keyrotation;
 pub mod secret_cache;
@@ -30,12 +31,15 @@ pub async fn find_by_slug<C: ConnectionTrait>(
         .await
 }
 
-/// Every tenant by slug, or only the one with id `only`.
+/// Every tenant by slug (not the platform's Connect settings), or only the one with id
+/// `only`.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     only: Option<i64>,
 ) -> Result<Vec<tenant::Model>, DbErr> {
-    let mut query = tenant::Entity::find().order_by_asc(tenant::Column::Slug);
+    let mut query = tenant::Entity::find()
+        .filter(tenant::Column::Slug.ne(slug::CONNECT))
+        .order_by_asc(tenant::Column::Slug);
     if let Some(id) = only {
         query = query.filter(tenant::Column::Id.eq(id));
     }

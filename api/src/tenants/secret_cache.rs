@@ -30,6 +30,9 @@ pub struct SecretCache {
     /// reads the database and the others wait for its answer, instead of a thousand
     /// reads queueing for the pool (and for `STORAGE_TIMEOUT_MS`).
     loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Connected account → the tenant linked to it (id, slug), for the Connect
+    /// endpoint: trusted as long as a lookup, forgotten with any change.
+    accounts: RwLock<HashMap<String, (Instant, Option<(i64, String)>)>>,
 }
 
 impl SecretCache {
@@ -42,7 +45,32 @@ impl SecretCache {
             generation: std::sync::atomic::AtomicU64::new(0),
             entries: RwLock::new(HashMap::new()),
             loading: std::sync::Mutex::new(HashMap::new()),
+            accounts: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The tenant linked to a connected account (id, slug), if any.
+    pub async fn account(&self, account: &str) -> Result<Option<(i64, String)>, DbErr> {
+        let ttl = self.trusted_for();
+        if let Some((at, linked)) = self.accounts.read().expect("cache lock").get(account)
+            && at.elapsed() < ttl
+        {
+            return Ok(linked.clone());
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let linked = super::connect::tenant_for_account(&self.db, account).await?;
+        let mut accounts = self.accounts.write().expect("cache lock");
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            if accounts.len() > 100_000 {
+                accounts.retain(|_, (at, _)| at.elapsed() < ttl);
+            }
+            accounts.insert(account.to_string(), (Instant::now(), linked.clone()));
+        }
+        Ok(linked)
+    }
+
+    fn forget_accounts(&self) {
+        self.accounts.write().expect("cache lock").clear();
     }
 
     fn trusted_for(&self) -> Duration {
@@ -72,6 +100,8 @@ impl SecretCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         entries.clear();
+        drop(entries);
+        self.forget_accounts();
     }
 
     /// Forgets what an announcement names: `slug:SLUG` or `tenant:ID`.
@@ -83,6 +113,8 @@ impl SecretCache {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             entries.retain(|_, c| c.lookup.tenant_id() != Some(id));
+            drop(entries);
+            self.forget_accounts();
         } else {
             self.set_announced(self.announced.load(std::sync::atomic::Ordering::Acquire));
         }
@@ -139,6 +171,10 @@ impl SecretCache {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         entries.remove(slug);
+        drop(entries);
+        // A tenant's slug changes with its link to an account (the trigger on its row
+        // announces `slug:`): the accounts are forgotten with it.
+        self.forget_accounts();
     }
 }
 

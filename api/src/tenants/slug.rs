@@ -5,8 +5,18 @@ use std::fmt;
 pub struct TenantSlug(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a tenant slug is 3 to 63 characters of a-z, 0-9 and '-'")]
-pub struct InvalidSlug;
+pub enum InvalidSlug {
+    #[error("a tenant slug is 3 to 63 characters of a-z, 0-9 and '-'")]
+    Shape,
+    #[error(
+        "the slug \"connect\" is reserved: /api/v1/webhooks/stripe/connect is the Stripe Connect endpoint"
+    )]
+    Reserved,
+}
+
+/// The slug no restaurant may take: its webhook URL is the Connect endpoint's. The
+/// platform's own Connect settings are kept under it.
+pub const CONNECT: &str = "connect";
 
 impl TenantSlug {
     pub fn parse(text: &str) -> Result<Self, InvalidSlug> {
@@ -14,11 +24,18 @@ impl TenantSlug {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(text.to_string()))
+        if !ok {
+            Err(InvalidSlug::Shape)
+        } else if text == CONNECT {
+            Err(InvalidSlug::Reserved)
         } else {
-            Err(InvalidSlug)
+            Ok(Self(text.to_string()))
         }
+    }
+
+    /// The reserved slug under which the platform's Connect settings are kept.
+    pub fn connect_platform() -> Self {
+        Self(CONNECT.to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -50,7 +67,8 @@ mod tests {
             &"a".repeat(64),
             "ünï",
         ] {
-            assert_eq!(TenantSlug::parse(bad), Err(InvalidSlug), "{bad}");
+            assert_eq!(TenantSlug::parse(bad), Err(InvalidSlug::Shape), "{bad}");
         }
+        assert_eq!(TenantSlug::parse("connect"), Err(InvalidSlug::Reserved));
     }
 }

@@ -169,6 +169,34 @@ pub async fn open(
     )))
 }
 
+/// The key Stripe's API is called with for a tenant, and the connected account it acts
+/// for: the tenant's own key; else, for a tenant linked to a connected account, the
+/// platform's key with `Stripe-Account` (CONTRACT §11).
+pub struct Access {
+    pub key: Zeroizing<String>,
+    pub account: Option<String>,
+}
+
+pub async fn access(
+    db: &DatabaseConnection,
+    ring: &KeyRing,
+    tenant: &entity::tenant::Model,
+) -> Result<Option<Access>, OpenKeyError> {
+    if let Some(key) = open(db, ring, tenant.id).await? {
+        return Ok(Some(Access { key, account: None }));
+    }
+    let Some(account) = &tenant.connect_account_id else {
+        return Ok(None);
+    };
+    let Some(platform) = super::connect::platform(db).await? else {
+        return Ok(None);
+    };
+    Ok(open(db, ring, platform.id).await?.map(|key| Access {
+        key,
+        account: Some(account.clone()),
+    }))
+}
+
 /// Re-seals every tenant's Stripe API key under the current key (`gateway keys rotate`).
 pub async fn rotate_all(
     db: &DatabaseConnection,

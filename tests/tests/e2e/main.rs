@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod cli;
+mod connect;
 mod deploy;
 mod diagnosis;
 mod disputes;

@@ -201,6 +201,8 @@ pub struct TenantView {
     webhook_path: String,
     /// Error findings alerted now (see the diagnosis): what needs attention.
     error_findings: usize,
+    /// The Stripe connected account whose events the Connect endpoint routes here.
+    connect_account_id: Option<String>,
 }
 
 fn tenant_view(t: tenant::Model, error_findings: usize) -> TenantView {
@@ -210,6 +212,7 @@ fn tenant_view(t: tenant::Model, error_findings: usize) -> TenantView {
         created_at: ms_to_rfc3339(t.created_at),
         slug: t.slug,
         name: t.name,
+        connect_account_id: t.connect_account_id,
     }
 }
 

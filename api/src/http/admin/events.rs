@@ -73,7 +73,9 @@ pub struct EventItem {
     received_at: String,
     #[schema(format = DateTime)]
     processed_at: Option<String>,
-    /// `webhook` (delivered by Stripe) or `recovered` (fetched from Stripe's API).
+    /// `webhook` (delivered by Stripe to the restaurant's URL), `connect` (delivered to
+    /// the platform's Connect endpoint and routed by its account) or `recovered`
+    /// (fetched from Stripe's API).
     source: String,
 }
 
@@ -305,8 +307,20 @@ pub struct UnroutedItem {
     #[schema(value_type = crate::webhooks::EventStatus)]
     status: String,
     error: Option<String>,
+    /// For a verified event of the Connect endpoint: the connected account it names,
+    /// which no restaurant is linked to.
+    account_id: Option<String>,
     #[schema(format = DateTime)]
     received_at: String,
+}
+
+/// The `account` a stored (verified) body names.
+fn account_of(payload: Option<&str>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        account: Option<String>,
+    }
+    serde_json::from_str::<Named>(payload?).ok()?.account
 }
 
 /// `GET /api/v1/admin/unrouted-deliveries`: deliveries to slugs that match no tenant,
@@ -330,6 +344,7 @@ pub async fn unrouted(
             tenant_slug: r.tenant_slug,
             stripe_event_id: r.stripe_event_id,
             event_type: r.event_type,
+            account_id: account_of(r.payload.as_deref()),
             status: r.status,
             error: r.error,
             received_at: ms_to_rfc3339(r.received_at),

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod connect;
 pub mod events;
 pub mod health;
 pub mod notifications;
@@ -48,6 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stripe::show, stripe::put, stripe::delete))
         .routes(routes!(stripe::recover))
         .routes(routes!(stripe::diagnose))
+        .routes(routes!(connect::show, connect::put))
+        .routes(routes!(connect::rotate))
+        .routes(routes!(connect::link, connect::unlink))
         .routes(routes!(notifications::list, notifications::add))
         .routes(routes!(notifications::remove))
         .routes(routes!(notifications::deliveries))

@@ -45,6 +45,19 @@ pub struct PaymentConfigView {
     webhook_path: String,
 }
 
+/// Active secrets, described without their values.
+pub(super) fn secret_views(rows: Vec<entity::webhook_secret::Model>) -> Vec<SecretView> {
+    rows.into_iter()
+        .map(|r| SecretView {
+            hint: r.hint,
+            fingerprint: r.fingerprint,
+            created_at: ms_to_rfc3339(r.created_at),
+            expires_at: r.expires_at.map(ms_to_rfc3339),
+            mode: r.mode,
+        })
+        .collect()
+}
+
 async fn describe(app: &AppState, access: &TenantAccess) -> Result<Json<PaymentConfigView>> {
     let tenant_id = access.tenant.id;
     let updated_at = secrets::config_updated_at(&app.db, tenant_id).await?;
@@ -52,16 +65,7 @@ async fn describe(app: &AppState, access: &TenantAccess) -> Result<Json<PaymentC
     Ok(Json(PaymentConfigView {
         provider: "stripe",
         configured: !rows.is_empty(),
-        secrets: rows
-            .into_iter()
-            .map(|r| SecretView {
-                hint: r.hint,
-                fingerprint: r.fingerprint,
-                created_at: ms_to_rfc3339(r.created_at),
-                expires_at: r.expires_at.map(ms_to_rfc3339),
-                mode: r.mode,
-            })
-            .collect(),
+        secrets: secret_views(rows),
         updated_at: updated_at.map(ms_to_rfc3339),
         webhook_path: format!("/api/v1/webhooks/stripe/{}", access.tenant.slug),
     }))
@@ -89,14 +93,14 @@ pub struct SetSecret {
     mode: Option<String>,
 }
 
-fn parse_mode(mode: Option<&str>) -> Result<Mode> {
+pub(super) fn parse_mode(mode: Option<&str>) -> Result<Mode> {
     match mode {
         None => Ok(Mode::Live),
         Some(m) => Mode::parse(m).ok_or_else(|| Error::invalid("mode is \"live\" or \"test\"")),
     }
 }
 
-fn parse_secret(text: &str) -> Result<WebhookSecret> {
+pub(super) fn parse_secret(text: &str) -> Result<WebhookSecret> {
     WebhookSecret::parse(text)
         .map_err(|e| Error::with_message(ErrorCode::InvalidWebhookSecret, e.to_string()))
 }

@@ -21,14 +21,14 @@ use serde_json::json;
 /// What is known of the key: never the key.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
-    configured: bool,
+    pub(super) configured: bool,
     /// `rk_live_…a1b2`
     hint: Option<String>,
     /// `live` or `test`
     mode: Option<&'static str>,
 }
 
-async fn view(app: &AppState, tenant_id: i64) -> Result<Json<ApiKeyView>> {
+pub(super) async fn view(app: &AppState, tenant_id: i64) -> Result<Json<ApiKeyView>> {
     let info = stripe_key::info(&app.db, tenant_id).await?;
     Ok(Json(ApiKeyView {
         configured: info.is_some(),

@@ -65,6 +65,8 @@ pub enum Source {
     Webhook,
     /// Fetched from Stripe's API with the tenant's key (Stripe could not deliver it).
     Recovered,
+    /// Delivered to the platform's Connect endpoint, routed here by its `account`.
+    Connect,
 }
 
 impl Source {
@@ -72,6 +74,7 @@ impl Source {
         match self {
             Self::Webhook => "webhook",
             Self::Recovered => "recovered",
+            Self::Connect => "connect",
         }
     }
 }

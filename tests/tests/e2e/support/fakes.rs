@@ -42,6 +42,8 @@ struct Stripe {
     reject_key: bool,
     /// (path, Authorization, Stripe-Version) of every request.
     seen: Vec<(String, String, String)>,
+    /// (path, Stripe-Account) of every request made for a connected account.
+    on_accounts: Vec<(String, String)>,
 }
 
 /// A fake of Stripe's API: `GET /v1/events` (`created[gte]`, `limit`,
@@ -96,6 +98,11 @@ impl FakeStripe {
     pub fn seen(&self) -> Vec<(String, String, String)> {
         self.state.lock().unwrap().seen.clone()
     }
+
+    /// (path, Stripe-Account) of the requests made for a connected account.
+    pub fn on_accounts(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().on_accounts.clone()
+    }
 }
 
 /// An endpoint as Stripe lists it.
@@ -118,6 +125,10 @@ fn gate(state: &Mutex<Stripe>, path: &str, headers: &HeaderMap) -> Option<Respon
         header("authorization"),
         header("stripe-version"),
     ));
+    let account = header("stripe-account");
+    if !account.is_empty() {
+        s.on_accounts.push((path.into(), account));
+    }
     if s.reject_key {
         let body = json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}});
         return Some((StatusCode::UNAUTHORIZED, Json(body)).into_response());
@@ -143,6 +154,10 @@ async fn events(
     if let Some(refused) = gate(&state, "/v1/events", &headers) {
         return refused;
     }
+    let account = headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let s = state.lock().unwrap();
     let gte: i64 = q
         .get("created[gte]")
@@ -157,6 +172,8 @@ async fn events(
         .events
         .iter()
         .filter(|e| e["created"].as_i64().unwrap_or(0) >= gte)
+        // A connected account's events, asked for with Stripe-Account; the platform's own otherwise.
+        .filter(|e| e["account"].as_str() == account.as_deref())
         .collect();
     // Newest first; equal times by id, as a stable order.
     all.sort_by(|a, b| {
