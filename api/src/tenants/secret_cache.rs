@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// The tenant a connected account is linked to: id and slug.
+type Linked = Option<(i64, String)>;
+
 /// How long a cached lookup is trusted while changes are announced (PostgreSQL, with
 /// its `LISTEN` connection up): a safety net, since each change forgets its tenant.
 pub const ANNOUNCED_TTL: Duration = Duration::from_secs(60);
@@ -32,7 +35,7 @@ pub struct SecretCache {
     loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Connected account → the tenant linked to it (id, slug), for the Connect
     /// endpoint: trusted as long as a lookup, forgotten with any change.
-    accounts: RwLock<HashMap<String, (Instant, Option<(i64, String)>)>>,
+    accounts: RwLock<HashMap<String, (Instant, Linked)>>,
 }
 
 impl SecretCache {
@@ -50,7 +53,7 @@ impl SecretCache {
     }
 
     /// The tenant linked to a connected account (id, slug), if any.
-    pub async fn account(&self, account: &str) -> Result<Option<(i64, String)>, DbErr> {
+    pub async fn account(&self, account: &str) -> Result<Linked, DbErr> {
         let ttl = self.trusted_for();
         if let Some((at, linked)) = self.accounts.read().expect("cache lock").get(account)
             && at.elapsed() < ttl
