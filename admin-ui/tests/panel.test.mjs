@@ -256,6 +256,46 @@ test("a test endpoint's secret is kept beside the live one, each shown with its 
   globalThis.testSecretA = testSecret;
 });
 
+test("Stripe Connect: the platform's endpoint secret, a restaurant linked to its account, an unlinked account listed", async () => {
+  await page.goto(`${base}/admin/#/tenants`);
+  const connectSecret = `whsec_${hex(16)}`;
+  await page.getByLabel("Connect endpoint signing secret (whsec_…)").fill(connectSecret);
+  await page.getByRole("button", { name: "Save Connect settings" }).click();
+  await page.locator("#connect-secrets").getByText(`whsec_…${connectSecret.slice(-4)}`).waitFor();
+  assert.equal(await page.getByLabel("Connect endpoint signing secret (whsec_…)").inputValue(), "");
+  assert.ok(!(await page.content()).includes(connectSecret.slice(6)), "the secret is never rendered");
+
+  const account = `acct_${hex(6)}`;
+  await page.goto(`${base}/admin/#/t/${slugA}/settings`);
+  await page.getByLabel("Connected account id (acct_…)").fill(account);
+  await page.getByRole("button", { name: "Link account" }).click();
+  await page.locator("#connected-account").getByText(account).waitFor();
+
+  // The account's payment reaches the restaurant's order through the Connect endpoint.
+  const key = cli(["tenant", "api-key", slugA]).trim();
+  const order = await (await fetch(`${base}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 2599, currency: "eur" }),
+  })).json();
+  const connect = async (ev, acct) => {
+    const body = JSON.stringify({ ...JSON.parse(ev.body), account: acct });
+    const res = await fetch(`${base}/api/v1/webhooks/stripe/connect`, { method: "POST", headers: { "stripe-signature": sign(connectSecret, body) }, body });
+    assert.equal(res.status, 200);
+  };
+  await connect(checkoutEvent(order.order_id), account);
+  let status;
+  for (let i = 0; i < 50 && status !== "PAID"; i++) {
+    status = (await (await fetch(`${base}/api/v1/orders/${order.order_id}/status`)).json()).status;
+    if (status !== "PAID") await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, "PAID", "paid through the Connect endpoint");
+  const stray = `acct_${hex(6)}`;
+  await connect(checkoutEvent(order.order_id), stray);
+  await page.goto(`${base}/admin/#/tenants`);
+  await page.locator("#tenants tr", { hasText: slugA }).getByText(account).waitFor();
+  await page.locator("#unrouted-table").getByText(stray).waitFor();
+  await shot("16-connect");
+});
+
 test("orders, manual override, API keys and health", async () => {
   await page.goto(`${base}/admin/#/t/${slugA}/orders`);
   await page.locator("#orders").getByText("PAID", { exact: true }).first().waitFor();

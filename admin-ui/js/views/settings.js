@@ -1,6 +1,6 @@
 // Payment settings: the webhook URL to give Stripe, the secrets (hint and fingerprint
 // only), set, rotate and remove.
-import { api } from "../api.js";
+import { api, whoAmI } from "../api.js";
 import { h, fill, when, badge, table, row, code, fieldError, copyButton } from "../dom.js";
 
 const configured = (yes) => (yes ? badge("ok") : h("span", { class: "status bad" }, "not configured"));
@@ -33,6 +33,35 @@ async function apiKeySection(base) {
     h("h2", { id: "api-key-title" }, "Stripe API key"),
     h("p", { class: "muted" }, "A restricted key with Read access to Events and Webhook Endpoints (Stripe's dashboard → Developers → API keys → Create restricted key)."),
     state, h("label", { for: "api-key" }, "Stripe API key (rk_live_… or rk_test_…)"), input, h("button", { type: "submit" }, "Save API key"));
+}
+
+// The restaurant's Stripe connected account (platform admins link it: a restaurant
+// must not claim another's account).
+async function connectedAccountSection(slug) {
+  const tenant = (await api("GET", "/api/v1/admin/tenants")).items.find((t) => t.slug === slug) || {};
+  const state = h("p", { id: "connected-account" });
+  const show = (account) => fill(state, account ? ["Linked to ", code(account), ": its events come through the Connect endpoint."] : "Not linked to a connected account.");
+  show(tenant.connect_account_id);
+  const input = h("input", { id: "account-id", autocomplete: "off", placeholder: "acct_…" });
+  const link = async (e) => {
+    e.preventDefault();
+    fieldError(input, "");
+    try {
+      const linked = await api("PUT", `/api/v1/admin/tenants/${encodeURIComponent(slug)}/connect`, { account_id: input.value });
+      show(linked.account_id);
+      input.value = "";
+    } catch (err) {
+      fieldError(input, err.status === 409 ? "Another restaurant is linked to this account." : err.message);
+    }
+  };
+  const unlink = async () => {
+    try { await api("DELETE", `/api/v1/admin/tenants/${encodeURIComponent(slug)}/connect`); } catch (err) { if (err.status !== 404) throw err; }
+    show(null);
+  };
+  return h("form", { class: "card", "aria-labelledby": "account-title", onsubmit: link },
+    h("h2", { id: "account-title" }, "Stripe connected account"), state,
+    h("label", { for: "account-id" }, "Connected account id (acct_…)"), input,
+    h("button", { type: "submit" }, "Link account"), h("button", { type: "button", id: "unlink-account", onclick: unlink }, "Unlink"));
 }
 
 export async function settingsView(body, { base, slug, config }) {
@@ -91,6 +120,7 @@ export async function settingsView(body, { base, slug, config }) {
       h("label", { for: "rotate-grace" }, "Keep the current secret for"), grace,
       h("button", { type: "submit" }, "Rotate secret")),
     await apiKeySection(base),
+    ...(whoAmI().role === "platform_admin" ? [await connectedAccountSection(slug)] : []),
     h("section", { class: "card" }, h("h2", {}, "Remove"),
       h("button", { type: "button", class: "danger", id: "delete-secret", onclick: remove }, "Remove configuration")));
 }

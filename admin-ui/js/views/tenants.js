@@ -9,10 +9,11 @@ export async function tenantsPage(main, reload) {
     ? h("a", { class: "status bad", href: `#/t/${encodeURIComponent(t.slug)}/diagnosis` }, `${t.error_findings} problem${t.error_findings === 1 ? "" : "s"}`)
     : badge("ok");
   const rows = list.items.map((t) => row(
-    h("a", { href: `#/t/${encodeURIComponent(t.slug)}/settings` }, t.name), code(t.slug), problems(t), when(t.created_at)));
-  const page = [h("h1", {}, "Restaurants"), h("div", { class: "card" }, table("tenants", ["Name", "Slug", "Health", "Created"], rows, "No restaurants yet."))];
+    h("a", { href: `#/t/${encodeURIComponent(t.slug)}/settings` }, t.name), code(t.slug), problems(t),
+    t.connect_account_id ? code(t.connect_account_id) : "—", when(t.created_at)));
+  const page = [h("h1", {}, "Restaurants"), h("div", { class: "card" }, table("tenants", ["Name", "Slug", "Health", "Connected account", "Created"], rows, "No restaurants yet."))];
   if (whoAmI().role === "platform_admin") {
-    page.push(createTenantForm(reload), createAdminForm(list.items), await unroutedSection());
+    page.push(createTenantForm(reload), createAdminForm(list.items), await connectSection(), await unroutedSection());
   }
   fill(main, ...page);
 }
@@ -20,12 +21,48 @@ export async function tenantsPage(main, reload) {
 // Deliveries whose URL names no restaurant: a mistyped endpoint in Stripe's dashboard.
 async function unroutedSection() {
   const list = await api("GET", "/api/v1/admin/unrouted-deliveries?limit=20");
-  const rows = list.items.map((d) => row(code(d.tenant_slug), code(d.stripe_event_id), d.type || "—", when(d.received_at)));
+  const rows = list.items.map((d) => row(code(d.tenant_slug), d.account_id ? code(d.account_id) : "—", code(d.stripe_event_id), d.type || "—", when(d.received_at)));
   return h("section", { class: "card", id: "unrouted", "aria-labelledby": "unrouted-title" },
     h("h2", { id: "unrouted-title" }, "Deliveries to unknown restaurants"),
-    h("p", { class: "muted" }, "Stripe called a webhook URL whose slug matches no restaurant: check the endpoint URL in that Stripe account."),
-    rows.length ? table("unrouted-table", ["URL slug", "Stripe event", "Type", "Received"], rows, "")
+    h("p", { class: "muted" }, "Stripe called a webhook URL whose slug matches no restaurant (check the endpoint URL in that Stripe account), or the Connect endpoint sent an event of a connected account that no restaurant is linked to (link it under the restaurant's settings)."),
+    rows.length ? table("unrouted-table", ["URL slug", "Connected account", "Stripe event", "Type", "Received"], rows, "")
       : h("p", {}, "None: every delivery named a known restaurant."));
+}
+
+// The platform's Stripe Connect endpoint: its signing secrets (per mode) and API key.
+async function connectSection() {
+  const state = h("div", { id: "connect-state" });
+  const show = (c) => fill(state,
+    h("p", {}, c.configured ? badge("ok") : h("span", { class: "status bad" }, "not configured"),
+      ` Endpoint URL: ${location.origin}${c.webhook_path}`),
+    c.secrets.length ? table("connect-secrets", ["Secret", "Mode", "Fingerprint", "Since", "Expires"],
+      c.secrets.map((s) => row(code(s.hint), h("span", { class: `mode ${s.mode}` }, s.mode), code(s.fingerprint), when(s.created_at), s.expires_at ? when(s.expires_at) : "current")), "") : null,
+    h("p", {}, "Platform API key: ", c.stripe_api_key.configured ? `${c.stripe_api_key.hint} (${c.stripe_api_key.mode})` : "none"));
+  show(await api("GET", "/api/v1/admin/connect-config"));
+  const secret = h("input", { id: "connect-secret", type: "password", autocomplete: "off", placeholder: "whsec_…" });
+  const mode = h("select", { id: "connect-mode" }, h("option", { value: "live" }, "Live endpoint"), h("option", { value: "test" }, "Test endpoint"));
+  const key = h("input", { id: "connect-api-key", type: "password", autocomplete: "off", placeholder: "rk_live_…" });
+  const submit = async (e) => {
+    e.preventDefault();
+    fieldError(secret, "");
+    const body = { mode: mode.value };
+    if (secret.value) body.webhook_secret = secret.value;
+    if (key.value) body.stripe_api_key = key.value;
+    try {
+      show(await api("PUT", "/api/v1/admin/connect-config", body));
+      secret.value = ""; key.value = ""; // never kept, never shown again
+    } catch (err) {
+      fieldError(secret, err.message);
+    }
+  };
+  return h("form", { class: "card", id: "connect", "aria-labelledby": "connect-title", onsubmit: submit },
+    h("h2", { id: "connect-title" }, "Stripe Connect"),
+    h("p", { class: "muted" }, "For restaurants onboarded as connected accounts: one endpoint of the platform's Stripe account, listening to events on connected accounts, delivers every account's events here; each goes to the restaurant linked to its account."),
+    state,
+    h("label", { for: "connect-mode" }, "Which Connect endpoint"), mode,
+    h("label", { for: "connect-secret" }, "Connect endpoint signing secret (whsec_…)"), secret,
+    h("label", { for: "connect-api-key" }, "Platform Stripe API key (for recovery and diagnosis)"), key,
+    h("button", { type: "submit" }, "Save Connect settings"));
 }
 
 function createTenantForm(reload) {

@@ -90,7 +90,12 @@ async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
     let db = super::open(config).await?;
     let list = match slug {
         Some(slug) => vec![tenant_of(&db, slug).await?],
-        None => tenants::list(&db, None).await?,
+        // Every restaurant, and the platform's Connect settings (its secrets and key).
+        None => {
+            let mut all = tenants::list(&db, None).await?;
+            all.extend(crate::tenants::connect::platform(&db).await?);
+            all
+        }
     };
     let mut broken = 0;
     let mut unsealable = 0;
@@ -100,6 +105,11 @@ async fn check(config: &Settings, slug: Option<&str>) -> Result<()> {
                 "{}: ok ({secrets} active secret{})",
                 tenant.slug,
                 if secrets == 1 { "" } else { "s" }
+            ),
+            Health::Missing if tenant.connect_account_id.is_some() => println!(
+                "{}: no secret of its own (linked to {}: its events are verified with the Connect secret)",
+                tenant.slug,
+                tenant.connect_account_id.as_deref().unwrap_or_default()
             ),
             Health::Missing => {
                 broken += 1;

@@ -129,6 +129,10 @@ async fn secret_findings(
     out: &mut Vec<Finding>,
 ) -> Result<(), DbErr> {
     match secrets::check(db, &config.keys, tenant.id).await? {
+        // Linked to a connected account, it is verified with the platform's Connect secret.
+        Health::Missing if tenant.connect_account_id.is_some() => {
+            connect_secret_finding(db, config, out).await?
+        }
         Health::Missing => out.push(finding(
             "no_secret",
             Severity::Error,
@@ -146,6 +150,36 @@ async fn secret_findings(
         Health::Ok { .. } => {}
     }
 
+    Ok(())
+}
+
+/// For a restaurant verified through the Connect endpoint: the platform's Connect secret.
+async fn connect_secret_finding(
+    db: &DatabaseConnection,
+    config: &Config,
+    out: &mut Vec<Finding>,
+) -> Result<(), DbErr> {
+    let health = match crate::tenants::connect::platform(db).await? {
+        Some(platform) => secrets::check(db, &config.keys, platform.id).await?,
+        None => Health::Missing,
+    };
+    match health {
+        Health::Ok { .. } => {}
+        Health::Missing => out.push(finding(
+            "no_secret",
+            Severity::Error,
+            "No Stripe Connect endpoint secret is set: the Connect endpoint refuses every delivery (404 no_config), this restaurant's among them.".into(),
+            vec![],
+            "Copy the signing secret of the platform's Connect endpoint (Stripe's dashboard → Developers → Webhooks → the endpoint listening to connected accounts) and save it under Stripe Connect (PUT /api/v1/admin/connect-config, or `gateway config set-connect-secret`).",
+        )),
+        Health::Broken(why) => out.push(finding(
+            "undecryptable_secret",
+            Severity::Error,
+            "The stored Stripe Connect endpoint secret cannot be decrypted: Connect deliveries are answered 503.".into(),
+            vec![why],
+            "If the encryption key changed, list the old one in PAYMENT_CONFIG_ENC_KEY_PREVIOUS and run `gateway keys rotate`; otherwise enter the Connect secret again.",
+        )),
+    }
     Ok(())
 }
 

@@ -25,7 +25,6 @@ pub struct InvalidAccountId;
 
 impl AccountId {
     pub fn parse(text: &str) -> Result<Self, InvalidAccountId> {
-        let text = text.trim();
         let body = text.strip_prefix("acct_").ok_or(InvalidAccountId)?;
         if (1..=250).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphanumeric()) {
             Ok(Self(text.to_string()))
@@ -183,12 +182,10 @@ mod tests {
     #[test]
     fn account_ids() {
         assert_eq!(
-            AccountId::parse(" acct_1PgafTB7WZ01zgkW ")
-                .unwrap()
-                .as_str(),
+            AccountId::parse("acct_1PgafTB7WZ01zgkW").unwrap().as_str(),
             "acct_1PgafTB7WZ01zgkW"
         );
-        for bad in ["acct_", "acct_a-b", "cus_123", "acct_ü", ""] {
+        for bad in ["acct_", "acct_a-b", "cus_123", "acct_ü", "", " acct_1"] {
             assert_eq!(AccountId::parse(bad), Err(InvalidAccountId), "{bad}");
         }
     }

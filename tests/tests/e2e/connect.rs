@@ -184,6 +184,20 @@ async fn a_connected_accounts_events_reach_its_restaurant_once(backend: Backend)
             .all(|(_, auth, _)| auth == &format!("Bearer {PLATFORM_KEY}")),
         "the platform's key"
     );
+    // Without a secret of its own it is not misconfigured: the Connect secret verifies it.
+    let findings = admin.tenant_get(&slug, "diagnosis").await;
+    assert_eq!(findings.status, 200);
+    assert!(
+        !findings.body.to_string().contains("no_secret"),
+        "{:?}",
+        findings.body
+    );
+    let checked = app.cli_ok(&["config", "check"], None);
+    assert!(
+        checked.contains(&format!("{slug}: no secret of its own")),
+        "{checked}"
+    );
+    assert!(checked.contains("connect: ok"), "{checked}");
 }
 
 async fn an_account_that_cannot_charge_or_left_is_named_and_connect_is_managed_by_cli(

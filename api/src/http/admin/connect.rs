@@ -78,9 +78,9 @@ pub struct SetConnectConfig {
 
 #[utoipa::path(put, path = "/api/v1/admin/connect-config", operation_id = "set_connect_config", tag = "connect", security(("bearer" = [])),
     request_body = SetConnectConfig,
-    responses((status = 200, description = "set; a secret replaces that mode's older one now", body = ConnectConfigView),
+    responses((status = 200, description = "what is given is set (a secret replaces that mode's older one now); with neither, nothing changes", body = ConnectConfigView),
               (status = 403, description = "platform admins only", body = ErrorBody),
-              (status = 422, description = "not a Stripe webhook secret or API key, a mode that is neither live nor test, or nothing to set", body = ErrorBody)))]
+              (status = 422, description = "not a Stripe webhook secret or API key, or a mode that is neither live nor test", body = ErrorBody)))]
 pub async fn put(
     State(app): State<AppState>,
     PlatformAdmin(admin): PlatformAdmin,
@@ -101,9 +101,8 @@ pub async fn put(
         })
         .transpose()?;
     if secret.is_none() && key.is_none() {
-        return Err(Error::invalid(
-            "give webhook_secret, stripe_api_key or both",
-        ));
+        // Nothing to set: what is set now.
+        return describe(&app).await;
     }
     let platform = connect::ensure_platform(&app.db).await?;
     let actor = admin.actor();
