@@ -2,6 +2,7 @@
 //! the restaurant gave an API key, from Stripe's (its webhook endpoints and recent
 //! events), each finding with its evidence and the fix in plain words.
 
+mod accounts;
 pub mod alerts;
 mod rules;
 
