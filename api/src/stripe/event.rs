@@ -285,48 +285,9 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
     Ok(facts)
 }
 
-fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -> EventFacts {
-    let mut order_refs = Vec::new();
-    if let Some(id) = object
-        .get("metadata")
-        .and_then(|m| str_field(m, "order_id"))
-    {
-        order_refs.push(id.to_owned());
-    }
-    if let Some(id) = str_field(object, "client_reference_id")
-        && !order_refs.iter().any(|r| r == id)
-    {
-        order_refs.push(id.to_owned());
-    }
-    let own_id = str_field(object, "id").map(str::to_owned);
-    let mut checkout_session_id = None;
-    let mut payment_intent_id = None;
-    let mut charge_id = None;
-    let kind = object
-        .get("object")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    match kind {
-        "checkout.session" => {
-            checkout_session_id = own_id;
-            payment_intent_id = expandable_id(object, "payment_intent");
-        }
-        "payment_intent" => {
-            payment_intent_id = own_id;
-            charge_id = expandable_id(object, "latest_charge");
-        }
-        "charge" => {
-            charge_id = own_id;
-            payment_intent_id = expandable_id(object, "payment_intent");
-        }
-        "refund" | "dispute" => {
-            charge_id = expandable_id(object, "charge");
-            payment_intent_id = expandable_id(object, "payment_intent");
-        }
-        _ => {}
-    }
-
-    let effect = match (event_type.as_str(), kind) {
+/// What an event of `event_type` about an object of `kind` says about a payment.
+fn effect(event_type: &str, kind: &str, object: &Value) -> Effect {
+    match (event_type, kind) {
         ("checkout.session.completed", "checkout.session") => {
             match object.get("payment_status").and_then(Value::as_str) {
                 Some("paid") | Some("no_payment_required") => Effect::Paid {
@@ -380,7 +341,51 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
             None => Effect::Ignored,
         },
         _ => Effect::Ignored,
-    };
+    }
+}
+
+fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -> EventFacts {
+    let mut order_refs = Vec::new();
+    if let Some(id) = object
+        .get("metadata")
+        .and_then(|m| str_field(m, "order_id"))
+    {
+        order_refs.push(id.to_owned());
+    }
+    if let Some(id) = str_field(object, "client_reference_id")
+        && !order_refs.iter().any(|r| r == id)
+    {
+        order_refs.push(id.to_owned());
+    }
+    let own_id = str_field(object, "id").map(str::to_owned);
+    let mut checkout_session_id = None;
+    let mut payment_intent_id = None;
+    let mut charge_id = None;
+    let kind = object
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match kind {
+        "checkout.session" => {
+            checkout_session_id = own_id;
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        "payment_intent" => {
+            payment_intent_id = own_id;
+            charge_id = expandable_id(object, "latest_charge");
+        }
+        "charge" => {
+            charge_id = own_id;
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        "refund" | "dispute" => {
+            charge_id = expandable_id(object, "charge");
+            payment_intent_id = expandable_id(object, "payment_intent");
+        }
+        _ => {}
+    }
+
+    let effect = effect(&event_type, kind, object);
     EventFacts {
         event_id,
         event_type,
