@@ -130,6 +130,28 @@ async fn a_connected_accounts_events_reach_its_restaurant_once(backend: Backend)
     let forged = app.deliver("connect", &rival.secret, &paid).await;
     assert_eq!(forged.status(), 400);
 
+    // The Connect secret rotates like a restaurant's: both verify during the grace.
+    let next = format!("whsec_{}", random_hex(16));
+    let rotated = admin
+        .post(
+            "/api/v1/admin/connect-config/rotate",
+            json!({"webhook_secret": next, "previous_expires_in_secs": 600}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    assert_eq!(rotated["secrets"].as_array().unwrap().len(), 2);
+    for secret in [&next, &connect_secret] {
+        let (_, body) = account_event("customer.created", &account, fixture("customer"));
+        assert_eq!(app.deliver("connect", secret, &body).await.status(), 200);
+    }
+    let audit = admin.get("/api/v1/admin/audit-log").await;
+    assert!(
+        audit.body.to_string().contains("payment_config.rotate"),
+        "{:?}",
+        audit.body
+    );
+    assert!(!audit.body.to_string().contains(&next[6..]));
+
     // An account linked to no restaurant: 200, and listed with its account.
     let (stray_id, stray) = account_event(
         "payment_intent.succeeded",

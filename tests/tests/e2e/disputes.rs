@@ -163,7 +163,7 @@ async fn a_lost_dispute_is_final_whatever_arrives_later(backend: Backend) {
     let tenant = app.tenant();
     let order = app.create_order(&tenant, 1500).await;
     let pay = Payment::new(&order, 1500);
-    // The dispute's close arrives first; the payment and the opening after it.
+    // The dispute's close arrives before its opening, and a payment event after both.
     send(
         &app,
         &tenant,

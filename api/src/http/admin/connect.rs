@@ -3,14 +3,14 @@
 //! link of each restaurant to its connected account.
 
 use super::auth::{PlatformAdmin, TenantAccess};
-use super::payment_config::{SecretView, parse_mode, parse_secret, secret_views};
+use super::payment_config::{SecretView, grace, parse_mode, parse_secret, secret_views};
 use super::stripe::{ApiKeyView, view as key_view};
 use crate::clock::now_ms;
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::ApiJson;
 use crate::tenants::connect::{self, AccountId, LinkError};
-use crate::tenants::secrets::{self, MAX_GRACE};
+use crate::tenants::secrets;
 use crate::tenants::slug::CONNECT;
 use crate::tenants::stripe_key::{self, StripeApiKey};
 use axum::Json;
@@ -18,7 +18,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// The platform's Connect settings; never a secret or a key.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -142,14 +141,8 @@ pub async fn rotate(
 ) -> Result<Json<ConnectConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
     let mode = parse_mode(body.mode.as_deref())?;
-    let grace = body.previous_expires_in_secs.unwrap_or(3600);
-    if grace > MAX_GRACE.as_secs() {
-        return Err(Error::invalid(
-            "previous_expires_in_secs is at most 86400 (24 hours, as Stripe allows)",
-        ));
-    }
+    let grace = grace(body.previous_expires_in_secs)?;
     let platform = connect::ensure_platform(&app.db).await?;
-    let grace = Duration::from_secs(grace);
     secrets::rotate(
         &app.db,
         &app.config.keys,

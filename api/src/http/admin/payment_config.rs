@@ -100,6 +100,17 @@ pub(super) fn parse_mode(mode: Option<&str>) -> Result<Mode> {
     }
 }
 
+/// How long a rotated-out secret keeps verifying: 3600 s unless given, at most 24 hours.
+pub(super) fn grace(secs: Option<u64>) -> Result<Duration> {
+    let secs = secs.unwrap_or(3600);
+    if secs > MAX_GRACE.as_secs() {
+        return Err(Error::invalid(
+            "previous_expires_in_secs is at most 86400 (24 hours, as Stripe allows)",
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 pub(super) fn parse_secret(text: &str) -> Result<WebhookSecret> {
     WebhookSecret::parse(text)
         .map_err(|e| Error::with_message(ErrorCode::InvalidWebhookSecret, e.to_string()))
@@ -157,19 +168,14 @@ pub async fn rotate(
 ) -> Result<Json<PaymentConfigView>> {
     let secret = parse_secret(&body.webhook_secret)?;
     let mode = parse_mode(body.mode.as_deref())?;
-    let grace = body.previous_expires_in_secs.unwrap_or(3600);
-    if grace > MAX_GRACE.as_secs() {
-        return Err(Error::invalid(
-            "previous_expires_in_secs is at most 86400 (24 hours, as Stripe allows)",
-        ));
-    }
+    let grace = grace(body.previous_expires_in_secs)?;
     secrets::rotate(
         &app.db,
         &app.config.keys,
         access.tenant.id,
         &secret,
         mode,
-        Duration::from_secs(grace),
+        grace,
         &access.admin.actor(),
     )
     .await?;
