@@ -174,6 +174,36 @@ async fn send_test_event_pays_an_order_like_stripe_would(backend: Backend) {
     );
     assert!(out.contains("→ 200"), "{out}");
     app.order_reaches(&order, "PAID").await;
+
+    // A chargeback and its loss, then a cancellation, as Stripe would send them.
+    let send = |kind: &'static str, order: String, extra: &'static [&'static str]| {
+        let mut args = vec![
+            "send-test-event".to_string(),
+            tenant.slug.clone(),
+            "--type".into(),
+            kind.into(),
+            "--order".into(),
+            order,
+            "--url".into(),
+            url.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        app.cli_ok(&args, None)
+    };
+    assert!(send("charge.dispute.created", order.clone(), &[]).contains("→ 200"));
+    app.order_reaches(&order, "DISPUTED").await;
+    send(
+        "charge.dispute.closed",
+        order.clone(),
+        &["--dispute-status", "lost"],
+    );
+    app.order_reaches(&order, "DISPUTE_LOST").await;
+    let unpaid = app.create_order(&tenant, 900).await;
+    send("checkout.session.async_payment_failed", unpaid.clone(), &[]);
+    app.order_reaches(&unpaid, "PAYMENT_FAILED").await;
+    send("payment_intent.canceled", unpaid.clone(), &[]);
+    app.order_reaches(&unpaid, "CANCELED").await;
 }
 
 on_both_backends!(
