@@ -214,6 +214,7 @@ async fn a_connected_accounts_events_reach_its_restaurant_once(backend: Backend)
         "{:?}",
         findings.body
     );
+    assert_eq!(admin.health(&slug).await["configured"], true);
     let checked = app.cli_ok(&["config", "check"], None);
     assert!(
         checked.contains(&format!("{slug}: no secret of its own")),

@@ -62,7 +62,8 @@ pub struct HourCounts {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TenantHealth {
-    /// An active webhook secret that decrypts.
+    /// An active webhook secret that decrypts (of its own, or, for a restaurant linked to
+    /// a connected account, the platform's Connect secret).
     configured: bool,
     last_successful_webhook: Option<String>,
     last_delivery: Option<LastDelivery>,
@@ -79,10 +80,20 @@ pub struct TenantHealth {
 pub async fn show(State(app): State<AppState>, access: TenantAccess) -> Result<Json<TenantHealth>> {
     let tenant_id = access.tenant.id;
     let now = now_ms();
-    let configured = matches!(
+    let mut configured = matches!(
         secrets::check(&app.db, &app.config.keys, tenant_id).await?,
         secrets::Health::Ok { .. }
     );
+    // Linked to a connected account, it is verified with the platform's Connect secret.
+    if !configured
+        && access.tenant.connect_account_id.is_some()
+        && let Some(platform) = crate::tenants::connect::platform(&app.db).await?
+    {
+        configured = matches!(
+            secrets::check(&app.db, &app.config.keys, platform.id).await?,
+            secrets::Health::Ok { .. }
+        );
+    }
     let last_success = log::latest(&app.db, tenant_id, Some(EventStatus::Completed)).await?;
     let last_delivery = log::latest(&app.db, tenant_id, None).await?;
     let first_hour = now / HOUR_MS - 23;
