@@ -2,8 +2,7 @@
 //! the Connect endpoint's secret for a linked restaurant, a connected account that
 //! cannot charge or left the platform, disputes awaiting an answer.
 
-use super::rules::{events, finding};
-use super::{Finding, Severity};
+use super::{Finding, Severity, events, finding};
 use crate::clock::ms_to_rfc3339;
 use crate::config::Config;
 use crate::orders::disputes::{self, DisputeView};
@@ -12,7 +11,25 @@ use entity::{tenant, webhook_event};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, QueryFilter, QueryOrder};
 
 /// For a restaurant verified through the Connect endpoint: the platform's Connect secret.
-pub(super) async fn connect_secret_finding(
+/// Every finding of this kind for the tenant.
+pub(super) async fn from_records(
+    db: &DatabaseConnection,
+    config: &Config,
+    tenant: &tenant::Model,
+) -> Result<Vec<Finding>, DbErr> {
+    let mut out = Vec::new();
+    if tenant.connect_account_id.is_some()
+        && secrets::check(db, &config.keys, tenant.id).await? == Health::Missing
+    {
+        connect_secret_finding(db, config, &mut out).await?;
+    }
+    account_findings(db, tenant, &mut out).await?;
+    dispute_findings(db, tenant, &mut out).await?;
+    Ok(out)
+}
+
+/// For a restaurant verified through the Connect endpoint: the platform's Connect secret.
+async fn connect_secret_finding(
     db: &DatabaseConnection,
     config: &Config,
     out: &mut Vec<Finding>,
@@ -43,7 +60,7 @@ pub(super) async fn connect_secret_finding(
 
 /// A linked connected account that cannot take payments, or that disconnected the
 /// platform: orders will not be paid until it is fixed in Stripe.
-pub(super) async fn account_findings(
+async fn account_findings(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
     out: &mut Vec<Finding>,
@@ -99,7 +116,7 @@ pub(super) async fn account_findings(
 
 /// Disputes awaiting the restaurant's answer: until the evidence is in (or the dispute
 /// moves on), the money is lost by default on the due date.
-pub(super) async fn dispute_findings(
+async fn dispute_findings(
     db: &DatabaseConnection,
     tenant: &tenant::Model,
     out: &mut Vec<Finding>,

@@ -10,8 +10,8 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::stripe::api::{ApiError, Endpoint, ListedEvent, StripeApi};
 use crate::tenants::stripe_key;
-use entity::tenant;
-use sea_orm::{DatabaseConnection, DbErr};
+use entity::{tenant, webhook_event};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -106,7 +106,6 @@ impl StripeCache {
 }
 
 async fn ask_stripe(db: &DatabaseConnection, config: &Config, tenant_id: i64) -> StripeView {
-    use sea_orm::EntityTrait;
     let tenant = match entity::tenant::Entity::find_by_id(tenant_id).one(db).await {
         Ok(Some(tenant)) => tenant,
         Ok(None) => return StripeView::NoKey,
@@ -140,6 +139,28 @@ async fn ask_stripe(db: &DatabaseConnection, config: &Config, tenant_id: i64) ->
     }
 }
 
+/// A finding, its fix given as words.
+fn finding(
+    code: &'static str,
+    severity: Severity,
+    summary: String,
+    evidence: Vec<String>,
+    fix: &str,
+) -> Finding {
+    Finding {
+        code,
+        severity,
+        summary,
+        evidence,
+        fix: fix.to_string(),
+    }
+}
+
+/// The tenant's rows of the event log.
+fn events(tenant_id: i64) -> sea_orm::Select<webhook_event::Entity> {
+    webhook_event::Entity::find().filter(webhook_event::Column::TenantId.eq(tenant_id))
+}
+
 /// Every finding for the tenant now, errors first.
 pub async fn diagnose(
     db: &DatabaseConnection,
@@ -149,6 +170,7 @@ pub async fn diagnose(
     viewer: Viewer,
 ) -> Result<Vec<Finding>, DbErr> {
     let mut findings = rules::from_records(db, config, tenant, viewer).await?;
+    findings.extend(accounts::from_records(db, config, tenant).await?);
     let view = cache.view(db, config, tenant.id).await;
     findings.extend(rules::from_stripe(db, config, tenant, &view).await?);
     findings.sort_by_key(|f| (f.severity != Severity::Error, f.code));

@@ -1,7 +1,7 @@
 //! The rules that name causes. Each reads a little of the records (or of what Stripe
 //! said) and, when it applies, says so with evidence and the fix.
 
-use super::{Finding, Severity, StripeView, Viewer};
+use super::{Finding, Severity, StripeView, Viewer, events, finding};
 use crate::clock::{ms_to_rfc3339, now_ms};
 use crate::config::Config;
 use crate::orders::disputes;
@@ -32,26 +32,6 @@ pub const NEEDED_TYPES: [&str; 5] = [
     "checkout.session.expired",
     "charge.refunded",
 ];
-
-pub(super) fn finding(
-    code: &'static str,
-    severity: Severity,
-    summary: String,
-    evidence: Vec<String>,
-    fix: &str,
-) -> Finding {
-    Finding {
-        code,
-        severity,
-        summary,
-        evidence,
-        fix: fix.to_string(),
-    }
-}
-
-pub(super) fn events(tenant_id: i64) -> sea_orm::Select<webhook_event::Entity> {
-    webhook_event::Entity::find().filter(webhook_event::Column::TenantId.eq(tenant_id))
-}
 
 /// The tenants among `tenants` that may have a finding of severity `error` now; the
 /// others have none, so the alerts need not diagnose them (at ten thousand
@@ -107,7 +87,6 @@ pub async fn from_records(
     delivery_findings(db, tenant, since, viewer, &mut out).await?;
     event_findings(db, tenant, since, now, &mut out).await?;
     order_findings(db, tenant, now, &mut out).await?;
-    super::accounts::account_findings(db, tenant, &mut out).await?;
     let ever = events(tenant.id).count(db).await?;
     if ever == 0 && !out.iter().any(|f| f.code == "no_secret") {
         out.push(finding(
@@ -129,10 +108,9 @@ async fn secret_findings(
     out: &mut Vec<Finding>,
 ) -> Result<(), DbErr> {
     match secrets::check(db, &config.keys, tenant.id).await? {
-        // Linked to a connected account, it is verified with the platform's Connect secret.
-        Health::Missing if tenant.connect_account_id.is_some() => {
-            super::accounts::connect_secret_finding(db, config, out).await?
-        }
+        // Linked to a connected account, it is verified with the platform's Connect
+        // secret (see `accounts`).
+        Health::Missing if tenant.connect_account_id.is_some() => {}
         Health::Missing => out.push(finding(
             "no_secret",
             Severity::Error,
@@ -355,7 +333,7 @@ async fn order_findings(
             "Subscribe the endpoint to checkout.session.async_payment_succeeded and checkout.session.async_payment_failed.",
         ));
     }
-    super::accounts::dispute_findings(db, tenant, out).await
+    Ok(())
 }
 
 pub async fn from_stripe(
