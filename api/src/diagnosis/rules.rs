@@ -24,6 +24,13 @@ const UNFOLLOWED_AFTER_MS: i64 = 30 * 60 * 1000;
 /// was not delivered.
 const DELIVERY_GRACE_S: i64 = 5 * 60;
 
+/// The event types without which chargebacks and cancellations never reach orders.
+pub const DISPUTE_TYPES: [&str; 3] = [
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "payment_intent.canceled",
+];
+
 /// The event types an endpoint must send for orders to close.
 pub const NEEDED_TYPES: [&str; 5] = [
     "checkout.session.completed",
@@ -446,6 +453,20 @@ fn endpoint_findings(
                 Severity::Error,
                 "The endpoint is not subscribed to event types orders need.".into(),
                 missing.iter().map(|t| format!("missing: {t}")).collect(),
+                "In Stripe's dashboard, edit the endpoint and select these events (or all events).",
+            ));
+        }
+        let unheard: Vec<&str> = DISPUTE_TYPES
+            .iter()
+            .copied()
+            .filter(|t| !all && !e.enabled_events.iter().any(|have| have == t))
+            .collect();
+        if !unheard.is_empty() {
+            out.push(finding(
+                "dispute_events_missing",
+                Severity::Warning,
+                "The endpoint is not subscribed to chargebacks or cancellations: a disputed order would stay PAID with nobody told, and its evidence deadline would pass.".into(),
+                unheard.iter().map(|t| format!("missing: {t}")).collect(),
                 "In Stripe's dashboard, edit the endpoint and select these events (or all events).",
             ));
         }

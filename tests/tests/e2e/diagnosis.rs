@@ -113,6 +113,11 @@ async fn what_stripe_says_is_named(backend: Backend) {
         "{stdout}"
     );
     assert!(!stdout.contains("endpoint_missing"), "{stdout}");
+    assert!(
+        stdout.contains("dispute_events_missing")
+            && stdout.contains("evidence: missing: charge.dispute.created"),
+        "{stdout}"
+    );
 }
 
 async fn events_stripe_has_that_never_arrived_are_named(backend: Backend) {
