@@ -22,15 +22,25 @@ fn dispute(pay: &Payment, id: &str, status: &str, due_by: i64) -> Value {
     d
 }
 
-async fn send(app: &TestApp, tenant: &Tenant, kind: &str, object: Value) -> String {
-    let id = evt_id();
-    let response = app
-        .deliver(&tenant.slug, &tenant.secret, &event(&id, kind, object))
-        .await;
-    assert_eq!(response.status(), 200);
-    let row = app.settled(&id).await;
-    assert_eq!(row["status"], "COMPLETED", "{row}");
-    id
+/// A restaurant that Stripe sends events to, each answered 200 and settled `COMPLETED`.
+struct Shop<'a> {
+    app: &'a TestApp,
+    tenant: &'a Tenant,
+}
+
+impl Shop<'_> {
+    async fn send(&self, kind: &str, object: Value) -> String {
+        let id = evt_id();
+        let body = event(&id, kind, object);
+        let response = self
+            .app
+            .deliver(&self.tenant.slug, &self.tenant.secret, &body)
+            .await;
+        assert_eq!(response.status(), 200);
+        let row = self.app.settled(&id).await;
+        assert_eq!(row["status"], "COMPLETED", "{row}");
+        id
+    }
 }
 
 async fn a_chargeback_is_shown_told_and_alerted_until_it_is_won(backend: Backend) {
@@ -42,6 +52,10 @@ async fn a_chargeback_is_shown_told_and_alerted_until_it_is_won(backend: Backend
     ];
     let app = TestApp::spawn_with(backend, &env).await;
     let tenant = app.tenant();
+    let shop = Shop {
+        app: &app,
+        tenant: &tenant,
+    };
     let email = format!("ops-{}@example.com", random_hex(3));
     app.create_admin(&email, "platform_admin", None);
     let admin = app.as_admin(&app.login(&email).await);
@@ -58,18 +72,13 @@ async fn a_chargeback_is_shown_told_and_alerted_until_it_is_won(backend: Backend
 
     let order = app.create_order(&tenant, 2599).await;
     let pay = Payment::new(&order, 2599);
-    send(
-        &app,
-        &tenant,
-        "checkout.session.completed",
-        pay.session("paid"),
-    )
-    .await;
+    shop.send("checkout.session.completed", pay.session("paid"))
+        .await;
     assert_eq!(app.order_status(&order).await["status"], "PAID");
 
     let due_by = 1_893_456_000; // 2030-01-01T00:00:00Z
     let opened = dispute(&pay, "dp_e2e", "needs_response", due_by);
-    send(&app, &tenant, "charge.dispute.created", opened).await;
+    shop.send("charge.dispute.created", opened).await;
     assert_eq!(app.order_status(&order).await["status"], "DISPUTED");
 
     // The admin sees the dispute on the order.
@@ -133,18 +142,14 @@ async fn a_chargeback_is_shown_told_and_alerted_until_it_is_won(backend: Backend
     assert_eq!(alerted("firing").await["tenant"], tenant.slug.as_str());
 
     // Answered and won: back to PAID, the finding and the alert end.
-    send(
-        &app,
-        &tenant,
+    shop.send(
         "charge.dispute.updated",
         dispute(&pay, "dp_e2e", "under_review", due_by),
     )
     .await;
     assert_eq!(app.order_status(&order).await["status"], "DISPUTED");
     alerted("resolved").await;
-    send(
-        &app,
-        &tenant,
+    shop.send(
         "charge.dispute.closed",
         dispute(&pay, "dp_e2e", "won", due_by),
     )
@@ -161,88 +166,54 @@ async fn a_chargeback_is_shown_told_and_alerted_until_it_is_won(backend: Backend
 async fn a_lost_dispute_is_final_whatever_arrives_later(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
+    let shop = Shop {
+        app: &app,
+        tenant: &tenant,
+    };
     let order = app.create_order(&tenant, 1500).await;
     let pay = Payment::new(&order, 1500);
     // The dispute's close arrives before its opening, and a payment event after both.
-    send(
-        &app,
-        &tenant,
-        "checkout.session.completed",
-        pay.session("paid"),
-    )
-    .await;
-    send(
-        &app,
-        &tenant,
-        "charge.dispute.closed",
-        dispute(&pay, "dp_lost", "lost", 1),
-    )
-    .await;
+    shop.send("checkout.session.completed", pay.session("paid"))
+        .await;
+    shop.send("charge.dispute.closed", dispute(&pay, "dp_lost", "lost", 1))
+        .await;
     assert_eq!(app.order_status(&order).await["status"], "DISPUTE_LOST");
-    send(
-        &app,
-        &tenant,
+    shop.send(
         "charge.dispute.created",
         dispute(&pay, "dp_lost", "needs_response", 1),
     )
     .await;
-    send(
-        &app,
-        &tenant,
-        "payment_intent.succeeded",
-        pay.intent("succeeded"),
-    )
-    .await;
+    shop.send("payment_intent.succeeded", pay.intent("succeeded"))
+        .await;
     assert_eq!(app.order_status(&order).await["status"], "DISPUTE_LOST");
 }
 
 async fn a_canceled_payment_intent_ends_only_an_unpaid_order(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
+    let shop = Shop {
+        app: &app,
+        tenant: &tenant,
+    };
     let unpaid = app.create_order(&tenant, 900).await;
     let pay = Payment::new(&unpaid, 900);
     // The session records the PaymentIntent; its cancellation then finds the order.
-    send(
-        &app,
-        &tenant,
-        "checkout.session.completed",
-        pay.session("unpaid"),
-    )
-    .await;
-    send(
-        &app,
-        &tenant,
-        "payment_intent.canceled",
-        pay.intent("canceled"),
-    )
-    .await;
+    shop.send("checkout.session.completed", pay.session("unpaid"))
+        .await;
+    shop.send("payment_intent.canceled", pay.intent("canceled"))
+        .await;
     assert_eq!(app.order_status(&unpaid).await["status"], "CANCELED");
     // A payment that succeeds after all is counted, as for an expired order.
-    send(
-        &app,
-        &tenant,
-        "payment_intent.succeeded",
-        pay.intent("succeeded"),
-    )
-    .await;
+    shop.send("payment_intent.succeeded", pay.intent("succeeded"))
+        .await;
     assert_eq!(app.order_status(&unpaid).await["status"], "PAID");
 
     let paid = app.create_order(&tenant, 900).await;
     let pay = Payment::new(&paid, 900);
-    send(
-        &app,
-        &tenant,
-        "checkout.session.completed",
-        pay.session("paid"),
-    )
-    .await;
-    send(
-        &app,
-        &tenant,
-        "payment_intent.canceled",
-        pay.intent("canceled"),
-    )
-    .await;
+    shop.send("checkout.session.completed", pay.session("paid"))
+        .await;
+    shop.send("payment_intent.canceled", pay.intent("canceled"))
+        .await;
     assert_eq!(app.order_status(&paid).await["status"], "PAID");
 }
 
