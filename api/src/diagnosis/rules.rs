@@ -192,6 +192,19 @@ async fn delivery_findings(
             "Copy the signing secret of exactly this endpoint (Stripe's dashboard → Developers → Webhooks → the endpoint whose URL ends in this restaurant's slug; not the Stripe CLI's secret, and of the same mode, live or test) and save it under Payment settings.",
         ));
     }
+    let altered: Vec<&webhook_event::Model> = rejected
+        .iter()
+        .filter(|r| r.error_code.as_deref() == Some(crate::webhooks::crosscheck::BODY_ALTERED))
+        .collect();
+    if !altered.is_empty() {
+        out.push(finding(
+            "body_altered",
+            Severity::Error,
+            format!("{} deliveries were re-written on their way here: the body as received does not verify, the same JSON as Stripe writes it does. A proxy or framework in front of the gateway parses and re-serialises request bodies.", altered.len()),
+            altered.iter().take(3).map(|r| format!("{} at {}", r.stripe_event_id.as_deref().unwrap_or("a delivery"), ms_to_rfc3339(r.received_at))).collect(),
+            "Pass the request body through byte for byte to /api/v1/webhooks/stripe/…: no JSON body parser, no compression or re-encoding, no re-indenting in the proxy, load balancer or API gateway in front of it (nginx: plain proxy_pass; an application framework: route the path to the gateway before any body middleware).",
+        ));
+    }
     let skewed: Vec<&webhook_event::Model> = rejected
         .iter()
         .filter(|r| r.error_code.as_deref() == Some(codes::OUTSIDE_TOLERANCE))

@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod event;
+pub mod rewrite;
 pub mod signature;
 pub mod testevent;

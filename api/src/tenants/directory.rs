@@ -76,6 +76,24 @@ pub fn signed_by(
     tenants.get(verified.secret_index).copied()
 }
 
+/// Whether one of `tenant`'s own secrets signed `body` (another writing of the body
+/// that was refused: see `stripe::rewrite`).
+pub fn signed_by_own(
+    secrets: &[(i64, SecretBytes)],
+    body: &[u8],
+    header: &str,
+    tenant: i64,
+    now: i64,
+    tolerance_secs: i64,
+) -> bool {
+    let keys: Vec<&[u8]> = secrets
+        .iter()
+        .filter(|(tenant_id, _)| *tenant_id == tenant)
+        .map(|(_, secret)| secret.expose())
+        .collect();
+    !keys.is_empty() && signature::verify(body, Some(header), &keys, now, tolerance_secs).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,14 @@
 //! answered at once and handed here, to one worker that checks it on a blocking thread
 //! while the process's budget (`BUDGET_PER_SEC` of CPU a second) lasts, then records
 //! its row. Past the budget, or with the queue full, the row is recorded unchecked.
+//!
+//! Within the same budget, a delivery no secret signs is written back the way Stripe
+//! writes its payloads and checked with its own tenant's secrets: if that verifies, a
+//! proxy or framework re-wrote the body on its way (`body_altered`).
 
 use super::log::Rejected;
 use crate::clock::now_ms;
+use crate::stripe::rewrite;
 use crate::tenants::directory::{self, Directory};
 use crate::vault::KeyRing;
 use bytes::Bytes;
@@ -17,6 +22,9 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
+
+/// The code of a refused delivery whose body was re-written before it reached us.
+pub const BODY_ALTERED: &str = "body_altered";
 
 /// The CPU the checks may use a second, for the whole process (5 % of one core).
 pub const BUDGET_PER_SEC: Duration = Duration::from_millis(50);
@@ -87,12 +95,27 @@ async fn worker(
                         let now = now_ms() / 1000;
                         let signed =
                             directory::signed_by(&secrets, &body, &header, except, now, tolerance);
-                        (signed, started.elapsed())
+                        // Not another tenant's: was it Stripe's body, re-written on its way?
+                        let altered = signed.is_none()
+                            && rewrite::stripe_layout(&body).is_some_and(|layout| {
+                                layout != body
+                                    && directory::signed_by_own(
+                                        &secrets, &layout, &header, except, now, tolerance,
+                                    )
+                            });
+                        (signed, altered, started.elapsed())
                     })
                     .await;
-                    if let Ok((signed, spent)) = checked {
+                    if let Ok((signed, altered, spent)) = checked {
                         budget.lock().expect("budget").spend(spent);
                         rejected.signed_for_tenant_id = signed;
+                        if altered {
+                            rejected.error_code = BODY_ALTERED;
+                            rejected.error = "no signature matches the body as received, but the same JSON \
+                                written as Stripe writes it (two-space indentation, keys in their order) \
+                                verifies: a proxy or framework in front of the gateway re-wrote the body"
+                                .into();
+                        }
                     }
                 }
                 Err(e) => {

@@ -619,7 +619,58 @@ async fn every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed(back
     .await;
 }
 
+/// A proxy that compacts JSON bodies (a body parser in front of the gateway) breaks
+/// Stripe's signature: the delivery is refused, and the cause is named.
+async fn a_body_rewritten_on_its_way_is_named(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let admin = app.as_admin(&platform(&app).await);
+    let id = evt_id();
+    // What Stripe sends: two-space indentation, its own key order (not sorted).
+    let stripe = format!(
+        "{{\n  \"id\": \"{id}\",\n  \"object\": \"event\",\n  \"type\": \"customer.created\",\n  \"livemode\": true,\n  \"data\": {{\n    \"object\": {{\n      \"id\": \"cus_1\",\n      \"object\": \"customer\",\n      \"metadata\": {{}},\n      \"tags\": []\n    }}\n  }}\n}}"
+    );
+    let compacted = format!(
+        r#"{{"id":"{id}","object":"event","type":"customer.created","livemode":true,"data":{{"object":{{"id":"cus_1","object":"customer","metadata":{{}},"tags":[]}}}}}}"#
+    );
+    // Stripe's body as sent verifies; the proxy's copy of it does not.
+    let header = sign(&tenant.secret, now(), &stripe);
+    let refused = app
+        .deliver_with_header(&tenant.slug, Some(&header), &compacted)
+        .await;
+    assert_eq!(refused.status(), 400);
+    let finding = eventually(
+        "body_altered",
+        std::time::Duration::from_secs(10),
+        || async {
+            findings(&admin, &tenant.slug)
+                .await
+                .into_iter()
+                .find(|f| f["code"] == "body_altered")
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
+    .await;
+    assert_eq!(finding["severity"], "error");
+    assert!(
+        finding["fix"].as_str().unwrap().contains("byte for byte"),
+        "{finding}"
+    );
+    assert!(
+        finding["evidence"][0].as_str().unwrap().contains(&id),
+        "{finding}"
+    );
+    let codes = codes(&admin, &tenant.slug).await;
+    assert!(!codes.contains(&"wrong_secret".to_string()), "{codes:?}");
+    // The same body unaltered is taken.
+    let taken = app
+        .deliver_with_header(&tenant.slug, Some(&header), &stripe)
+        .await;
+    assert_eq!(taken.status(), 200);
+}
+
 on_both_backends!(
+    a_body_rewritten_on_its_way_is_named,
     a_healthy_restaurant_has_no_findings_and_the_doctor_says_so,
     what_stripe_says_is_named,
     events_stripe_has_that_never_arrived_are_named,
