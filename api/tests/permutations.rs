@@ -201,6 +201,41 @@ async fn one_order(
     (db, tenant, order)
 }
 
+/// Applies `events` in every order (each on a rolled-back savepoint), checks that
+/// there are `n` orders and that all reach the same state, and returns that state.
+async fn every_order_agrees(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: i64,
+    order_id: &str,
+    events: &[EventFacts],
+    n: usize,
+) -> State {
+    let txn = db.begin().await.unwrap();
+    let mut leaves = Vec::new();
+    explore(
+        &txn,
+        tenant_id,
+        order_id,
+        "pi_0",
+        events,
+        &mut Vec::new(),
+        &mut leaves,
+    )
+    .await;
+    txn.rollback().await.unwrap();
+    assert_eq!(
+        leaves.len(),
+        n,
+        "every permutation of {} events",
+        events.len()
+    );
+    let expected = leaves[0].1.clone();
+    for (delivery_order, state) in &leaves {
+        assert_eq!(state, &expected, "delivery order {delivery_order:?}");
+    }
+    expected
+}
+
 on_both!(
     every_delivery_order_reaches_the_same_order_and_payment_state,
     every_delivery_order
@@ -208,24 +243,7 @@ on_both!(
 async fn every_delivery_order(backend: Backend) {
     let (db, tenant, order) = one_order(backend, "perm-test").await;
     let events = events(&order.id, 0);
-    let txn = db.begin().await.unwrap();
-    let mut leaves = Vec::new();
-    explore(
-        &txn,
-        tenant.id,
-        &order.id,
-        "pi_0",
-        &events,
-        &mut Vec::new(),
-        &mut leaves,
-    )
-    .await;
-    txn.rollback().await.unwrap();
-    assert_eq!(leaves.len(), 5040, "every permutation of 7 events");
-    let expected = leaves[0].1.clone();
-    for (delivery_order, state) in &leaves {
-        assert_eq!(state, &expected, "delivery order {delivery_order:?}");
-    }
+    let expected = every_order_agrees(&db, tenant.id, &order.id, &events, 5040).await;
     let (status, .., payment_status, amount, currency, _, _, refunded, _) = expected;
     assert_eq!(status, "REFUNDED");
     assert_eq!(payment_status, "refunded");
@@ -273,24 +291,7 @@ async fn disputes_in_every_order(backend: Backend) {
         ("lost", "DISPUTE_LOST", "dispute_lost"),
     ] {
         let events = dispute_events(&order.id, closed);
-        let txn = db.begin().await.unwrap();
-        let mut leaves = Vec::new();
-        explore(
-            &txn,
-            tenant.id,
-            &order.id,
-            "pi_0",
-            &events,
-            &mut Vec::new(),
-            &mut leaves,
-        )
-        .await;
-        txn.rollback().await.unwrap();
-        assert_eq!(leaves.len(), 120, "every permutation of 5 events");
-        let expected = leaves[0].1.clone();
-        for (delivery_order, state) in &leaves {
-            assert_eq!(state, &expected, "delivery order {delivery_order:?}");
-        }
+        let expected = every_order_agrees(&db, tenant.id, &order.id, &events, 120).await;
         assert_eq!(expected.0, end);
         assert_eq!(expected.5, payment_status);
         assert_eq!(expected.10, 1000, "the refund still counts");

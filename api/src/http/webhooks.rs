@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 /// The answer to a stored delivery.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -214,19 +214,25 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Every line logged for a delivery, here and in the inbox writer, carries its
-    // request id, tenant, a delivery id of its own and (once read) its event id.
+    let (delivery, span) = delivery_span(request_id, &tenant);
+    receive_in(app, tenant, headers, body, delivery)
+        .instrument(span)
+        .await
+}
+
+/// A delivery's own id and its span. Every line logged for a delivery, here and in
+/// the inbox writer, carries its request id, tenant, that id and (once read) its
+/// event id.
+fn delivery_span(request_id: Option<Extension<RequestId>>, tenant: &str) -> (String, Span) {
     let delivery = delivery_id();
     let span = tracing::info_span!(
         "webhook",
         request_id = request_id.as_ref().map(|Extension(id)| id.0.as_str()),
-        tenant = %crate::untrusted::cut(&tenant),
+        tenant = %crate::untrusted::cut(tenant),
         delivery = %delivery,
         stripe_event_id = tracing::field::Empty,
     );
-    receive_in(app, tenant, headers, body, delivery)
-        .instrument(span)
-        .await
+    (delivery, span)
 }
 
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe/connect", operation_id = "receive_stripe_connect_webhook", tag = "webhooks",
@@ -245,14 +251,7 @@ pub async fn receive_connect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let delivery = delivery_id();
-    let span = tracing::info_span!(
-        "webhook",
-        request_id = request_id.as_ref().map(|Extension(id)| id.0.as_str()),
-        tenant = slug::CONNECT,
-        delivery = %delivery,
-        stripe_event_id = tracing::field::Empty,
-    );
+    let (delivery, span) = delivery_span(request_id, slug::CONNECT);
     receive_in(app, slug::CONNECT.to_string(), headers, body, delivery)
         .instrument(span)
         .await
@@ -380,7 +379,7 @@ async fn handle_connect(
         reason: why.to_string(),
     })?;
     facts.signed_livemode = Some(active[signer].1.livemode());
-    tracing::Span::current().record("stripe_event_id", facts.event_id.as_str());
+    Span::current().record("stripe_event_id", facts.event_id.as_str());
     let linked = match &facts.account {
         Some(account) => app
             .secrets
@@ -533,7 +532,7 @@ async fn store_facts(
 ) -> Result<Received, Refusal> {
     let event_id = facts.event_id.clone();
     let event_type = facts.event_type.as_str().to_owned();
-    let span = tracing::Span::current();
+    let span = Span::current();
     span.record("stripe_event_id", event_id.as_str());
     let payload = match std::str::from_utf8(body) {
         Ok(text) => text.to_owned(),
