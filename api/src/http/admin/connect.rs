@@ -40,7 +40,7 @@ async fn describe(app: &AppState) -> Result<Json<ConnectConfigView>> {
     };
     let stripe_api_key = match &platform {
         Some(p) => key_view(app, p.id).await?.0,
-        None => key_view(app, -1).await?.0,
+        None => ApiKeyView::of(None),
     };
     Ok(Json(ConnectConfigView {
         configured: !rows.is_empty(),

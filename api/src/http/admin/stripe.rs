@@ -21,7 +21,7 @@ use serde_json::json;
 /// What is known of the key: never the key.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
-    pub(super) configured: bool,
+    configured: bool,
     /// `rk_live_…a1b2`
     hint: Option<String>,
     /// `live` or `test`
@@ -30,13 +30,20 @@ pub struct ApiKeyView {
 
 pub(super) async fn view(app: &AppState, tenant_id: i64) -> Result<Json<ApiKeyView>> {
     let info = stripe_key::info(&app.db, tenant_id).await?;
-    Ok(Json(ApiKeyView {
-        configured: info.is_some(),
-        mode: info
-            .as_ref()
-            .map(|i| if i.livemode { "live" } else { "test" }),
-        hint: info.map(|i| i.hint),
-    }))
+    Ok(Json(ApiKeyView::of(info)))
+}
+
+impl ApiKeyView {
+    /// What a saved key's `info` (or none) shows.
+    pub(super) fn of(info: Option<stripe_key::KeyInfo>) -> Self {
+        ApiKeyView {
+            configured: info.is_some(),
+            mode: info
+                .as_ref()
+                .map(|i| if i.livemode { "live" } else { "test" }),
+            hint: info.map(|i| i.hint),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/stripe-api-key", operation_id = "show_stripe_api_key", tag = "stripe", security(("bearer" = [])),
