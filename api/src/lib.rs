@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod recovery;
 pub mod runtime;
 pub mod stripe;
+pub mod subscriptions;
 pub mod tasks;
 pub mod tenants;
 pub mod untrusted;

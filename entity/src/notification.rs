@@ -20,6 +20,10 @@ pub struct Model {
     pub next_attempt_at: Option<i64>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// The Stripe event a forwarded notification carries: forwarded once per endpoint.
+    pub source_event: Option<String>,
+    /// The order an `order.*` notification tells of.
+    pub order_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

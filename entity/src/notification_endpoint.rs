@@ -12,6 +12,14 @@ pub struct Model {
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
     pub created_at: i64,
+    /// JSON array of patterns (`order.*`, `invoice.paid`, `customer.subscription.*`):
+    /// what this endpoint is sent.
+    pub event_types: String,
+    /// Paused: notifications wait in the outbox until it is resumed.
+    pub paused: bool,
+    /// Notifications up to this id go out one at a time, oldest first (after a resume
+    /// or a resend); none when unset.
+    pub in_order_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

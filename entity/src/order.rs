@@ -21,6 +21,8 @@ pub struct Model {
     pub manual_reason: Option<String>,
     /// Live (true) or test: an order takes the mode of the key that created it.
     pub livemode: bool,
+    /// The customer's e-mail, as the first event that named one said.
+    pub customer_email: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -22,6 +22,7 @@ mod m20261204_000015_error_codes;
 mod m20261207_000016_disputes;
 mod m20261207_000017_secret_modes;
 mod m20261207_000018_connect;
+mod m20261207_000019_backend_leg;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_disputes::Migration),
             Box::new(m20261207_000017_secret_modes::Migration),
             Box::new(m20261207_000018_connect::Migration),
+            Box::new(m20261207_000019_backend_leg::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod panel;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
+pub mod subscriptions;
 pub mod webhooks;
 
 use crate::config::Config;
@@ -81,6 +82,7 @@ fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.webhook_max_body_bytes));
     let orders = OpenApiRouter::new()
         .routes(routes!(orders::create))
+        .routes(routes!(subscriptions::show))
         .layer(bounded)
         .layer(DefaultBodyLimit::max(64 * 1024));
     let status = OpenApiRouter::new()

@@ -62,6 +62,40 @@ pub struct OrderStatusView {
     pub updated_at: String,
 }
 
+/// The owner of the request's API key, when it is a key of `tenant`: what the
+/// restaurant's backend calls with. An address that guessed too many keys is refused
+/// before any lookup (`Ok(Err(answer))`, as is a key over its own rate limit,
+/// `RATE_LIMIT_ORDERS_*`); a key of another tenant is as good as no key.
+pub(super) async fn key_owner(
+    app: &AppState,
+    tenant: &str,
+    client: ClientIp,
+    headers: &HeaderMap,
+) -> Result<std::result::Result<api_keys::KeyOwner, Response>> {
+    let client = client.limit_key();
+    if let Some(refusal) = app.key_guesses.refusal(client) {
+        return Ok(Err(refusal));
+    }
+    let key = bearer(headers);
+    let owner = match key {
+        Some(key) => api_keys::authenticate(&app.db, key).await?,
+        None => None,
+    };
+    let tenant = match TenantSlug::parse(tenant) {
+        Ok(slug) => tenants::find_by_slug(&app.db, &slug).await?,
+        Err(_) => None,
+    };
+    let Some(owner) = owner.filter(|o| tenant.as_ref().is_some_and(|t| t.id == o.tenant_id)) else {
+        app.key_guesses.failed(client);
+        return Err(Error::from(ErrorCode::InvalidApiKey));
+    };
+    let key_hash: [u8; 32] = Sha256::digest(key.unwrap_or_default().as_bytes()).into();
+    if let Err(not_until) = app.orders_limiter.check_key(&key_hash) {
+        return Ok(Err(super::ratelimit::refused(not_until)));
+    }
+    Ok(Ok(owner))
+}
+
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/orders", operation_id = "create_order", tag = "orders",
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = CreateOrder, security(("api_key" = [])),
     responses(
@@ -76,30 +110,10 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateOrder>,
 ) -> Result<Response> {
-    // An address that guessed too many keys is refused before any lookup.
-    let client = client.limit_key();
-    if let Some(refusal) = app.key_guesses.refusal(client) {
-        return Ok(refusal);
-    }
-    let key = bearer(&headers);
-    let owner = match key {
-        Some(key) => api_keys::authenticate(&app.db, key).await?,
-        None => None,
+    let owner = match key_owner(&app, &tenant, client, &headers).await? {
+        Ok(owner) => owner,
+        Err(refused) => return Ok(refused),
     };
-    // A key of another tenant is as good as no key here.
-    let tenant = match TenantSlug::parse(&tenant) {
-        Ok(slug) => tenants::find_by_slug(&app.db, &slug).await?,
-        Err(_) => None,
-    };
-    let Some(owner) = owner.filter(|o| tenant.as_ref().is_some_and(|t| t.id == o.tenant_id)) else {
-        app.key_guesses.failed(client);
-        return Err(Error::from(ErrorCode::InvalidApiKey));
-    };
-    // Each valid key has its own budget (RATE_LIMIT_ORDERS_*).
-    let key_hash: [u8; 32] = Sha256::digest(key.unwrap_or_default().as_bytes()).into();
-    if let Err(not_until) = app.orders_limiter.check_key(&key_hash) {
-        return Ok(super::ratelimit::refused(not_until));
-    }
     let tenant_id = owner.tenant_id;
     if body.amount <= 0 || body.amount > MAX_AMOUNT {
         return Err(Error::invalid(format!(

@@ -51,8 +51,18 @@ pub async fn run(
     // Attempts run side by side: a receiver that hangs holds one slot for its timeout,
     // never the others' notifications.
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let draining = super::ordered::Draining::default();
     loop {
         let woken = wake.notified();
+        let sender = Sender {
+            db: &db,
+            ring: &ring,
+            settings: &settings,
+            http: &http,
+        };
+        if let Err(e) = super::ordered::drain(&sender, &draining).await {
+            tracing::warn!(error = %e, "notifications to send in order could not be read");
+        }
         match deliver_due(&db, &ring, &settings, &http, &slots).await {
             Ok(0) => {}
             Ok(_) => continue,
@@ -63,6 +73,57 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+/// What sending a notification needs.
+#[derive(Clone, Copy)]
+pub(super) struct Sender<'a> {
+    pub db: &'a DatabaseConnection,
+    pub ring: &'a KeyRing,
+    pub settings: &'a Notifications,
+    pub http: &'a reqwest::Client,
+}
+
+impl Sender<'_> {
+    /// Sends one claimed notification and records the attempt.
+    pub async fn send(&self, n: notification::Model) -> Result<(), DbErr> {
+        attempt_one(self.db, self.ring, self.settings, self.http, n).await
+    }
+}
+
+/// Endpoints whose notifications wait: paused, or sending a backlog in order (see
+/// `ordered`).
+fn held_endpoints() -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(endpoint::Column::Id)
+        .from(endpoint::Entity)
+        .cond_where(
+            sea_orm::Condition::any()
+                .add(endpoint::Column::Paused.eq(true))
+                .add(endpoint::Column::InOrderUntil.is_not_null()),
+        )
+        .to_owned()
+}
+
+/// Claims a due notification for this sender until its lease ends: only one sender (of
+/// any replica) takes it.
+pub(super) async fn claim(
+    db: &DatabaseConnection,
+    n: &notification::Model,
+    now: i64,
+) -> Result<bool, DbErr> {
+    Ok(notification::Entity::update_many()
+        .col_expr(
+            notification::Column::NextAttemptAt,
+            Expr::value(now + LEASE_MS),
+        )
+        .filter(notification::Column::Id.eq(n.id))
+        .filter(notification::Column::Status.eq("PENDING"))
+        .filter(notification::Column::NextAttemptAt.eq(n.next_attempt_at))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
 }
 
 async fn deliver_due(
@@ -80,26 +141,14 @@ async fn deliver_due(
     let due = notification::Entity::find()
         .filter(notification::Column::Status.eq("PENDING"))
         .filter(notification::Column::NextAttemptAt.lte(now))
+        .filter(notification::Column::EndpointId.not_in_subquery(held_endpoints()))
         .order_by_asc(notification::Column::NextAttemptAt)
         .limit(free as u64)
         .all(db)
         .await?;
     let mut sent = 0;
     for n in due {
-        // Claim: only one sender (of any replica) takes it until its lease ends.
-        let won = notification::Entity::update_many()
-            .col_expr(
-                notification::Column::NextAttemptAt,
-                Expr::value(now + LEASE_MS),
-            )
-            .filter(notification::Column::Id.eq(n.id))
-            .filter(notification::Column::Status.eq("PENDING"))
-            .filter(notification::Column::NextAttemptAt.eq(n.next_attempt_at))
-            .exec(db)
-            .await?
-            .rows_affected
-            == 1;
-        if won {
+        if claim(db, &n, now).await? {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;
             };

@@ -1,14 +1,16 @@
 //! A tenant's notification endpoints: added (the secret shown once), listed, removed;
 //! every change audited in its transaction.
 
+use super::patterns::Patterns;
 use super::{UrlError, check_url, new_secret};
 use crate::clock::now_ms;
 use crate::tenants::audit::{self, Actor};
 use crate::vault::{KeyRing, OpenError, Sealed};
-use entity::notification_endpoint as endpoint;
+use entity::{notification, notification_endpoint as endpoint};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use zeroize::Zeroizing;
 
@@ -51,11 +53,13 @@ pub struct Added {
     pub secret: Zeroizing<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn add(
     db: &DatabaseConnection,
     ring: &KeyRing,
     tenant_id: i64,
     url: &str,
+    patterns: &Patterns,
     allow_private: bool,
     actor: &Actor,
 ) -> Result<Added, AddError> {
@@ -79,11 +83,15 @@ pub async fn add(
         nonce: Set(sealed.nonce),
         ciphertext: Set(sealed.ciphertext),
         created_at: Set(now_ms()),
+        event_types: Set(patterns.to_stored()),
+        paused: Set(false),
+        in_order_until: Set(None),
         ..Default::default()
     }
     .insert(&*txn)
     .await?;
-    let detail = serde_json::json!({"id": model.id, "url": model.url});
+    let detail =
+        serde_json::json!({"id": model.id, "url": model.url, "event_types": patterns.list()});
     audit::record(
         &*txn,
         actor,
@@ -148,6 +156,128 @@ pub async fn remove(
     Ok(removed)
 }
 
+/// The newest notification of the endpoint that waits to be sent, if any.
+async fn last_pending<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    endpoint_id: i64,
+    since: Option<i64>,
+    any_status: bool,
+) -> Result<Option<i64>, DbErr> {
+    let mut query = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::Id)
+        .filter(notification::Column::EndpointId.eq(endpoint_id))
+        .order_by_desc(notification::Column::Id);
+    if !any_status {
+        query = query.filter(notification::Column::Status.eq("PENDING"));
+    }
+    if let Some(since) = since {
+        query = query.filter(notification::Column::CreatedAt.gte(since));
+    }
+    query.into_tuple().one(db).await
+}
+
+/// Pauses (notifications wait in the outbox) or resumes (what waited goes out in order,
+/// oldest first) an endpoint of the tenant; the endpoint as it is now, none when there is
+/// no such endpoint.
+pub async fn set_paused(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    id: i64,
+    paused: bool,
+    actor: &Actor,
+) -> Result<Option<endpoint::Model>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(row) = endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .filter(endpoint::Column::Id.eq(id))
+        .one(&*txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut update = endpoint::Entity::update_many()
+        .col_expr(endpoint::Column::Paused, Expr::value(paused))
+        .filter(endpoint::Column::Id.eq(id));
+    if !paused && row.paused {
+        let backlog = last_pending(&*txn, id, None, false).await?;
+        let until = backlog.max(row.in_order_until);
+        update = update.col_expr(endpoint::Column::InOrderUntil, Expr::value(until));
+    }
+    update.exec(&*txn).await?;
+    let action = match paused {
+        true => "notification_endpoint.pause",
+        false => "notification_endpoint.resume",
+    };
+    audit::record(
+        &*txn,
+        actor,
+        Some(tenant_id),
+        action,
+        serde_json::json!({"id": id}),
+    )
+    .await?;
+    let row = endpoint::Entity::find_by_id(id).one(&*txn).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Sends again, in order, every notification of the endpoint made since `since` (ms),
+/// delivered or not, each with its `webhook-id`; how many, none when there is no such
+/// endpoint.
+pub async fn resend(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    id: i64,
+    since: i64,
+    actor: &Actor,
+) -> Result<Option<u64>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(row) = endpoint::Entity::find()
+        .filter(endpoint::Column::TenantId.eq(tenant_id))
+        .filter(endpoint::Column::Id.eq(id))
+        .one(&*txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let resent = notification::Entity::update_many()
+        .col_expr(notification::Column::Status, Expr::value("PENDING"))
+        .col_expr(notification::Column::NextAttemptAt, Expr::value(now_ms()))
+        .col_expr(
+            notification::Column::DeliveredAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(notification::Column::TenantId.eq(tenant_id))
+        .filter(notification::Column::EndpointId.eq(id))
+        .filter(notification::Column::CreatedAt.gte(since))
+        .exec(&*txn)
+        .await?
+        .rows_affected;
+    if resent > 0 {
+        let last = last_pending(&*txn, id, Some(since), true).await?;
+        endpoint::Entity::update_many()
+            .col_expr(
+                endpoint::Column::InOrderUntil,
+                Expr::value(last.max(row.in_order_until)),
+            )
+            .filter(endpoint::Column::Id.eq(id))
+            .exec(&*txn)
+            .await?;
+    }
+    let detail = serde_json::json!({"id": id, "since": crate::clock::ms_to_rfc3339(since), "resent": resent});
+    audit::record(
+        &*txn,
+        actor,
+        Some(tenant_id),
+        "notification_endpoint.resend",
+        detail,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(resent))
+}
+
 /// The endpoint's secret, for signing.
 pub fn secret(ring: &KeyRing, row: &endpoint::Model) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     ring.open(&sealed_of(row), &aad(row.tenant_id))
@@ -169,7 +299,6 @@ pub async fn rotate_all(
     progress: impl FnMut(usize, usize),
 ) -> Result<crate::tenants::keyrotation::Summary, DbErr> {
     use crate::tenants::keyrotation::{SealedValue, reseal_each};
-    use sea_orm::sea_query::Expr;
     let rows = endpoint::Entity::find()
         .order_by_asc(endpoint::Column::Id)
         .all(db)

@@ -5,7 +5,9 @@
 
 pub mod deliver;
 pub mod endpoints;
+mod ordered;
 pub mod outbox;
+pub mod patterns;
 
 pub use crate::outbound::{UrlError, check_url};
 pub use endpoints::AddErrorKind;

@@ -76,6 +76,7 @@ pub async fn create<C: ConnectionTrait>(
         manual_status: Set(None),
         manual_reason: Set(None),
         livemode: Set(livemode),
+        customer_email: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -3,6 +3,7 @@
 //! Parsing is lenient about everything it does not use (Stripe adds fields with every
 //! API version) and strict about what makes a body an event at all.
 
+use super::subscription::{self, SubscriptionFacts};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -158,6 +159,15 @@ pub struct EventFacts {
     /// The connected account the event is about (`account`), for events of a Connect
     /// endpoint.
     pub account: Option<String>,
+    /// The event's `created` (Unix seconds): which of a subscription's events is newest.
+    pub created: i64,
+    /// The customer's e-mail, where the object names one (`customer_details.email`,
+    /// `receipt_email`, `billing_details.email`, `customer_email`).
+    pub customer_email: Option<String>,
+    /// The object's `metadata`, as received (told to the restaurant's backend).
+    pub metadata: Option<Value>,
+    /// What the event says about a subscription, if it is about one.
+    pub subscription: Option<SubscriptionFacts>,
 }
 
 impl EventFacts {
@@ -199,6 +209,7 @@ struct RawEvent {
     data: Option<RawData>,
     livemode: Option<Value>,
     account: Option<Value>,
+    created: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -210,7 +221,7 @@ const MAX_ID_LEN: usize = 255;
 
 /// An identifier: non-empty, at most 255 bytes, no control characters (PostgreSQL
 /// text cannot hold NUL, and no Stripe id has one).
-fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control)
 }
 
@@ -278,6 +289,7 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
     };
     let livemode = raw.livemode.and_then(|v| v.as_bool()).unwrap_or(false);
     let mut facts = facts(event_id, event_type, &object, livemode);
+    facts.created = raw.created.and_then(|c| c.as_i64()).unwrap_or(0);
     facts.account = match raw.account {
         Some(Value::String(account)) if is_id(&account) => Some(account),
         _ => None,
@@ -287,6 +299,10 @@ pub fn parse(body: &[u8]) -> Result<EventFacts, ParseError> {
 
 /// What an event of `event_type` about an object of `kind` says about a payment.
 fn effect(event_type: &str, kind: &str, object: &Value) -> Effect {
+    if subscription::is_subscription_checkout(kind, object) {
+        // A session that starts a subscription pays no order (CONTRACT §12).
+        return Effect::Ignored;
+    }
     match (event_type, kind) {
         ("checkout.session.completed", "checkout.session") => {
             match object.get("payment_status").and_then(Value::as_str) {
@@ -386,6 +402,14 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
     }
 
     let effect = effect(&event_type, kind, object);
+    let nested = |key: &str| object.get(key).and_then(|o| str_field(o, "email"));
+    let customer_email = nested("customer_details")
+        .or_else(|| str_field(object, "receipt_email"))
+        .or_else(|| nested("billing_details"))
+        .or_else(|| str_field(object, "customer_email"))
+        .map(str::to_owned);
+    let metadata = object.get("metadata").filter(|m| m.is_object()).cloned();
+    let subscription = subscription::facts(&event_type, kind, object);
     EventFacts {
         event_id,
         event_type,
@@ -397,6 +421,10 @@ fn facts(event_id: String, event_type: String, object: &Value, livemode: bool) -
         livemode,
         signed_livemode: None,
         account: None,
+        created: 0,
+        customer_email,
+        metadata,
+        subscription,
     }
 }
 

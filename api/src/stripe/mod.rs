@@ -6,4 +6,5 @@ pub mod api;
 pub mod event;
 pub mod rewrite;
 pub mod signature;
+pub mod subscription;
 pub mod testevent;

@@ -18,6 +18,7 @@ use super::rejected::Budget;
 use crate::changes::Changes;
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
+use crate::notify::outbox::{Forward, Outgoing};
 use crate::orders::apply;
 use crate::tasks::Tasks;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -187,9 +188,20 @@ async fn write_group<T>(
             !stored.contains(&(key.0, key.1.to_string())) && seen.insert(key)
         })
         .collect();
+    // Each new event is forwarded to the endpoints that subscribe to its type, whatever
+    // applying it does (CONTRACT §12).
+    let forwards: Vec<Forward> = fresh
+        .iter()
+        .map(|&i| Forward {
+            tenant_id: group[i].tenant_id,
+            event_id: &group[i].facts.event_id,
+            event_type: &group[i].facts.event_type,
+            body: &group[i].payload,
+        })
+        .collect();
     let (settled, changed): (Vec<Settled>, Vec<String>) = if let Some(read) = read {
         let items: Vec<apply::Item> = fresh.iter().map(|&i| items[i]).collect();
-        let applied = match apply_in(&*txn, read, &items, now).await {
+        let applied = match apply_in(&*txn, read, &items, &forwards, now).await {
             Ok(applied) => applied,
             Err(e) => {
                 txn.rollback().await?;
@@ -204,7 +216,7 @@ async fn write_group<T>(
                 order_id: a.order_id,
             })
             .collect();
-        let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
+        let mut changed: Vec<String> = applied.changes.into_iter().map(|c| c.order.id).collect();
         changed.sort();
         changed.dedup();
         (settled, changed)
@@ -221,6 +233,11 @@ async fn write_group<T>(
                 false => Settled::Processing,
             })
             .collect();
+        let outgoing = Outgoing {
+            forwards: &forwards,
+            ..Outgoing::default()
+        };
+        crate::notify::outbox::enqueue(&*txn, outgoing).await?;
         (settled, Vec::new())
     };
     let rows: Vec<(&Verified, Settled)> = fresh
@@ -259,16 +276,23 @@ async fn read_for_apply<C: sea_orm::ConnectionTrait>(
 }
 
 /// Applies the new items to the rows read and writes what follows from them:
-/// notifications of each change and (on PostgreSQL) the announcement to other replicas.
+/// notifications of each change and of the events forwarded, and (on PostgreSQL) the
+/// announcement to other replicas.
 async fn apply_in<C: sea_orm::ConnectionTrait>(
     db: &C,
     read: apply::GroupRead,
     items: &[apply::Item<'_>],
+    forwards: &[Forward<'_>],
     now: i64,
 ) -> Result<apply::GroupApplied, DbErr> {
     let applied = apply::apply_read(db, read, items, now).await?;
-    crate::notify::outbox::enqueue_all(db, &applied.changes).await?;
-    let ids: Vec<String> = applied.changes.iter().map(|o| o.id.clone()).collect();
+    let outgoing = Outgoing {
+        orders: &applied.changes,
+        subscriptions: &applied.subscriptions,
+        forwards,
+    };
+    crate::notify::outbox::enqueue(db, outgoing).await?;
+    let ids: Vec<String> = applied.changes.iter().map(|c| c.order.id.clone()).collect();
     crate::orders::store::announce(db, &ids).await?;
     Ok(applied)
 }

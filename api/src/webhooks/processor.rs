@@ -13,6 +13,7 @@ use crate::changes::Changes;
 use crate::clock::now_ms;
 use crate::config::Processing;
 use crate::metrics::Metrics;
+use crate::notify::outbox::Outgoing;
 use crate::orders::apply;
 use crate::stripe::event::{self, EventFacts};
 use crate::tasks::Tasks;
@@ -138,7 +139,12 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<
         .collect();
     let applied = apply::apply_group(&*txn, &items, now).await?;
     // The restaurant's backend hears of each change: written with it.
-    crate::notify::outbox::enqueue_all(&*txn, &applied.changes).await?;
+    let outgoing = Outgoing {
+        orders: &applied.changes,
+        subscriptions: &applied.subscriptions,
+        forwards: &[],
+    };
+    crate::notify::outbox::enqueue(&*txn, outgoing).await?;
     let done: Vec<log::Completed> = group
         .iter()
         .zip(applied.applied)
@@ -150,7 +156,7 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<
         })
         .collect();
     log::mark_completed(&*txn, &done, now).await?;
-    let mut changed: Vec<String> = applied.changes.into_iter().map(|o| o.id).collect();
+    let mut changed: Vec<String> = applied.changes.into_iter().map(|c| c.order.id).collect();
     changed.sort();
     changed.dedup();
     crate::orders::store::announce(&*txn, &changed).await?;

@@ -99,9 +99,17 @@ async fn main() {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    gateway::notify::endpoints::add(&db, &ring, tenant.id, &hook, true, &Actor::cli())
-        .await
-        .unwrap();
+    gateway::notify::endpoints::add(
+        &db,
+        &ring,
+        tenant.id,
+        &hook,
+        &Default::default(),
+        true,
+        &Actor::cli(),
+    )
+    .await
+    .unwrap();
     let mut orders = Vec::new();
     for _ in 0..args.orders + args.notify {
         orders.push(

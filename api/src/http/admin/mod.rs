@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod orders;
 pub mod payment_config;
 pub mod stripe;
+pub mod subscriptions;
 
 use super::AppState;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -56,6 +57,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::remove))
         .routes(routes!(notifications::deliveries))
         .routes(routes!(notifications::send_again))
+        .routes(routes!(notifications::pause))
+        .routes(routes!(notifications::resume))
+        .routes(routes!(notifications::resend))
+        .routes(routes!(subscriptions::list))
 }
 
 /// Sign-in, limited on its own.

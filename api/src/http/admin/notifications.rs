@@ -6,6 +6,7 @@ use crate::clock::ms_to_rfc3339;
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result, respond};
 use crate::http::extract::{ApiJson, ApiPath, Items};
+use crate::notify::patterns::Patterns;
 use crate::notify::{AddErrorKind, deliver, endpoints};
 use axum::Json;
 use axum::extract::State;
@@ -23,6 +24,12 @@ pub struct NewEndpoint {
         max_length = 2048
     )]
     url: String,
+    /// What to send it: event types, exact (`invoice.paid`) or a prefix ending in `*`
+    /// (`customer.subscription.*`). `order.*` and `subscription.*` are the gateway's own
+    /// notifications; any Stripe event type is forwarded as received. Without it,
+    /// `["order.*"]`.
+    #[schema(max_items = 50, min_items = 1)]
+    event_types: Option<Vec<String>>,
 }
 
 /// A new endpoint: its secret is shown this once.
@@ -30,6 +37,7 @@ pub struct NewEndpoint {
 pub struct EndpointCreated {
     id: i64,
     url: String,
+    event_types: Vec<String>,
     /// `whsec_…` (base64): verify notifications with it (any Standard Webhooks library).
     secret: String,
 }
@@ -38,14 +46,29 @@ pub struct EndpointCreated {
 pub struct EndpointView {
     id: i64,
     url: String,
+    event_types: Vec<String>,
+    /// Paused: notifications wait in the outbox until it is resumed.
+    paused: bool,
     #[schema(format = DateTime)]
     created_at: String,
+}
+
+impl From<entity::notification_endpoint::Model> for EndpointView {
+    fn from(e: entity::notification_endpoint::Model) -> Self {
+        Self {
+            event_types: Patterns::from_stored(&e.event_types).list().to_vec(),
+            id: e.id,
+            url: e.url,
+            paused: e.paused,
+            created_at: ms_to_rfc3339(e.created_at),
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints", operation_id = "add_notification_endpoint", tag = "notifications", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "the restaurant's slug")), request_body = NewEndpoint,
     responses((status = 201, description = "added; the secret is shown this once", body = EndpointCreated),
-              (status = 422, description = "`invalid_notification_url`: not http(s), or it reaches inside the platform", body = ErrorBody)))]
+              (status = 422, description = "`invalid_notification_url`: not http(s), or it reaches inside the platform; `invalid_value`: `event_types` is not a list of event types", body = ErrorBody)))]
 pub async fn add(
     State(app): State<AppState>,
     access: TenantAccess,
@@ -53,11 +76,16 @@ pub async fn add(
 ) -> Result<Response> {
     let allow = app.config.notifications.allow_private;
     let actor = access.admin.actor();
+    let patterns = match &body.event_types {
+        None => Patterns::default(),
+        Some(list) => Patterns::parse(list).map_err(Error::invalid)?,
+    };
     let added = endpoints::add(
         &app.db,
         &app.config.keys,
         access.tenant.id,
         &body.url,
+        &patterns,
         allow,
         &actor,
     )
@@ -71,6 +99,7 @@ pub async fn add(
         EndpointCreated {
             id: added.endpoint.id,
             url: added.endpoint.url.clone(),
+            event_types: patterns.list().to_vec(),
             secret: added.secret.to_string(),
         },
     ))
@@ -85,14 +114,7 @@ pub async fn list(
 ) -> Result<Json<Items<EndpointView>>> {
     let rows = endpoints::list(&app.db, access.tenant.id).await?;
     Ok(Json(Items {
-        items: rows
-            .into_iter()
-            .map(|e| EndpointView {
-                id: e.id,
-                url: e.url,
-                created_at: ms_to_rfc3339(e.created_at),
-            })
-            .collect(),
+        items: rows.into_iter().map(EndpointView::from).collect(),
     }))
 }
 
@@ -212,4 +234,75 @@ pub async fn send_again(
         id: delivery,
         status: "PENDING",
     }))
+}
+
+async fn pause_or_resume(
+    app: &AppState,
+    access: &TenantAccess,
+    id: i64,
+    paused: bool,
+) -> Result<Json<EndpointView>> {
+    let row = endpoints::set_paused(&app.db, access.tenant.id, id, paused, &access.admin.actor())
+        .await?
+        .ok_or(Error::from(ErrorCode::NotificationEndpointNotFound))?;
+    app.changes.notifications();
+    Ok(Json(EndpointView::from(row)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/pause", operation_id = "pause_notification_endpoint", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
+    responses((status = 200, description = "paused: its notifications wait in the outbox (a deploy of the backend, say)", body = EndpointView),
+              (status = 404, description = "no such endpoint", body = ErrorBody)))]
+pub async fn pause(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
+) -> Result<Json<EndpointView>> {
+    pause_or_resume(&app, &access, id, true).await
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/resume", operation_id = "resume_notification_endpoint", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)),
+    responses((status = 200, description = "resumed: what waited goes out in order, oldest first, each after the one before it was delivered", body = EndpointView),
+              (status = 404, description = "no such endpoint", body = ErrorBody)))]
+pub async fn resume(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
+) -> Result<Json<EndpointView>> {
+    pause_or_resume(&app, &access, id, false).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Resend {
+    /// Everything made since this time (RFC 3339) is sent again, delivered or not.
+    #[schema(format = DateTime)]
+    since: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Resent {
+    /// How many notifications go out again (in order, each with its `webhook-id`).
+    resent: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{tenant}/notification-endpoints/{id}/resend", operation_id = "resend_notifications", tag = "notifications", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), ("id" = i64, Path)), request_body = Resend,
+    responses((status = 200, description = "queued again, in order, with their webhook-ids", body = Resent),
+              (status = 404, description = "no such endpoint", body = ErrorBody),
+              (status = 422, description = "`invalid_value`: `since` is not an RFC 3339 time", body = ErrorBody)))]
+pub async fn resend(
+    State(app): State<AppState>,
+    access: TenantAccess,
+    ApiPath((_, id)): ApiPath<(String, i64)>,
+    ApiJson(body): ApiJson<Resend>,
+) -> Result<Json<Resent>> {
+    let since = chrono::DateTime::parse_from_rfc3339(body.since.trim())
+        .map_err(|_| Error::invalid("since is an RFC 3339 time, e.g. 2026-11-20T00:00:00Z"))?
+        .timestamp_millis();
+    let resent = endpoints::resend(&app.db, access.tenant.id, id, since, &access.admin.actor())
+        .await?
+        .ok_or(Error::from(ErrorCode::NotificationEndpointNotFound))?;
+    app.changes.notifications();
+    Ok(Json(Resent { resent }))
 }

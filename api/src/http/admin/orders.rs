@@ -200,7 +200,13 @@ pub async fn override_status(
     .await?;
     store::announce(&*txn, std::slice::from_ref(&updated.id)).await?;
     if previous != updated.status {
-        crate::notify::outbox::enqueue(&*txn, &updated).await?;
+        let payments = store::payments_of(&*txn, tenant_id, &updated.id).await?;
+        let change = crate::orders::apply::OrderChange::of(updated.clone(), &payments);
+        let outgoing = crate::notify::outbox::Outgoing {
+            orders: std::slice::from_ref(&change),
+            ..Default::default()
+        };
+        crate::notify::outbox::enqueue(&*txn, outgoing).await?;
     }
     txn.commit().await?;
     app.changes.orders(std::slice::from_ref(&updated.id), true);

@@ -1,7 +1,7 @@
 //! Joining a group's events to its rows in memory, one after another in the group's
 //! order, exactly as applying them one at a time would (see `lifecycle`).
 
-use super::{Applied, OrderRow, Outcome, PaymentRow, Rows, facts_of};
+use super::{Applied, OrderChange, OrderRow, Outcome, PaymentRow, Rows, facts_of};
 use crate::orders::lifecycle::{Ended, Money, OrderStatus, PaymentFacts, order_status};
 use crate::stripe::event::{Effect, EventFacts};
 use entity::{order, payment};
@@ -75,7 +75,7 @@ impl Rows {
         tenant_id: i64,
         facts: &EventFacts,
         now: i64,
-        changes: &mut Vec<order::Model>,
+        changes: &mut Vec<OrderChange>,
     ) -> Applied {
         if facts.signed_in_other_mode() {
             return Applied {
@@ -149,12 +149,19 @@ impl Rows {
         if order.payment_intent_id.is_none() {
             order.payment_intent_id = facts.payment_intent_id.clone();
         }
+        if order.customer_email.is_none() {
+            order.customer_email = facts.customer_email.clone();
+        }
         order.expired = ended.expired;
         order.canceled = ended.canceled;
         if status_changed {
             order.status = status.as_str().to_string();
             order.updated_at = now;
-            changes.push(order.clone());
+            changes.push(OrderChange::with(
+                order.clone(),
+                &payments,
+                facts.metadata.clone(),
+            ));
         }
         Applied {
             outcome: if status_changed {
@@ -259,6 +266,7 @@ mod tests {
             manual_status: None,
             manual_reason: None,
             livemode: true,
+            customer_email: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -88,7 +88,43 @@ pub struct GroupApplied {
     pub applied: Vec<Applied>,
     /// Every status change, with the order as it was right after it: what the
     /// restaurant's backend is told, in the order it happened.
-    pub changes: Vec<order::Model>,
+    pub changes: Vec<OrderChange>,
+    /// Every subscription whose status changed, as it was right after.
+    pub subscriptions: Vec<entity::subscription::Model>,
+}
+
+/// An order's status change, with what the restaurant's backend is told besides the
+/// order's row (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChange {
+    pub order: order::Model,
+    /// The succeeded payments' sum in the order's currency.
+    pub amount_received: i64,
+    pub amount_refunded: i64,
+    /// The `metadata` of the Stripe object whose event made the change (none for an
+    /// admin's change).
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl OrderChange {
+    /// The change to `order` (as it is now), its amounts summed from its payments.
+    pub fn of(order: order::Model, payments: &[payment::Model]) -> Self {
+        let facts: Vec<PaymentFacts> = payments.iter().map(facts_of).collect();
+        Self::with(order, &facts, None)
+    }
+
+    fn with(
+        order: order::Model,
+        payments: &[PaymentFacts],
+        metadata: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            amount_received: super::lifecycle::received(&order.currency, payments),
+            amount_refunded: payments.iter().map(PaymentFacts::amount_refunded).sum(),
+            order,
+            metadata,
+        }
+    }
 }
 
 /// Applies the items in their order. Call inside a transaction.
@@ -144,6 +180,11 @@ pub async fn apply_read<C: ConnectionTrait>(
         out.applied.push(applied);
     }
     rows.write(db).await?;
+    let subscribed = crate::subscriptions::apply(db, items, now).await?;
+    for (i, outcome) in subscribed.outcomes {
+        out.applied[i].outcome = outcome;
+    }
+    out.subscriptions = subscribed.changes;
     Ok(out)
 }
 
