@@ -10,6 +10,7 @@ mod diagnosis;
 mod disputes;
 mod durability;
 mod exactly_once;
+mod forwarding;
 mod hostile;
 mod logs;
 mod longpoll;
