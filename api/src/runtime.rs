@@ -71,6 +71,8 @@ pub struct Runtime {
     pub stripe: Arc<StripeCache>,
     /// The other-tenant check of refused deliveries, off the request's path.
     pub cross_check: CrossCheck,
+    /// Deliveries counted per tenant and minute (health's success rate and p95).
+    pub delivery_stats: Arc<crate::webhooks::stats::DeliveryStats>,
 }
 
 impl Runtime {
@@ -105,6 +107,11 @@ impl Runtime {
         let storage = Arc::new(StorageHealth::default());
         let stripe = Arc::new(StripeCache::default());
         start_workers(&tasks, &db, &config, &budget, &stripe, &metrics, &changes);
+        let delivery_stats = Arc::new(crate::webhooks::stats::DeliveryStats::default());
+        let (stats_db, stats) = (db.clone(), delivery_stats.clone());
+        tasks.supervise("delivery counts", move || {
+            crate::webhooks::stats::flush_every(stats_db.clone(), stats.clone())
+        });
         let inbox = Inbox::start(
             WriterContext {
                 db: writers_db,
@@ -140,6 +147,7 @@ impl Runtime {
             storage,
             stripe,
             cross_check,
+            delivery_stats,
         })
     }
 }

@@ -127,6 +127,17 @@ impl MigrationTrait for Migration {
                  (tenant_id, created_at) WHERE status <> 'DELIVERED'",
             )
             .await?;
+        // The backend leg's findings read a tenant's last hour of attempts.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_notification_attempt_tenant")
+                    .table("notification_attempt")
+                    .col("tenant_id")
+                    .col("at")
+                    .to_owned(),
+            )
+            .await?;
         manager
             .get_connection()
             .execute_unprepared(
@@ -140,6 +151,8 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         db.execute_unprepared("DROP INDEX IF EXISTS ix_notification_pending_tenant")
+            .await?;
+        db.execute_unprepared("DROP INDEX IF EXISTS ix_notification_attempt_tenant")
             .await?;
         db.execute_unprepared("DROP INDEX IF EXISTS ix_notification_order")
             .await?;

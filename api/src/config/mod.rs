@@ -112,6 +112,9 @@ pub struct Notifications {
     pub retry_base: Duration,
     /// Allow endpoints on loopback and private networks (tests only).
     pub allow_private: bool,
+    /// An order paid longer ago than this whose notification no endpoint has answered
+    /// 2xx is a finding (`paid_not_acknowledged`), alerted.
+    pub ack_deadline: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +281,7 @@ impl Config {
             notifications: Notifications {
                 retry_base: Duration::from_millis(src.positive("NOTIFY_RETRY_BASE_MS", 5000)?),
                 allow_private: src.parse("NOTIFY_ALLOW_PRIVATE", false)?,
+                ack_deadline: Duration::from_secs(src.positive("ACK_DEADLINE_SECS", 600)?),
             },
             log_format: LogFormat::load(src)?,
             development_keys,

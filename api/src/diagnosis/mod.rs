@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod alerts;
+mod backend;
 mod rules;
 
 use crate::clock::now_ms;
@@ -171,6 +172,7 @@ pub async fn diagnose(
 ) -> Result<Vec<Finding>, DbErr> {
     let mut findings = rules::from_records(db, config, tenant, viewer).await?;
     findings.extend(accounts::from_records(db, config, tenant).await?);
+    findings.extend(backend::from_records(db, config, tenant, now_ms()).await?);
     let view = cache.view(db, config, tenant.id).await;
     findings.extend(rules::from_stripe(db, config, tenant, &view).await?);
     findings.sort_by_key(|f| (f.severity != Severity::Error, f.code));

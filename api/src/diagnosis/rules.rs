@@ -72,6 +72,7 @@ pub async fn may_have_errors(
     );
     out.extend(crate::tenants::stripe_key::tenants_with_key(db).await?);
     out.extend(disputes::tenants_with_disputes(db).await?);
+    out.extend(super::backend::may_have_errors(db, config, now).await?);
     out.extend(
         tenants
             .iter()

@@ -17,6 +17,7 @@ use crate::tenants::secrets::Lookup;
 use crate::tenants::slug;
 use crate::webhooks::crosscheck;
 use crate::webhooks::log::{EventStatus, Rejected, Source, Verified};
+use crate::webhooks::stats::Whose;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -42,6 +43,10 @@ pub struct Received {
     #[serde(skip)]
     #[schema(ignore)]
     pub unrouted: bool,
+    /// The tenant it was stored for (counted in its delivery figures).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub tenant_id: Option<i64>,
 }
 
 /// Why a delivery is not stored as an event to process.
@@ -74,6 +79,16 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// The tenant the refused delivery was for, when it is known.
+    fn tenant_id(&self) -> Option<i64> {
+        match self {
+            Refusal::NoConfig { tenant_id, .. }
+            | Refusal::Unverified { tenant_id, .. }
+            | Refusal::NotAnEvent { tenant_id, .. } => *tenant_id,
+            Refusal::Limited(_) | Refusal::Unavailable(_) => None,
+        }
+    }
+
     fn label(&self) -> &'static str {
         match self {
             Refusal::NoConfig { .. } => "no_config",
@@ -279,8 +294,10 @@ async fn receive_in(
         delivery,
         ..Delivery::default()
     };
+    let whose;
     let mut response = match handled {
         Ok(received) => {
+            whose = received.tenant_id;
             logged.outcome = if received.unrouted {
                 "unrouted"
             } else if received.duplicate {
@@ -294,9 +311,22 @@ async fn receive_in(
         }
         Err(refusal) => {
             logged.outcome = refusal.label();
+            whose = refusal.tenant_id();
             refusal.answer(&app, &tenant, &body)
         }
     };
+    // Counted for the tenant's figures: by its id when known, else by the URL's slug
+    // (a refusal before the tenant was looked up: rate limit, storage).
+    let whose = match whose {
+        Some(id) => Some(Whose::Tenant(id)),
+        None => TenantSlug::parse(&tenant)
+            .ok()
+            .map(|s| Whose::Slug(s.as_str().to_owned())),
+    };
+    if let Some(whose) = whose {
+        app.delivery_stats
+            .record(whose, response.status().as_u16(), started.elapsed());
+    }
     app.metrics.webhook(logged.outcome, started.elapsed());
     // The request's one line (`access_log`) names the delivery.
     response.extensions_mut().insert(logged);
@@ -427,6 +457,7 @@ fn unrouted(app: &AppState, body: &Bytes, facts: event::EventFacts) -> Received 
         duplicate: false,
         event_type: facts.event_type,
         unrouted: true,
+        tenant_id: None,
     }
 }
 
@@ -556,5 +587,6 @@ async fn store_facts(
         duplicate: stored.duplicate,
         event_type,
         unrouted: false,
+        tenant_id: Some(tenant_id),
     })
 }

@@ -5,5 +5,6 @@ pub mod inbox;
 pub mod log;
 pub mod processor;
 pub mod rejected;
+pub mod stats;
 
 pub use log::EventStatus;

@@ -463,6 +463,155 @@ async fn a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order(backe
     assert_eq!(listed["items"][0]["event_types"], json!(["order.*"]));
 }
 
+async fn the_backend_leg_is_watched_alerted_and_recovered(backend: Backend) {
+    let alerts = Receiver::start(Behaviour::Accept).await;
+    let env = [
+        ALLOW,
+        ("NOTIFY_RETRY_BASE_MS", "100"),
+        ("ACK_DEADLINE_SECS", "1"),
+        ("ALERT_WEBHOOK_URL", alerts.url.as_str()),
+        ("ALERT_INTERVAL_SECS", "1"),
+    ];
+    let app = TestApp::spawn_with(backend, &env).await;
+    let tenant = app.tenant();
+    let token = admin_of(&app).await;
+    let admin = app.as_admin(&token);
+    let hooks = Backend2::start().await;
+    hooks.refuse_first(&[500; 200]);
+    let id = register(&app, &token, &tenant, &hooks, None).await;
+    let since = chrono_now();
+    let order = app.create_order(&tenant, 1800).await;
+    let r = app
+        .deliver(
+            &tenant.slug,
+            &tenant.secret,
+            &paid_checkout(&evt_id(), &order, 1800),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let alerted = |code: &'static str, state: &'static str| {
+        let alerts = &alerts;
+        async move {
+            eventually(
+                &format!("{code} {state}"),
+                Duration::from_secs(20),
+                || async {
+                    alerts
+                        .received()
+                        .into_iter()
+                        .find(|a| a["code"] == code && a["state"] == state)
+                        .ok_or_else(|| format!("{:?}", alerts.received()))
+                },
+            )
+            .await
+        }
+    };
+    // The backend answers 500 to everything: both findings, both alerted.
+    alerted("notifications_failing", "firing").await;
+    alerted("paid_not_acknowledged", "firing").await;
+    let findings = admin.tenant_get(&tenant.slug, "diagnosis").await;
+    let of = |code: &str| {
+        findings["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("{code}: {:?}", findings.body))
+    };
+    let failing = of("notifications_failing");
+    assert_eq!(failing["severity"], "error");
+    assert!(
+        failing["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("answered 500"),
+        "{failing}"
+    );
+    let unacknowledged = of("paid_not_acknowledged");
+    assert!(
+        unacknowledged["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&order),
+        "{unacknowledged}"
+    );
+
+    // Mended, and what it missed sent again: both alerts resolve.
+    hooks.refuse_first(&[]);
+    let resent = admin
+        .tenant_post(
+            &tenant.slug,
+            &format!("notification-endpoints/{id}/resend"),
+            json!({"since": since}),
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{:?}", resent.body);
+    received(&hooks, "order.paid", 1).await;
+    eventually("delivered", Duration::from_secs(10), || async {
+        let got = hooks.got();
+        if got.iter().any(|g| g.2 == 200) {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    alerted("paid_not_acknowledged", "resolved").await;
+    alerted("notifications_failing", "resolved").await;
+}
+
+async fn health_shows_the_success_rate_and_response_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant();
+    let admin = app.as_admin(&admin_of(&app).await);
+    // A proxy in front mangles most deliveries: 19 refused, 2 taken.
+    for _ in 0..19 {
+        let r = app
+            .deliver(
+                &tenant.slug,
+                "whsec_not_the_secret",
+                &paid_checkout(&evt_id(), "ord_x", 1),
+            )
+            .await;
+        assert_eq!(r.status(), 400);
+    }
+    for _ in 0..2 {
+        let r = app
+            .deliver(
+                &tenant.slug,
+                &tenant.secret,
+                &paid_checkout(&evt_id(), "ord_x", 1),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    // Counted in memory, added to the table every 5 s.
+    let health = eventually("the hour's figures", Duration::from_secs(15), || async {
+        let h = admin.health(&tenant.slug).await;
+        if h["deliveries_1h"] == 21 {
+            Ok(h)
+        } else {
+            Err(h.to_string())
+        }
+    })
+    .await;
+    let rate = health["success_rate_1h"].as_f64().unwrap();
+    assert!((rate - 2.0 / 21.0).abs() < 1e-9, "{health}");
+    let p95 = health["p95_response_ms_1h"].as_i64().unwrap();
+    assert!((10..=60_000).contains(&p95), "{health}");
+    let findings = admin.tenant_get(&tenant.slug, "diagnosis").await;
+    let low = findings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "low_success_rate")
+        .cloned();
+    let low = low.unwrap_or_else(|| panic!("{:?}", findings.body));
+    assert_eq!(low["severity"], "warning");
+    assert!(low["summary"].as_str().unwrap().contains("9.5 %"), "{low}");
+}
+
 /// Now, as RFC 3339, a second early (the gateway keeps milliseconds).
 fn chrono_now() -> String {
     let secs = now() - 1;
@@ -490,4 +639,6 @@ on_both_backends!(
     stripe_events_are_forwarded_once_per_endpoint_by_type,
     a_subscription_follows_its_newest_event_and_pays_no_order,
     a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order,
+    the_backend_leg_is_watched_alerted_and_recovered,
+    health_shows_the_success_rate_and_response_time,
 );
