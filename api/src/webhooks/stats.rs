@@ -83,7 +83,7 @@ pub async fn flush_every(db: DatabaseConnection, stats: std::sync::Arc<DeliveryS
             tracing::warn!(error = %e, "delivery counts could not be written");
         }
         rounds += 1;
-        if rounds % 120 == 0 {
+        if rounds.is_multiple_of(120) {
             let old = now_ms() / 60_000 - KEEP_MINUTES;
             if let Err(e) = minute::Entity::delete_many()
                 .filter(minute::Column::Minute.lt(old))
