@@ -6,6 +6,7 @@ mod config;
 mod health_check;
 mod keys;
 pub mod logs;
+mod notifications;
 mod send_test_event;
 mod stripe;
 mod tenant;
@@ -67,6 +68,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::Command,
+    },
+    /// A restaurant's notification endpoints: list, add, pause, resume, resend.
+    Notifications {
+        #[command(subcommand)]
+        command: notifications::Command,
     },
     /// Sign a realistic event with the tenant's secret and deliver it, like `stripe trigger`.
     SendTestEvent(send_test_event::Args),
@@ -138,6 +144,7 @@ async fn execute(command: Command, config: Config) -> Result<()> {
         Command::Config { command } => config::run(command, &config).await,
         Command::Admin { command } => admin::run(command, &config).await,
         Command::Keys { command } => keys::run(command, &config).await,
+        Command::Notifications { command } => notifications::run(command, &config).await,
         Command::SendTestEvent(args) => send_test_event::run(args, &config).await,
         Command::HealthCheck(args) => health_check::run(args, &config).await,
         Command::Recover(args) => stripe::recover(args, &config).await,

@@ -612,6 +612,77 @@ async fn health_shows_the_success_rate_and_response_time(backend: Backend) {
     assert!(low["summary"].as_str().unwrap().contains("9.5 %"), "{low}");
 }
 
+async fn the_cli_adds_pauses_resumes_and_resends(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[ALLOW]).await;
+    let tenant = app.tenant();
+    let hooks = Backend2::start().await;
+    let secret = app.cli_ok(
+        &[
+            "notifications",
+            "add",
+            &tenant.slug,
+            &hooks.url,
+            "--event-types",
+            "order.*,invoice.paid",
+        ],
+        None,
+    );
+    hooks.set_secret(secret.trim());
+    let listed = app.cli_ok(&["notifications", "list", &tenant.slug], None);
+    let id = listed.split('\t').next().unwrap().to_string();
+    assert!(
+        listed.contains("active\torder.*,invoice.paid\t"),
+        "{listed}"
+    );
+    app.cli_ok(&["notifications", "pause", &tenant.slug, &id], None);
+    assert!(
+        app.cli_ok(&["notifications", "list", &tenant.slug], None)
+            .contains("\tpaused\t")
+    );
+    let since = chrono_now();
+    let order = app.create_order(&tenant, 700).await;
+    app.deliver(
+        &tenant.slug,
+        &tenant.secret,
+        &paid_checkout(&evt_id(), &order, 700),
+    )
+    .await;
+    app.order_reaches(&order, "PAID").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(hooks.got().is_empty(), "paused");
+    app.cli_ok(&["notifications", "resume", &tenant.slug, &id], None);
+    received(&hooks, "order.paid", 1).await;
+    let out = app.cli_ok(
+        &[
+            "notifications",
+            "resend",
+            &tenant.slug,
+            &id,
+            "--since",
+            &since,
+        ],
+        None,
+    );
+    assert!(out.contains(": 1 notifications go out again"), "{out}");
+    let twice = received(&hooks, "order.paid", 2).await;
+    assert_eq!(twice[0], twice[1], "the same notification again");
+    let bad = app.cli(&["notifications", "pause", &tenant.slug, "999999"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("has no notification endpoint 999999"));
+    let bad = app.cli(
+        &[
+            "notifications",
+            "add",
+            &tenant.slug,
+            &hooks.url,
+            "--event-types",
+            "Not A Type",
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not an event type"));
+}
+
 /// Now, as RFC 3339, a second early (the gateway keeps milliseconds).
 fn chrono_now() -> String {
     let secs = now() - 1;
@@ -641,4 +712,5 @@ on_both_backends!(
     a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order,
     the_backend_leg_is_watched_alerted_and_recovered,
     health_shows_the_success_rate_and_response_time,
+    the_cli_adds_pauses_resumes_and_resends,
 );
