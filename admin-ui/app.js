@@ -9,6 +9,7 @@ import { keysView } from "./js/views/keys.js";
 import { healthView } from "./js/views/health.js";
 import { diagnosisView } from "./js/views/diagnosis.js";
 import { notificationsView } from "./js/views/notifications.js";
+import { subscriptionsView } from "./js/views/subscriptions.js";
 
 const main = $("main");
 
@@ -16,6 +17,7 @@ const TABS = [
   ["settings", "Payment settings", settingsView],
   ["events", "Webhook events", eventsView],
   ["orders", "Orders", ordersView],
+  ["subscriptions", "Subscriptions", subscriptionsView],
   ["keys", "API keys", keysView],
   ["notifications", "Notifications", notificationsView],
   ["health", "Health", healthView],

@@ -533,6 +533,60 @@ test("notification endpoints: added with a shown-once secret, their deliveries l
   await until("the notification is sent again", () => got.length >= 2);
   assert.equal(got[1].id, got[0].id, "sent again with the same webhook-id");
   await shot("20-notification-deliveries");
+
+  // Paused (a deploy of the backend): a payment waits; resumed, it goes out.
+  const endpoint = page.locator("#endpoints tr", { hasText: hookUrl });
+  await endpoint.getByRole("button", { name: "Pause" }).click();
+  await page.locator("#endpoints tr", { hasText: hookUrl }).locator(".status.paused").waitFor();
+  const second = await (await fetch(`${gw}/api/v1/tenants/${slugA}/orders`, {
+    method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ amount: 2599, currency: "eur" }),
+  })).json();
+  const ev2 = checkoutEvent(second.order_id);
+  const paid = await fetch(`${gw}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, ev2.body) }, body: ev2.body });
+  assert.equal(paid.status, 200);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(got.length, 2, "paused: nothing sent");
+  await page.locator("#endpoints tr", { hasText: hookUrl }).getByRole("button", { name: "Resume" }).click();
+  await until("what waited is sent on resume", () => got.some((g) => g.body.includes(second.order_id)));
+  // Sent again since an hour ago: every notification of the endpoint, in order.
+  const row = page.locator("#endpoints tr", { hasText: hookUrl });
+  const hourAgo = new Date(Date.now() - 3600e3);
+  const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+  await row.getByLabel(/Send again to .* everything since/).fill(local);
+  await row.getByRole("button", { name: "Send again since" }).click();
+  await row.getByText("2 sent again, in order").waitFor();
+  await until("both sent again", () => got.length >= 5);
+  assert.deepEqual(got.slice(3, 5).map((g) => g.id), [got[0].id, got[2].id], "oldest first, the same webhook-ids");
+  await shot("21-notification-endpoint-paused-resent");
+
+  // A meal plan's subscription event: listed under Subscriptions.
+  const sub = JSON.stringify({
+    id: `evt_${hex(10)}`, object: "event", type: "customer.subscription.updated", api_version: "2025-11-17.clover", created: Math.floor(Date.now() / 1000), livemode: true,
+    data: { object: { id: "sub_panel", object: "subscription", customer: "cus_panel", status: "past_due", cancel_at_period_end: true,
+      items: { object: "list", data: [{ id: "si_1", object: "subscription_item", price: { id: "price_gold", object: "price" }, current_period_end: 1893456000 }] } } },
+  });
+  const told = await fetch(`${gw}/api/v1/webhooks/stripe/${slugA}`, { method: "POST", headers: { "stripe-signature": sign(globalThis.secretA, sub) }, body: sub });
+  assert.equal(told.status, 200);
+  await page.goto(`${gw}/admin/#/t/${slugA}/subscriptions`);
+  const subRow = page.locator("#subscriptions tr", { hasText: "sub_panel" });
+  await subRow.getByText("past_due").waitFor();
+  await subRow.getByText("price_gold").waitFor();
+  await page.getByLabel("Status").selectOption("active");
+  await page.locator("#subscriptions").getByText("None active.").waitFor();
+  await shot("22-subscriptions");
+
+  // The hour's figures: every delivery to this gateway was answered 200.
+  const shownBy = Date.now() + 15000;
+  for (;;) {
+    await page.goto(`${gw}/admin/#/t/${slugA}/orders`);
+    await page.locator("#orders").waitFor();
+    await page.goto(`${gw}/admin/#/t/${slugA}/health`);
+    await page.locator("#health").waitFor();
+    if ((await page.locator("#success-rate").count()) > 0) break;
+    assert.ok(Date.now() < shownBy, "the success rate is shown within 15 s (counts are added every 5 s)");
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.match(await page.locator("#success-rate").textContent(), /^100\.0 % of \d+$/);
 });
 
 test("an admin changes the password and signs out: the old password and the old token are refused", async () => {

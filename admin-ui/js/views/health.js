@@ -53,7 +53,11 @@ export async function healthView(body, { base }) {
         fact("Failed verification (24 h)", f.verification_failed),
         fact("No configuration (24 h)", f.no_config),
         fact("Processing failed (24 h)", f.failed),
-        fact("Stuck in processing", hl.stuck_processing))),
+        fact("Stuck in processing", hl.stuck_processing),
+        fact("Answered 200 (last hour)", hl.success_rate_1h === null ? "no deliveries"
+          : h("span", { id: "success-rate", class: hl.success_rate_1h < 0.95 ? "status bad" : "" },
+            `${(hl.success_rate_1h * 100).toFixed(1)} % of ${hl.deliveries_1h}`)),
+        fact("95 % answered within (last hour)", hl.p95_response_ms_1h === null ? "—" : `${hl.p95_response_ms_1h} ms`))),
     h("section", { class: "card" }, h("h2", {}, "Deliveries per hour, last 24 hours"), chart(hl.deliveries_per_hour),
       h("p", { class: "legend" }, Object.entries(COLORS).map(([s, c]) => h("span", {}, h("span", { class: "swatch", "data-color": c }), s)))));
   // Swatch colours set through the DOM (CSP forbids inline style attributes).

@@ -21,7 +21,7 @@ macro_rules! module {
 }
 
 /// The panel's ES modules.
-const MODULES: [(&str, &str); 10] = [
+const MODULES: [(&str, &str); 11] = [
     module!("api.js"),
     module!("dom.js"),
     module!("views/diagnosis.js"),
@@ -31,6 +31,7 @@ const MODULES: [(&str, &str); 10] = [
     module!("views/notifications.js"),
     module!("views/orders.js"),
     module!("views/settings.js"),
+    module!("views/subscriptions.js"),
     module!("views/tenants.js"),
 ];
 
