@@ -180,6 +180,19 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
+/// The paging parameters of a list whose cursor is a Stripe id (`sub_…`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by the document only; `Paging` parses the query
+pub struct StripeIdPageParams {
+    /// Rows on the page: 1 to 200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,255}$")]
+    cursor: Option<String>,
+}
+
 /// The paging parameters of the order list, whose cursor is a time and an order id.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -12,13 +12,14 @@ use serde::Deserialize;
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusFilter {
-    /// Only subscriptions of this status (`active`, `past_due`, `canceled`, …).
-    #[param(max_length = 32, pattern = "^[a-z_]{1,32}$")]
+    /// Only subscriptions of this status (`active`, `past_due`, `canceled`, …); empty
+    /// for every status.
+    #[param(max_length = 32, pattern = "^[a-z_]{0,32}$")]
     status: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/tenants/{tenant}/subscriptions", operation_id = "list_subscriptions", tag = "subscriptions", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "the restaurant's slug"), StatusFilter, crate::http::extract::PageParams),
+    params(("tenant" = String, Path, description = "the restaurant's slug"), StatusFilter, crate::http::extract::StripeIdPageParams),
     responses((status = 200, description = "by subscription id", body = Page<SubscriptionView>),
               (status = 400, description = "a bad status or cursor", body = ErrorBody)))]
 pub async fn list(
@@ -37,7 +38,12 @@ pub async fn list(
             "status is a Stripe subscription status, e.g. active or past_due",
         ));
     }
-    let after = paging.cursor.as_deref();
+    let after = paging.cursor.as_deref().filter(|c| !c.is_empty());
+    if after.is_some_and(|c| {
+        c.len() > 255 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    }) {
+        return Err(crate::http::extract::bad_cursor());
+    }
     let rows = store::list(
         &app.db,
         access.tenant.id,
