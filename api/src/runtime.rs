@@ -186,7 +186,7 @@ fn start_workers(
     );
     let wake = changes.outbox();
     tasks.supervise("notification sender", move || {
-        notify::deliver::run(
+        notify::sender::run(
             notify_db.clone(),
             ring.clone(),
             settings.clone(),

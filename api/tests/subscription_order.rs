@@ -1,12 +1,12 @@
 //! Every one of the 720 delivery orders of a subscription's six events, applied by the
-//! real `orders::apply::apply_group` to a real database (SQLite in memory and a fresh
+//! real `subscriptions::apply` to a real database (SQLite in memory and a fresh
 //! PostgreSQL database), leaves the same Subscription row: the newest event by `created`
 //! wins, except that `canceled` is final (CONTRACT §12).
 
 mod common;
 
 use entity::subscription;
-use gateway::orders::apply::{Item, apply_group};
+use gateway::orders::apply::Item;
 use gateway::stripe::event::{self, EventFacts};
 use gateway::tenants::audit::Actor;
 use gateway::tenants::{self, TenantSlug};
@@ -121,7 +121,9 @@ fn explore<'a>(
                 tenant_id,
                 facts: &events[i],
             };
-            apply_group(&savepoint, &[item], 2).await.unwrap();
+            gateway::subscriptions::apply(&savepoint, &[item], 2)
+                .await
+                .unwrap();
             path.push(i);
             explore(&savepoint, tenant_id, events, path, leaves).await;
             path.pop();

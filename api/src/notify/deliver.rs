@@ -7,7 +7,7 @@
 use super::{endpoints, signature};
 use crate::clock::now_ms;
 use crate::config::Notifications;
-use crate::outbound::{self, Destinations};
+use crate::outbound;
 use crate::vault::KeyRing;
 use entity::{notification, notification_attempt as attempt, notification_endpoint as endpoint};
 use sea_orm::sea_query::Expr;
@@ -17,62 +17,20 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 const GIVE_UP_AFTER_MS: i64 = 3 * 24 * 3600 * 1000;
 const LONGEST_WAIT: Duration = Duration::from_secs(6 * 3600);
 /// How long a claimed notification is left to its claimer.
 const LEASE_MS: i64 = 30_000;
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts in flight at once, per replica.
-const IN_FLIGHT: usize = 64;
+pub(super) const IN_FLIGHT: usize = 64;
 
 /// The delay before attempt `n + 1`, after `n` failed.
 pub fn backoff(base: Duration, failed: i32) -> Duration {
     let factor = 1u32 << (failed.clamp(1, 20) - 1) as u32;
     base.saturating_mul(factor).min(LONGEST_WAIT)
-}
-
-/// Sends due notifications until the gateway stops; `wake` makes it look at once (a
-/// commit just wrote some).
-pub async fn run(
-    db: DatabaseConnection,
-    ring: KeyRing,
-    settings: Notifications,
-    wake: Arc<Notify>,
-) {
-    // Tenants choose these URLs: every address dialled is checked (CONTRACT §9).
-    let http = outbound::client(
-        ATTEMPT_TIMEOUT,
-        Destinations::Public {
-            allow_private: settings.allow_private,
-        },
-    );
-    // Attempts run side by side: a receiver that hangs holds one slot for its timeout,
-    // never the others' notifications.
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    let draining = super::ordered::Draining::default();
-    loop {
-        let woken = wake.notified();
-        let sender = Sender {
-            db: &db,
-            ring: &ring,
-            settings: &settings,
-            http: &http,
-        };
-        if let Err(e) = super::ordered::drain(&sender, &draining).await {
-            tracing::warn!(error = %e, "notifications to send in order could not be read");
-        }
-        match deliver_due(&db, &ring, &settings, &http, &slots).await {
-            Ok(0) => {}
-            Ok(_) => continue,
-            Err(e) => tracing::warn!(error = %e, "notifications could not be read"),
-        }
-        tokio::select! {
-            _ = woken => {}
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-    }
 }
 
 /// What sending a notification needs.
@@ -126,7 +84,7 @@ pub(super) async fn claim(
         == 1)
 }
 
-async fn deliver_due(
+pub(super) async fn deliver_due(
     db: &DatabaseConnection,
     ring: &KeyRing,
     settings: &Notifications,

@@ -8,6 +8,7 @@ pub mod endpoints;
 mod ordered;
 pub mod outbox;
 pub mod patterns;
+pub mod sender;
 
 pub use crate::outbound::{UrlError, check_url};
 pub use endpoints::AddErrorKind;

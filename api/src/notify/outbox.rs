@@ -106,57 +106,66 @@ fn order_data(change: &OrderChange, dispute: Option<&DisputeView>) -> serde_json
 struct Message {
     tenant_id: i64,
     kind: String,
+    /// What endpoints' patterns match: its own type, or a Stripe event's as Stripe
+    /// named it.
+    matched_as: String,
     body: String,
     source_event: Option<String>,
     order_id: Option<String>,
 }
 
-/// Writes a notification of each change and forwarded event for each endpoint of its
-/// tenant that subscribes to its type. Call inside the transaction of the change.
-pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<usize, DbErr> {
-    if out.is_empty() {
-        return Ok(0);
-    }
-    let endpoints: Vec<(i64, i64, String)> = endpoint::Entity::find()
+type Endpoints = Vec<(i64, i64, Patterns)>;
+
+/// The endpoints of these tenants: tenant, id, patterns.
+async fn endpoints_of<C: ConnectionTrait>(
+    db: &C,
+    tenants: BTreeSet<i64>,
+) -> Result<Endpoints, DbErr> {
+    let rows: Vec<(i64, i64, String)> = endpoint::Entity::find()
         .select_only()
         .columns([
             endpoint::Column::TenantId,
             endpoint::Column::Id,
             endpoint::Column::EventTypes,
         ])
-        .filter(endpoint::Column::TenantId.is_in(out.tenants()))
+        .filter(endpoint::Column::TenantId.is_in(tenants))
         .into_tuple()
         .all(db)
         .await?;
-    if endpoints.is_empty() {
-        return Ok(0);
-    }
-    let endpoints: Vec<(i64, i64, Patterns)> = endpoints
+    Ok(rows
         .into_iter()
         .map(|(tenant, id, types)| (tenant, id, Patterns::from_stored(&types)))
-        .collect();
-    let now = now_ms();
-    let timestamp = ms_to_rfc3339(now);
+        .collect())
+}
+
+/// The messages of `out` that some endpoint of their tenant wants.
+async fn messages<C: ConnectionTrait>(
+    db: &C,
+    out: Outgoing<'_>,
+    endpoints: &Endpoints,
+    timestamp: &str,
+) -> Result<Vec<Message>, DbErr> {
     let wanted = |tenant: i64, kind: &str| {
         endpoints
             .iter()
             .any(|(t, _, p)| *t == tenant && p.matches(kind))
     };
     let mut messages = Vec::new();
-    let order_changes: Vec<&OrderChange> = out
+    let changes: Vec<OrderChange> = out
         .orders
         .iter()
         .filter(|c| wanted(c.order.tenant_id, &event_type(&c.order.status)))
+        .cloned()
         .collect();
-    let owned: Vec<OrderChange> = order_changes.iter().map(|c| (*c).clone()).collect();
-    let disputes = disputes_of(db, &owned).await?;
-    for change in owned {
+    let disputes = disputes_of(db, &changes).await?;
+    for change in changes {
         let (tenant_id, kind) = (change.order.tenant_id, event_type(&change.order.status));
         let dispute = disputes.get(&(tenant_id, change.order.id.clone()));
         let body =
             json!({"type": kind, "timestamp": timestamp, "data": order_data(&change, dispute)});
         messages.push(Message {
             tenant_id,
+            matched_as: kind.clone(),
             kind,
             body: body.to_string(),
             source_event: None,
@@ -170,6 +179,7 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<us
                 json!({"type": kind, "timestamp": timestamp, "data": SubscriptionView::from(sub)});
             messages.push(Message {
                 tenant_id: sub.tenant_id,
+                matched_as: kind.clone(),
                 kind,
                 body: body.to_string(),
                 source_event: None,
@@ -192,23 +202,27 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<us
         messages.push(Message {
             tenant_id: f.tenant_id,
             kind,
+            matched_as: f.event_type.to_owned(),
             body,
             source_event: Some(f.event_id.to_owned()),
             order_id: None,
         });
     }
+    Ok(messages)
+}
+
+/// A notification row for each endpoint each message goes to.
+fn addressed(
+    messages: &[Message],
+    endpoints: &Endpoints,
+    now: i64,
+) -> Vec<notification::ActiveModel> {
     let mut rows = Vec::new();
-    for m in &messages {
-        // The pattern a message matched is its own type, except that a Stripe event
-        // matches by the type Stripe gave it.
-        let matched = m
-            .kind
-            .strip_prefix("stripe.")
-            .filter(|_| m.source_event.is_some());
-        let addressed = endpoints
+    for m in messages {
+        let to = endpoints
             .iter()
-            .filter(|(t, _, p)| *t == m.tenant_id && p.matches(matched.unwrap_or(&m.kind)));
-        for (_, endpoint_id, _) in addressed {
+            .filter(|(t, _, p)| *t == m.tenant_id && p.matches(&m.matched_as));
+        for (_, endpoint_id, _) in to {
             let mut id = [0u8; 12];
             rand::fill(&mut id);
             rows.push(notification::ActiveModel {
@@ -228,6 +242,22 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<us
             });
         }
     }
+    rows
+}
+
+/// Writes a notification of each change and forwarded event for each endpoint of its
+/// tenant that subscribes to its type. Call inside the transaction of the change.
+pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<usize, DbErr> {
+    if out.is_empty() {
+        return Ok(0);
+    }
+    let endpoints = endpoints_of(db, out.tenants()).await?;
+    if endpoints.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let messages = messages(db, out, &endpoints, &ms_to_rfc3339(now)).await?;
+    let rows = addressed(&messages, &endpoints, now);
     let written = rows.len();
     if written > 0 {
         notification::Entity::insert_many(rows)

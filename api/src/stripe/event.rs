@@ -3,6 +3,7 @@
 //! Parsing is lenient about everything it does not use (Stripe adds fields with every
 //! API version) and strict about what makes a body an event at all.
 
+use super::ids::is_id;
 use super::subscription::{self, SubscriptionFacts};
 use serde::Deserialize;
 use serde_json::Value;
@@ -215,14 +216,6 @@ struct RawEvent {
 #[derive(Deserialize)]
 struct RawData {
     object: Option<Value>,
-}
-
-const MAX_ID_LEN: usize = 255;
-
-/// An identifier: non-empty, at most 255 bytes, no control characters (PostgreSQL
-/// text cannot hold NUL, and no Stripe id has one).
-pub(crate) fn is_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control)
 }
 
 fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {

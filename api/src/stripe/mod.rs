@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod event;
+pub mod ids;
 pub mod rewrite;
 pub mod signature;
 pub mod subscription;

@@ -2,6 +2,7 @@
 //! (`customer.subscription.*`), an invoice of one (`invoice.paid`,
 //! `invoice.payment_failed`), or the Checkout Session that created one.
 
+use super::ids::is_id;
 use serde_json::Value;
 
 /// What one event says about one subscription.
@@ -44,7 +45,7 @@ impl SubscriptionFacts {
 
 fn id_of(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => super::event::is_id(s).then(|| s.clone()),
+        Value::String(s) => is_id(s).then(|| s.clone()),
         Value::Object(_) => id_of(value.get("id")?),
         _ => None,
     }
@@ -64,10 +65,7 @@ pub fn facts(event_type: &str, kind: &str, object: &Value) -> Option<Subscriptio
     let customer = field_id(object, "customer");
     match (event_type, kind) {
         (t, "subscription") if t.starts_with("customer.subscription.") => {
-            let status = object
-                .get("status")?
-                .as_str()
-                .filter(|s| super::event::is_id(s))?;
+            let status = object.get("status")?.as_str().filter(|s| is_id(s))?;
             let items = object
                 .get("items")
                 .and_then(|i| i.get("data"))

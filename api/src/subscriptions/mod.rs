@@ -9,7 +9,7 @@
 
 pub mod store;
 
-pub use store::{Subscribed, apply};
+pub use store::{Subscribed, apply, apply_into};
 
 use crate::clock::ms_to_rfc3339;
 use crate::stripe::event::EventFacts;

@@ -3,7 +3,7 @@
 
 use super::{empty, merge};
 use crate::db::Dialect;
-use crate::orders::apply::{Item, Outcome};
+use crate::orders::apply::{GroupApplied, Item, Outcome};
 use entity::subscription;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -112,6 +112,23 @@ pub async fn apply<C: ConnectionTrait>(
         }
     }
     Ok(out)
+}
+
+/// `apply`, its outcomes and changes recorded in what applying the same items to
+/// orders did (an event about a subscription is `applied` or `unchanged`, not
+/// `ignored`).
+pub async fn apply_into<C: ConnectionTrait>(
+    db: &C,
+    items: &[Item<'_>],
+    now: i64,
+    applied: &mut GroupApplied,
+) -> Result<(), DbErr> {
+    let subscribed = apply(db, items, now).await?;
+    for (i, outcome) in subscribed.outcomes {
+        applied.applied[i].outcome = outcome;
+    }
+    applied.subscriptions = subscribed.changes;
+    Ok(())
 }
 
 /// One of the tenant's subscriptions.

@@ -188,17 +188,7 @@ async fn write_group<T>(
             !stored.contains(&(key.0, key.1.to_string())) && seen.insert(key)
         })
         .collect();
-    // Each new event is forwarded to the endpoints that subscribe to its type, whatever
-    // applying it does (CONTRACT §12).
-    let forwards: Vec<Forward> = fresh
-        .iter()
-        .map(|&i| Forward {
-            tenant_id: group[i].tenant_id,
-            event_id: &group[i].facts.event_id,
-            event_type: &group[i].facts.event_type,
-            body: &group[i].payload,
-        })
-        .collect();
+    let forwards = forwards_of(group, &fresh);
     let (settled, changed): (Vec<Settled>, Vec<String>) = if let Some(read) = read {
         let items: Vec<apply::Item> = fresh.iter().map(|&i| items[i]).collect();
         let applied = match apply_in(&*txn, read, &items, &forwards, now).await {
@@ -261,6 +251,20 @@ async fn write_group<T>(
     Ok(Ok(GroupWritten { written, changed }))
 }
 
+/// Each new event is forwarded to the endpoints that subscribe to its type, whatever
+/// applying it does (CONTRACT §12).
+fn forwards_of<'a>(group: &[&'a Verified], fresh: &[usize]) -> Vec<Forward<'a>> {
+    fresh
+        .iter()
+        .map(|&i| Forward {
+            tenant_id: group[i].tenant_id,
+            event_id: &group[i].facts.event_id,
+            event_type: &group[i].facts.event_type,
+            body: &group[i].payload,
+        })
+        .collect()
+}
+
 /// Reads and locks the rows the whole group names, and which of its events are stored
 /// (see `apply::read_group`).
 async fn read_for_apply<C: sea_orm::ConnectionTrait>(
@@ -285,7 +289,8 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
     forwards: &[Forward<'_>],
     now: i64,
 ) -> Result<apply::GroupApplied, DbErr> {
-    let applied = apply::apply_read(db, read, items, now).await?;
+    let mut applied = apply::apply_read(db, read, items, now).await?;
+    crate::subscriptions::apply_into(db, items, now, &mut applied).await?;
     let outgoing = Outgoing {
         orders: &applied.changes,
         subscriptions: &applied.subscriptions,

@@ -137,7 +137,8 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<
             facts: &w.facts,
         })
         .collect();
-    let applied = apply::apply_group(&*txn, &items, now).await?;
+    let mut applied = apply::apply_group(&*txn, &items, now).await?;
+    crate::subscriptions::apply_into(&*txn, &items, now, &mut applied).await?;
     // The restaurant's backend hears of each change: written with it.
     let outgoing = Outgoing {
         orders: &applied.changes,

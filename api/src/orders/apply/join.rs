@@ -111,14 +111,8 @@ impl Rows {
         };
         let order_id = self.orders[i].model.id.clone();
 
-        // A PaymentIntent seen before its order was known: its payment joins the order now.
         if let Some(pi) = &facts.payment_intent_id {
-            for p in &mut self.payments {
-                let p = &mut p.model;
-                if p.tenant_id == tenant_id && p.payment_key == *pi && p.order_id.is_none() {
-                    p.order_id = Some(order_id.clone());
-                }
-            }
+            self.link_payment(tenant_id, pi, &order_id);
         }
         let payments: Vec<PaymentFacts> = self
             .payments
@@ -170,6 +164,16 @@ impl Rows {
                 Outcome::Unchanged
             },
             order_id: Some(order_id),
+        }
+    }
+
+    /// A PaymentIntent seen before its order was known: its payment joins the order now.
+    fn link_payment(&mut self, tenant_id: i64, payment_intent: &str, order_id: &str) {
+        for p in &mut self.payments {
+            let p = &mut p.model;
+            if p.tenant_id == tenant_id && p.payment_key == payment_intent && p.order_id.is_none() {
+                p.order_id = Some(order_id.to_owned());
+            }
         }
     }
 

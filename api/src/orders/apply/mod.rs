@@ -89,7 +89,8 @@ pub struct GroupApplied {
     /// Every status change, with the order as it was right after it: what the
     /// restaurant's backend is told, in the order it happened.
     pub changes: Vec<OrderChange>,
-    /// Every subscription whose status changed, as it was right after.
+    /// Every subscription whose status changed, as it was right after (filled by
+    /// `subscriptions::apply_into`, which the callers run beside).
     pub subscriptions: Vec<entity::subscription::Model>,
 }
 
@@ -180,11 +181,6 @@ pub async fn apply_read<C: ConnectionTrait>(
         out.applied.push(applied);
     }
     rows.write(db).await?;
-    let subscribed = crate::subscriptions::apply(db, items, now).await?;
-    for (i, outcome) in subscribed.outcomes {
-        out.applied[i].outcome = outcome;
-    }
-    out.subscriptions = subscribed.changes;
     Ok(out)
 }
 
