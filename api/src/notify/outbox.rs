@@ -18,7 +18,7 @@ use entity::{notification, notification_endpoint as endpoint, subscription};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// `order.` + the status in lower case: `order.paid`, `order.refunded`, …
 pub fn event_type(status: &str) -> String {
@@ -36,11 +36,15 @@ pub struct Forward<'a> {
 }
 
 /// What one transaction tells the restaurants' backends.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Default, Clone, Copy)]
 pub struct Outgoing<'a> {
     pub orders: &'a [OrderChange],
     pub subscriptions: &'a [subscription::Model],
     pub forwards: &'a [Forward<'a>],
+    /// Which of the tenants have endpoints, when the caller read it already in the same
+    /// transaction (the webhook path's group read, on PostgreSQL): a group of tenants
+    /// without any writes no notification and reads no endpoint.
+    pub presence: Option<&'a HashSet<i64>>,
 }
 
 impl Outgoing<'_> {
@@ -251,7 +255,18 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, out: Outgoing<'_>) -> Result<us
     if out.is_empty() {
         return Ok(0);
     }
-    let endpoints = endpoints_of(db, out.tenants()).await?;
+    let tenants = match out.presence {
+        Some(have) => out
+            .tenants()
+            .into_iter()
+            .filter(|t| have.contains(t))
+            .collect(),
+        None => out.tenants(),
+    };
+    if tenants.is_empty() {
+        return Ok(0);
+    }
+    let endpoints = endpoints_of(db, tenants).await?;
     if endpoints.is_empty() {
         return Ok(0);
     }

@@ -289,12 +289,15 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
     forwards: &[Forward<'_>],
     now: i64,
 ) -> Result<apply::GroupApplied, DbErr> {
+    // On PostgreSQL the group's read said which of its tenants have endpoints.
+    let have_endpoints = read.endpoint_tenants.clone();
     let mut applied = apply::apply_read(db, read, items, now).await?;
     crate::subscriptions::apply_into(db, items, now, &mut applied).await?;
     let outgoing = Outgoing {
         orders: &applied.changes,
         subscriptions: &applied.subscriptions,
         forwards,
+        presence: have_endpoints.as_ref(),
     };
     crate::notify::outbox::enqueue(db, outgoing).await?;
     let ids: Vec<String> = applied.changes.iter().map(|c| c.order.id.clone()).collect();

@@ -144,6 +144,7 @@ pub async fn apply_group(db: &DatabaseConnection, group: &[Work]) -> Result<Vec<
         orders: &applied.changes,
         subscriptions: &applied.subscriptions,
         forwards: &[],
+        presence: None,
     };
     crate::notify::outbox::enqueue(&*txn, outgoing).await?;
     let done: Vec<log::Completed> = group

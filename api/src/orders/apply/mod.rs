@@ -144,6 +144,9 @@ pub struct GroupRead {
     /// Which of the group's events the tenant has stored already, as `(tenant, event
     /// id)`: read in the same statement on PostgreSQL when asked; `None` otherwise.
     pub stored: Option<HashSet<(i64, String)>>,
+    /// Which of the group's tenants have notification endpoints: read in the same
+    /// statement, when `stored` is.
+    pub endpoint_tenants: Option<HashSet<i64>>,
 }
 
 /// Reads and locks every order and payment the items name. Asked with `stored`, on
@@ -162,8 +165,16 @@ pub async fn read_group<C: ConnectionTrait>(
             .collect(),
         false => Vec::new(),
     };
-    let (rows, stored) = load(db, items, stored.then_some(&events[..])).await?;
-    Ok(GroupRead { rows, stored })
+    let (rows, seen) = load(db, items, stored.then_some(&events[..])).await?;
+    let (stored, endpoint_tenants) = match seen {
+        Some(seen) => (Some(seen.stored), Some(seen.endpoint_tenants)),
+        None => (None, None),
+    };
+    Ok(GroupRead {
+        rows,
+        stored,
+        endpoint_tenants,
+    })
 }
 
 /// Applies the items in their order to the rows read (by `read_group`, for these items

@@ -40,7 +40,7 @@ pub(super) async fn load<C: ConnectionTrait>(
     db: &C,
     items: &[Item<'_>],
     events: Option<&[(i64, &str)]>,
-) -> Result<(Rows, Option<HashSet<(i64, String)>>), DbErr> {
+) -> Result<(Rows, Option<Seen>), DbErr> {
     let mut w = Wanted::default();
     let acts = |i: &&Item| i.facts.effect != Effect::Ignored && !i.facts.signed_in_other_mode();
     for item in items.iter().filter(acts) {
@@ -71,7 +71,10 @@ pub(super) async fn load<C: ConnectionTrait>(
         let found = lock_orders_and_payments(db, &keys, &payment_keys, events).await?;
         rows.add_orders(found.orders);
         rows.add_payments(found.payments);
-        stored = events.map(|_| found.stored);
+        stored = events.map(|_| Seen {
+            stored: found.stored,
+            endpoint_tenants: found.endpoint_tenants,
+        });
     } else {
         rows.add_orders(lock_orders(db, &keys).await?);
         let of_orders: Vec<(i64, String)> = rows
@@ -175,7 +178,9 @@ fn group_read_sql() -> &'static str {
              WHERE e.dedup_key = w.k OFFSET 0) x WHERE x.tenant_id = w.t) \
          SELECT 'o' AS kind, {}, {} FROM o \
          UNION ALL SELECT 'p', {}, {} FROM p \
-         UNION ALL SELECT 'e', {}, {} FROM e",
+         UNION ALL SELECT 'e', {}, {} FROM e \
+         UNION ALL SELECT 'n', {}, {} FROM (SELECT DISTINCT n.tenant_id \
+           FROM notification_endpoint n WHERE n.tenant_id = ANY($9::int8[])) n",
             locked("orders", ORDER_PROBES),
             locked(
                 "payments",
@@ -199,8 +204,24 @@ fn group_read_sql() -> &'static str {
                 .collect::<Vec<_>>()
                 .join(", "),
             columns(&p, "p_", false),
+            o.iter()
+                .map(|c| match c.as_str() {
+                    "tenant_id" => "tenant_id AS o_tenant_id".to_string(),
+                    c => format!("NULL AS o_{c}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            columns(&p, "p_", false),
         )
     })
+}
+
+/// What the group's read said besides its rows (PostgreSQL, when asked).
+pub(super) struct Seen {
+    /// Which of the events the tenant has stored already, as `(tenant, event id)`.
+    pub stored: HashSet<(i64, String)>,
+    /// Which of the events' tenants have notification endpoints.
+    pub endpoint_tenants: HashSet<i64>,
 }
 
 /// What `lock_orders_and_payments` found.
@@ -209,12 +230,16 @@ struct Found {
     orders: Vec<order::Model>,
     payments: Vec<payment::Model>,
     stored: HashSet<(i64, String)>,
+    /// Which of the events' tenants have notification endpoints.
+    endpoint_tenants: HashSet<i64>,
 }
 
 /// On PostgreSQL, `lock_orders` and then `lock_payments` of the orders found, in one
 /// statement: one round trip a group fewer, and the same locks in the same order (the
 /// orders in id order, then the payments in id order). The same statement probes the
-/// event log's unique index for each of `events` (see `webhooks::log::already_stored`).
+/// event log's unique index for each of `events` (see `webhooks::log::already_stored`),
+/// and says which of their tenants have notification endpoints (the outbox needs no
+/// read of its own for a group of tenants without any).
 /// Each row comes back as the columns of one table, prefixed `o_` or `p_`, beside
 /// `kind` (a stored event as `o_tenant_id` and `o_id`, its event id); the column lists
 /// follow the entities, so the statement's text is made once and never changes.
@@ -251,10 +276,15 @@ async fn lock_orders_and_payments<C: ConnectionTrait>(
             "p" => found
                 .payments
                 .push(payment::Model::from_query_result(&row, "p_")?),
-            _ => {
+            "e" => {
                 found
                     .stored
                     .insert((row.try_get("", "o_tenant_id")?, row.try_get("", "o_id")?));
+            }
+            _ => {
+                found
+                    .endpoint_tenants
+                    .insert(row.try_get("", "o_tenant_id")?);
             }
         }
     }
