@@ -8,7 +8,9 @@ use crate::outbound::{self, Destinations};
 use crate::vault::KeyRing;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+const DRAIN_EVERY: Duration = Duration::from_millis(500);
 use tokio::sync::{Notify, Semaphore};
 
 /// Sends due notifications until the gateway stops; `wake` makes it look at once (a
@@ -30,6 +32,10 @@ pub async fn run(
     // never the others' notifications.
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let draining = ordered::Draining::default();
+    // Backlogs to send in order (after a resume or a resend) are looked for twice a
+    // second, not at every wake: a busy gateway wakes the sender with every commit
+    // that changed an order, and such backlogs are rare.
+    let mut drained_at: Option<Instant> = None;
     loop {
         let woken = wake.notified();
         let sender = Sender {
@@ -38,8 +44,11 @@ pub async fn run(
             settings: &settings,
             http: &http,
         };
-        if let Err(e) = ordered::drain(&sender, &draining).await {
-            tracing::warn!(error = %e, "notifications to send in order could not be read");
+        if drained_at.is_none_or(|at| at.elapsed() >= DRAIN_EVERY) {
+            drained_at = Some(Instant::now());
+            if let Err(e) = ordered::drain(&sender, &draining).await {
+                tracing::warn!(error = %e, "notifications to send in order could not be read");
+            }
         }
         match deliver_due(&db, &ring, &settings, &http, &slots).await {
             Ok(0) => {}
