@@ -79,6 +79,8 @@ pub enum Written {
 pub struct GroupWritten {
     pub written: Vec<Written>,
     pub changed: Vec<String>,
+    /// Whether notifications were written: only then is the sender woken.
+    pub notified: bool,
 }
 
 /// Stores a group of verified events and applies the new ones, in one transaction
@@ -189,10 +191,14 @@ async fn write_group<T>(
         })
         .collect();
     let forwards = forwards_of(group, &fresh);
+    let notified;
     let (settled, changed): (Vec<Settled>, Vec<String>) = if let Some(read) = read {
         let items: Vec<apply::Item> = fresh.iter().map(|&i| items[i]).collect();
         let applied = match apply_in(&*txn, read, &items, &forwards, now).await {
-            Ok(applied) => applied,
+            Ok((applied, written)) => {
+                notified = written;
+                applied
+            }
             Err(e) => {
                 txn.rollback().await?;
                 return Ok(Err(e));
@@ -227,7 +233,7 @@ async fn write_group<T>(
             forwards: &forwards,
             ..Outgoing::default()
         };
-        crate::notify::outbox::enqueue(&*txn, outgoing).await?;
+        notified = crate::notify::outbox::enqueue(&*txn, outgoing).await?;
         (settled, Vec::new())
     };
     let rows: Vec<(&Verified, Settled)> = fresh
@@ -248,7 +254,11 @@ async fn write_group<T>(
             Settled::Processing => Written::Pending(id),
         };
     }
-    Ok(Ok(GroupWritten { written, changed }))
+    Ok(Ok(GroupWritten {
+        written,
+        changed,
+        notified: notified > 0,
+    }))
 }
 
 /// Each new event is forwarded to the endpoints that subscribe to its type, whatever
@@ -288,7 +298,7 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
     items: &[apply::Item<'_>],
     forwards: &[Forward<'_>],
     now: i64,
-) -> Result<apply::GroupApplied, DbErr> {
+) -> Result<(apply::GroupApplied, usize), DbErr> {
     // On PostgreSQL the group's read said which of its tenants have endpoints.
     let have_endpoints = read.endpoint_tenants.clone();
     let mut applied = apply::apply_read(db, read, items, now).await?;
@@ -299,10 +309,10 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
         forwards,
         presence: have_endpoints.as_ref(),
     };
-    crate::notify::outbox::enqueue(db, outgoing).await?;
+    let notified = crate::notify::outbox::enqueue(db, outgoing).await?;
     let ids: Vec<String> = applied.changes.iter().map(|c| c.order.id.clone()).collect();
     crate::orders::store::announce(db, &ids).await?;
-    Ok(applied)
+    Ok((applied, notified))
 }
 
 /// A verified delivery, when it was handed to the writers, and where its answer goes.
@@ -457,13 +467,21 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         }
         cx.health.commit(written.as_ref().err());
         match written {
-            Ok(GroupWritten { written, changed }) => {
+            Ok(GroupWritten {
+                written,
+                changed,
+                notified,
+            }) => {
                 let applied = written
                     .iter()
                     .filter(|w| matches!(w, Written::Applied(_)))
                     .count();
                 cx.metrics.events_completed(applied);
-                cx.changes.orders(&changed, true);
+                // The sender is woken only when there is something to send.
+                cx.changes.orders(&changed, false);
+                if notified {
+                    cx.changes.notifications();
+                }
                 for ((event, _, reply), written) in verified.into_iter().zip(written) {
                     event.span.in_scope(|| match written {
                         Written::Applied(row) => tracing::debug!(row, "stored and applied"),
