@@ -576,9 +576,12 @@ async fn main() {
     // be stored: wait for those that were acknowledged (a 503'd one committed later only
     // counts more), and never for ever.
     let acknowledged = warm + args.events + (total - errors);
-    if tokio::time::timeout(Duration::from_secs(120), wait_applied(&db, acknowledged as i64))
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        Duration::from_secs(120),
+        wait_applied(&db, acknowledged as i64),
+    )
+    .await
+    .is_err()
     {
         println!("  not every acknowledged event was applied within 120 s of the last send");
     }

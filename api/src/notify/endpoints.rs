@@ -115,8 +115,8 @@ pub async fn list(db: &DatabaseConnection, tenant_id: i64) -> Result<Vec<endpoin
         .await
 }
 
-pub async fn find(
-    db: &DatabaseConnection,
+pub async fn find<C: sea_orm::ConnectionTrait>(
+    db: &C,
     tenant_id: i64,
     id: i64,
 ) -> Result<Option<endpoint::Model>, DbErr> {
@@ -188,12 +188,7 @@ pub async fn set_paused(
     actor: &Actor,
 ) -> Result<Option<endpoint::Model>, DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let Some(row) = endpoint::Entity::find()
-        .filter(endpoint::Column::TenantId.eq(tenant_id))
-        .filter(endpoint::Column::Id.eq(id))
-        .one(&*txn)
-        .await?
-    else {
+    let Some(row) = find(&*txn, tenant_id, id).await? else {
         return Ok(None);
     };
     let mut update = endpoint::Entity::update_many()
@@ -233,12 +228,7 @@ pub async fn resend(
     actor: &Actor,
 ) -> Result<Option<u64>, DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let Some(row) = endpoint::Entity::find()
-        .filter(endpoint::Column::TenantId.eq(tenant_id))
-        .filter(endpoint::Column::Id.eq(id))
-        .one(&*txn)
-        .await?
-    else {
+    let Some(row) = find(&*txn, tenant_id, id).await? else {
         return Ok(None);
     };
     let resent = notification::Entity::update_many()
