@@ -217,23 +217,8 @@ async fn write_group<T>(
         changed.dedup();
         (settled, changed)
     } else {
-        // Not applied now: the processor applies them from their payloads later, except
-        // an event signed in the other mode, settled now (its payload cannot say so).
-        let settled = fresh
-            .iter()
-            .map(|&i| match group[i].facts.signed_in_other_mode() {
-                true => Settled::Completed {
-                    outcome: apply::Outcome::ModeMismatch.as_str(),
-                    order_id: None,
-                },
-                false => Settled::Processing,
-            })
-            .collect();
-        let outgoing = Outgoing {
-            forwards: &forwards,
-            ..Outgoing::default()
-        };
-        notified = crate::notify::outbox::enqueue(&*txn, outgoing).await?;
+        let (settled, written) = store_unapplied(&*txn, group, &fresh, &forwards).await?;
+        notified = written;
         (settled, Vec::new())
     };
     let rows: Vec<(&Verified, Settled)> = fresh
@@ -259,6 +244,33 @@ async fn write_group<T>(
         changed,
         notified: notified > 0,
     }))
+}
+
+/// Not applied now: the processor applies the events from their payloads later, except
+/// an event signed in the other mode, settled now (its payload cannot say so). They are
+/// forwarded all the same; how many notifications that wrote.
+async fn store_unapplied<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    group: &[&Verified],
+    fresh: &[usize],
+    forwards: &[Forward<'_>],
+) -> Result<(Vec<Settled>, usize), DbErr> {
+    let settled = fresh
+        .iter()
+        .map(|&i| match group[i].facts.signed_in_other_mode() {
+            true => Settled::Completed {
+                outcome: apply::Outcome::ModeMismatch.as_str(),
+                order_id: None,
+            },
+            false => Settled::Processing,
+        })
+        .collect();
+    let outgoing = Outgoing {
+        forwards,
+        ..Outgoing::default()
+    };
+    let written = crate::notify::outbox::enqueue(db, outgoing).await?;
+    Ok((settled, written))
 }
 
 /// Each new event is forwarded to the endpoints that subscribe to its type, whatever
