@@ -31,6 +31,9 @@ const env = {
   DATA_DIR: data,
   PROCESSING_MAX_ATTEMPTS: "1",
   PROCESSING_SWEEP_MS: "200",
+  // Every gateway of these tests shares one database, so any of them may take a
+  // notification to the loopback backend: all must be allowed to reach it.
+  NOTIFY_ALLOW_PRIVATE: "true",
   RUST_LOG: "warn",
 };
 // SQL against the test's database; a query's rows come back as text, one per line.
@@ -490,7 +493,7 @@ test("the diagnosis names the cause, recovers what Stripe could not deliver, and
 });
 
 test("notification endpoints: added with a shown-once secret, their deliveries listed, sent again", async () => {
-  // The restaurant's backend, on loopback (the gateway runs with NOTIFY_ALLOW_PRIVATE).
+  // The restaurant's backend, on loopback (the gateways run with NOTIFY_ALLOW_PRIVATE).
   const got = [];
   const backend = createServer((req, res) => {
     let body = "";
@@ -498,7 +501,7 @@ test("notification endpoints: added with a shown-once secret, their deliveries l
     req.on("end", () => { got.push({ id: req.headers["webhook-id"], body }); res.writeHead(200); res.end(); });
   });
   const hookUrl = `${await listen(backend)}/hooks`;
-  const gw = await startGateway({ NOTIFY_ALLOW_PRIVATE: "true" });
+  const gw = await startGateway();
   await page.goto(`${gw}/admin/#/t/${slugA}/notifications`);
   await page.getByLabel("Email").fill(platform);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
