@@ -138,8 +138,37 @@ fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
+/// The PostgreSQL advisory lock every migrating process takes first ("gatemigr").
+const MIGRATION_LOCK: i64 = 0x6761_7465_6d69_6772;
+
+/// Applies pending migrations. On PostgreSQL under an advisory lock held by a session of
+/// its own: replicas (or `gateway migrate`s) started at once on an empty database take
+/// turns, and each that comes after finds nothing left to do, instead of two of them
+/// making the same table and one failing (sea-orm-migration takes no lock). The lock
+/// ends with its session, so a migrator that dies frees it.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if Dialect::of(db) != Dialect::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    use sea_orm::sqlx::{Connection, postgres::PgConnection};
+    let options = db.get_postgres_connection_pool().connect_options();
+    let mut lock = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbErr::Custom(format!("opening the migration lock's session: {e}")))?;
+    let lock_error = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("the migration lock: {e}"));
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(lock_error)?;
+    let migrated = Migrator::up(db, None).await;
+    let released = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(lock_error);
+    let _ = lock.close().await;
+    migrated.and(released.map(|_| ()))
 }
 
 /// Writes and commits one row: what `/ready` asks of storage (a full disk, or a
