@@ -21,12 +21,6 @@ async fn codes(admin: &AdminClient<'_>, slug: &str) -> Vec<String> {
         .collect()
 }
 
-async fn platform(app: &TestApp) -> String {
-    let email = format!("ops-{}@example.com", random_hex(3));
-    app.create_admin(&email, "platform_admin", None);
-    app.login(&email).await
-}
-
 fn customer_event() -> String {
     event(&evt_id(), "customer.created", fixture("customer"))
 }
@@ -56,7 +50,7 @@ async fn a_healthy_restaurant_has_no_findings_and_the_doctor_says_so(backend: Ba
         200
     );
     app.order_reaches(&order, "PAID").await;
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     assert_eq!(codes(&admin, &tenant.slug).await, Vec::<String>::new());
     let out = app.cli(&["doctor", &tenant.slug], None);
     assert!(
@@ -71,7 +65,7 @@ async fn what_stripe_says_is_named(backend: Backend) {
     let (app, stripe) =
         with_stripe(backend, &[("PUBLIC_BASE_URL", "https://pay.example.com")]).await;
     let tenant = app.tenant();
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     // No endpoint points here (one points at a typo). Said before the key is saved: the
     // gateway keeps Stripe's answers for 10 s, and its alerts may ask at any moment.
     stripe.set_endpoints(vec![good_endpoint(
@@ -133,7 +127,7 @@ async fn events_stripe_has_that_never_arrived_are_named(backend: Backend) {
     let mut old: Value = serde_json::from_str(&paid_checkout(&evt_id(), &order, 500)).unwrap();
     old["created"] = json!(now() - 3600);
     stripe.add_event(&old.to_string());
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     // What Stripe said is kept up to 10 s per tenant; the alert loop may have asked it
     // between the key and the event, so the finding is due within that.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -158,7 +152,7 @@ async fn events_stripe_has_that_never_arrived_are_named(backend: Backend) {
 
 async fn delivery_problems_are_named(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     // A secret that is not the endpoint's: three deliveries, none verifies.
     let a = app.tenant();
     for _ in 0..3 {
@@ -252,7 +246,7 @@ async fn delivery_problems_are_named(backend: Backend) {
 
 async fn order_problems_are_named(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("PROCESSING_MAX_ATTEMPTS", "1")]).await;
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let t = app.tenant();
     let deliver = |body: String| {
         let (slug, secret) = (t.slug.clone(), t.secret.clone());
@@ -367,7 +361,7 @@ async fn an_alert_fires_once_and_resolves_once(backend: Backend) {
         assert!(!firing[key].as_str().unwrap().is_empty(), "{key}");
     }
     // The restaurants list shows a badge meanwhile.
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let list = admin.get("/api/v1/admin/tenants").await;
     let row = list["items"]
         .as_array()
@@ -624,7 +618,7 @@ async fn every_kind_of_error_alerts_and_quiet_restaurants_are_not_diagnosed(back
 async fn a_body_rewritten_on_its_way_is_named(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let id = evt_id();
     // What Stripe sends: two-space indentation, its own key order (not sorted).
     let stripe = format!(

@@ -10,12 +10,6 @@ use std::time::Duration;
 
 const ALLOW: (&str, &str) = ("NOTIFY_ALLOW_PRIVATE", "true");
 
-async fn admin_of(app: &TestApp) -> String {
-    let email = format!("ops-{}@example.com", random_hex(3));
-    app.create_admin(&email, "platform_admin", None);
-    app.login(&email).await
-}
-
 /// Registers `hooks` for the tenant with `event_types` (none: the default); its id.
 async fn register(
     app: &TestApp,
@@ -76,7 +70,7 @@ fn event_at(id: &str, kind: &str, created: i64, object: Value) -> String {
 async fn stripe_events_are_forwarded_once_per_endpoint_by_type(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[ALLOW]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let billing = Backend2::start().await;
     let orders = Backend2::start().await;
     register(
@@ -185,7 +179,7 @@ fn subscription(status: &str, price: &str, period_end: i64) -> Value {
 async fn a_subscription_follows_its_newest_event_and_pays_no_order(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[ALLOW]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let hooks = Backend2::start().await;
     register(
         &app,
@@ -333,7 +327,7 @@ async fn a_subscription_follows_its_newest_event_and_pays_no_order(backend: Back
 async fn a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[ALLOW, ("NOTIFY_RETRY_BASE_MS", "200")]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let admin = app.as_admin(&token);
     let hooks = Backend2::start().await;
     let id = register(&app, &token, &tenant, &hooks, None).await;
@@ -474,7 +468,7 @@ async fn the_backend_leg_is_watched_alerted_and_recovered(backend: Backend) {
     ];
     let app = TestApp::spawn_with(backend, &env).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let admin = app.as_admin(&token);
     let hooks = Backend2::start().await;
     hooks.refuse_first(&[500; 200]);
@@ -564,7 +558,7 @@ async fn the_backend_leg_is_watched_alerted_and_recovered(backend: Backend) {
 async fn health_shows_the_success_rate_and_response_time(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
-    let admin = app.as_admin(&admin_of(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     // A proxy in front mangles most deliveries: 19 refused, 2 taken.
     for _ in 0..19 {
         let r = app

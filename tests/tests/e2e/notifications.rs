@@ -8,12 +8,6 @@ use std::time::{Duration, Instant};
 
 const ALLOW: (&str, &str) = ("NOTIFY_ALLOW_PRIVATE", "true");
 
-async fn admin_of(app: &TestApp) -> String {
-    let email = format!("ops-{}@example.com", random_hex(3));
-    app.create_admin(&email, "platform_admin", None);
-    app.login(&email).await
-}
-
 /// Registers `backend` for the tenant; the endpoint id.
 async fn register(app: &TestApp, token: &str, tenant: &Tenant, backend: &Backend2) -> i64 {
     let reply = app
@@ -48,7 +42,7 @@ async fn verified(backend: &Backend2, kind: &str, within: Duration) -> (String, 
 async fn a_payment_and_a_refund_are_notified_signed_as_the_specification_says(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[ALLOW]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let hooks = Backend2::start().await;
     register(&app, &token, &tenant, &hooks).await;
     let order = app.create_order(&tenant, 2599).await;
@@ -91,7 +85,7 @@ async fn a_payment_and_a_refund_are_notified_signed_as_the_specification_says(ba
 async fn a_failing_receiver_gets_the_same_webhook_id_until_it_succeeds(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[ALLOW, ("NOTIFY_RETRY_BASE_MS", "200")]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let hooks = Backend2::start().await;
     hooks.refuse_first(&[503, 503]);
     let endpoint = register(&app, &token, &tenant, &hooks).await;
@@ -160,7 +154,7 @@ async fn a_notification_in_the_outbox_survives_a_kill(backend: Backend) {
     let env = [ALLOW, ("NOTIFY_RETRY_BASE_MS", "1000")];
     let mut app = TestApp::spawn_with(backend, &env).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let url = format!("http://127.0.0.1:{port}/notify");
     let reply = app
         .as_admin(&token)
@@ -191,7 +185,7 @@ async fn a_notification_in_the_outbox_survives_a_kill(backend: Backend) {
 async fn urls_inside_the_platform_are_refused_and_redirects_not_followed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant();
-    let admin = app.as_admin(&admin_of(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     for url in [
         "http://127.0.0.1:9/x",
         "http://localhost/x",
@@ -209,7 +203,7 @@ async fn urls_inside_the_platform_are_refused_and_redirects_not_followed(backend
     // With loopback allowed (tests), a receiver that redirects is not followed.
     let app = TestApp::spawn_with(backend, &[ALLOW, ("NOTIFY_RETRY_BASE_MS", "60000")]).await;
     let tenant = app.tenant();
-    let token = admin_of(&app).await;
+    let token = app.platform_admin().await;
     let target = Backend2::start().await;
     let hooks = Backend2::start().await;
     hooks.redirect_to(&target.url);

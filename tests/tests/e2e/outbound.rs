@@ -9,12 +9,6 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn platform(app: &TestApp) -> String {
-    let email = format!("ops-{}@example.com", random_hex(3));
-    app.create_admin(&email, "platform_admin", None);
-    app.login(&email).await
-}
-
 /// Stripe's API, a restaurant backend and an alert receiver, each over HTTPS with a
 /// certificate for `localhost` from `ca`.
 struct Services {
@@ -82,7 +76,7 @@ async fn recovery_diagnosis_notifications_and_alerts_work_over_https(backend: Ba
     let app = services.gateway(backend, &ca).await;
     let tenant = app.tenant();
     app.cli_ok(&["config", "set-api-key", &tenant.slug], Some(API_KEY));
-    let token = platform(&app).await;
+    let token = app.platform_admin().await;
     let endpoint = add_endpoint(&app, &token, &tenant, &services.backend.url).await;
     assert_eq!(endpoint.status, 201, "{:?}", endpoint.body);
     services
@@ -145,7 +139,7 @@ async fn a_certificate_that_does_not_verify_fails_with_a_tls_reason(backend: Bac
     let app = services.gateway(backend, &ours).await;
     let tenant = app.tenant();
     app.cli_ok(&["config", "set-api-key", &tenant.slug], Some(API_KEY));
-    let token = platform(&app).await;
+    let token = app.platform_admin().await;
     let endpoint = add_endpoint(&app, &token, &tenant, &services.backend.url).await;
     assert_eq!(endpoint.status, 201, "{:?}", endpoint.body);
 
@@ -224,7 +218,7 @@ async fn a_tenants_url_is_judged_by_the_address_actually_dialled(backend: Backen
     ];
     let app = TestApp::spawn_with(backend, &env).await;
     let tenant = app.tenant();
-    let token = platform(&app).await;
+    let token = app.platform_admin().await;
     let local = Backend2::start().await;
     let port = local
         .url

@@ -22,12 +22,6 @@ pub fn set_api_key(app: &TestApp, tenant: &Tenant) {
     app.cli_ok(&["config", "set-api-key", &tenant.slug], Some(API_KEY));
 }
 
-async fn platform(app: &TestApp) -> String {
-    let email = format!("ops-{}@example.com", random_hex(3));
-    app.create_admin(&email, "platform_admin", None);
-    app.login(&email).await
-}
-
 async fn an_event_stripe_has_and_the_gateway_never_got_is_recovered_once(backend: Backend) {
     let (app, stripe) = with_stripe(backend, &[]).await;
     let tenant = app.tenant();
@@ -42,7 +36,7 @@ async fn an_event_stripe_has_and_the_gateway_never_got_is_recovered_once(backend
         "{out}"
     );
     let paid = app.order_reaches(&order, "PAID").await;
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let listed = admin.events(&tenant.slug, "").await;
     let row = listed
         .iter()
@@ -83,7 +77,7 @@ async fn two_hundred_fifty_events_over_three_pages_are_all_recovered(backend: Ba
     for _ in 0..250 {
         stripe.add_event(&event(&evt_id(), "customer.created", fixture("customer")));
     }
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let summary = admin.tenant_post(&tenant.slug, "recover", json!({})).await;
     assert_eq!(
         summary.body,
@@ -132,7 +126,7 @@ async fn stripe_errors_are_retried_and_a_rejected_key_is_named(backend: Backend)
         1,
         "one clear line: {stderr}"
     );
-    let admin = app.as_admin(&platform(&app).await);
+    let admin = app.as_admin(&app.platform_admin().await);
     let codes = eventually("api_key_rejected", Duration::from_secs(15), || async {
         let d = admin.tenant_get(&tenant.slug, "diagnosis").await;
         let codes: Vec<String> = d["findings"]

@@ -1,6 +1,6 @@
 //! Admin accounts, and a client for the admin API that says what it calls.
 
-use super::TestApp;
+use super::{TestApp, random_hex};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -33,6 +33,13 @@ impl TestApp {
             args.extend(["--tenant", t]);
         }
         self.cli_ok(&args, Some(PASSWORD));
+    }
+
+    /// A new platform admin (a fresh address), signed in; the token.
+    pub async fn platform_admin(&self) -> String {
+        let email = format!("ops-{}@example.com", random_hex(3));
+        self.create_admin(&email, "platform_admin", None);
+        self.login(&email).await
     }
 
     /// Signs in with `PASSWORD`; the token.
