@@ -48,6 +48,9 @@ need_package() {
 # (Debian's `prometheus`), and PyPI's openapi-spec-validator and Schemathesis in a
 # virtualenv of their own under target/ (GATEWAY_TEST_TOOLS tells the tests where).
 need_package prometheus prometheus promtool -- --no-install-recommends
+# PgBouncer (transaction pooling) in front of the tests' PostgreSQL: Debian's 1.18.
+export PATH="$PATH:/usr/sbin"
+need_package pgbouncer pgbouncer -- --no-install-recommends
 tools=$PWD/target/test-tools
 if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
   step "python test tools" 10m bash -c "python3 -m venv '$tools' && '$tools/bin/pip' install -q --disable-pip-version-check 'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5'"

@@ -90,7 +90,7 @@ impl Runtime {
         ));
         let changes = Arc::new(Changes::new(secrets.clone()));
         if crate::db::Dialect::of(&db).announces() {
-            let (url, changes) = (config.database_url.clone(), changes.clone());
+            let (url, changes) = (crate::db::session_url(&config).to_string(), changes.clone());
             tasks.supervise("change listener", move || {
                 changes.clone().listen(url.clone())
             });

@@ -121,6 +121,10 @@ pub struct Notifications {
 pub struct Config {
     pub environment: Environment,
     pub database_url: String,
+    /// The PostgreSQL server itself, when `DATABASE_URL` leads to a transaction pooler
+    /// (PgBouncer): what needs a session of its own — `LISTEN`, the migration lock, the
+    /// inbox writers' session settings — connects here (`DATABASE_DIRECT_URL`).
+    pub database_direct_url: Option<String>,
     pub database_max_connections: u32,
     pub bind_addr: SocketAddr,
     /// Where `/metrics` is served, when not on the main listener (`METRICS_BIND_ADDR`).
@@ -230,6 +234,7 @@ impl Config {
         let data_dir = PathBuf::from(src.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = database_url(src, environment, &data_dir)?;
         let sqlite = database_url.starts_with("sqlite:");
+        let database_direct_url = database_direct_url(src, sqlite)?;
         // Development keys belong to the database whose secrets they seal: beside its
         // SQLite file, whichever directory the command is run from.
         let data_dir = match (src.get("DATA_DIR"), sqlite_dir(&database_url)) {
@@ -245,6 +250,7 @@ impl Config {
                 .positive("DATABASE_MAX_CONNECTIONS", if sqlite { 4 } else { 16 })?
                 .min(1000) as u32,
             database_url,
+            database_direct_url,
             bind_addr: bind_addr(src)?,
             metrics_bind_addr: metrics_bind_addr(src)?,
             keys,
@@ -335,6 +341,23 @@ fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<Strin
         ));
     }
     Ok(url)
+}
+
+/// `DATABASE_DIRECT_URL`: only beside a PostgreSQL `DATABASE_URL`.
+fn database_direct_url(src: &Source, sqlite: bool) -> Result<Option<String>, ConfigError> {
+    let Some(url) = src.get("DATABASE_DIRECT_URL") else {
+        return Ok(None);
+    };
+    if sqlite {
+        return Err(bad(
+            "DATABASE_DIRECT_URL",
+            "is for PostgreSQL behind a pooler; DATABASE_URL is SQLite",
+        ));
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(bad("DATABASE_DIRECT_URL", "must start with postgres://"));
+    }
+    Ok(Some(url))
 }
 
 /// `METRICS_BIND_ADDR`: where `/metrics` is served instead of the main listener.

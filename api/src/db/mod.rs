@@ -22,14 +22,33 @@ use std::time::Duration;
 /// longer than `STORAGE_TIMEOUT_MS` for a connection, for SQLite's lock, or (on
 /// PostgreSQL) for a table another session has locked: past that, the caller gets an
 /// error and answers 503, rather than hanging.
+///
+/// With `DATABASE_DIRECT_URL` set, `DATABASE_URL` leads to a transaction pooler
+/// (PgBouncer): the pool then names no prepared statement and sends no startup
+/// option (the pooler hands each transaction to any server session), and each write
+/// transaction sets its lock wait itself (`begin_write`).
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    open(
+    let session = match config.database_direct_url {
+        Some(_) => Session::Pooled,
+        None => Session::Own(&[]),
+    };
+    open_settings(
         &config.database_url,
         config.database_max_connections,
         true,
         config.storage_timeout,
+        session,
     )
     .await
+}
+
+/// Where a connection that needs a session of its own goes: `DATABASE_DIRECT_URL`
+/// when set, else `DATABASE_URL`.
+pub fn session_url(config: &Config) -> &str {
+    config
+        .database_direct_url
+        .as_deref()
+        .unwrap_or(&config.database_url)
 }
 
 /// The connection the processor applies events with. What it commits need not be
@@ -65,11 +84,11 @@ pub async fn connect_writers(
         return Ok(main.clone());
     }
     open_settings(
-        &config.database_url,
+        session_url(config),
         config.processing.inbox_writers as u32 + 1,
         true,
         config.storage_timeout,
-        &[("plan_cache_mode", "force_generic_plan")],
+        Session::Own(&[("plan_cache_mode", "force_generic_plan")]),
     )
     .await
 }
@@ -85,16 +104,43 @@ async fn open(
     full_sync: bool,
     wait: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    open_settings(url, max_connections, full_sync, wait, &[]).await
+    open_settings(url, max_connections, full_sync, wait, Session::Own(&[])).await
 }
 
-/// `open`, with PostgreSQL sessions that also start with `settings`.
+/// The lock wait of the pool behind a transaction pooler, which its write transactions
+/// set themselves (`SET LOCAL`): its sessions cannot start with it.
+static POOLED_WAIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// `Some(wait)` when `db` is the pool behind a transaction pooler: the one pool whose
+/// connections start without the lock wait among their options.
+fn pooled_wait(db: &DatabaseConnection) -> Option<Duration> {
+    let wait = POOLED_WAIT.get()?;
+    let options = db.get_postgres_connection_pool().connect_options();
+    options.get_options().is_none().then_some(*wait)
+}
+
+/// What a PostgreSQL connection of a pool may count on.
+#[derive(Clone, Copy)]
+enum Session {
+    /// A server session of its own, which starts with the lock wait and these settings.
+    Own(&'static [(&'static str, &'static str)]),
+    /// Any server session, transaction by transaction (behind a transaction pooler).
+    Pooled,
+}
+
+/// The one line start-up stops with when `DATABASE_URL` leads to a pooler that drops
+/// or refuses session settings.
+const POOLER: &str = "DATABASE_URL leads to a connection pooler (PgBouncer in transaction mode?) \
+    that does not keep session settings: set DATABASE_DIRECT_URL to the PostgreSQL server \
+    itself (docs/scaling.md)";
+
+/// `open`, on PostgreSQL with sessions as `session` says.
 async fn open_settings(
     url: &str,
     max_connections: u32,
     full_sync: bool,
     wait: Duration,
-    settings: &'static [(&'static str, &'static str)],
+    session: Session,
 ) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_file(url)
         && let Some(dir) = std::path::Path::new(path).parent()
@@ -110,9 +156,12 @@ async fn open_settings(
         .connect_timeout(Duration::from_secs(3))
         .acquire_timeout(wait)
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(move |opts| {
-            opts.options([("lock_timeout", format!("{}ms", wait.as_millis()))])
-                .options(settings.iter().map(|&(k, v)| (k, v)))
+        .map_sqlx_postgres_opts(move |opts| match session {
+            Session::Own(settings) => opts
+                .options([("lock_timeout", format!("{}ms", wait.as_millis()))])
+                .options(settings.iter().map(|&(k, v)| (k, v))),
+            // PgBouncer refuses this startup parameter too; floats are not stored.
+            Session::Pooled => opts.statement_cache_capacity(0).extra_float_digits(None),
         })
         .map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -125,8 +174,36 @@ async fn open_settings(
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    let db = Database::connect(options).await?;
-    db.execute_unprepared("SELECT 1").await?;
+    let db = Database::connect(options).await.map_err(|e| {
+        // PgBouncer refuses the startup options unless told to ignore them.
+        match e.to_string().contains("unsupported startup parameter") {
+            true => DbErr::Custom(POOLER.into()),
+            false => e,
+        }
+    })?;
+    if let Session::Pooled = session {
+        let _ = POOLED_WAIT.set(wait);
+    }
+    if Dialect::of(&db) == Dialect::Postgres && matches!(session, Session::Own(_)) {
+        // A pooler told to ignore them lets the options through unread, and mixes the
+        // sessions' prepared statements up.
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT current_setting('lock_timeout') AS wait",
+            ))
+            .await
+            .map_err(|e| match e.to_string().contains("prepared statement") {
+                true => DbErr::Custom(POOLER.into()),
+                false => e,
+            })?;
+        let wait: String = row.map_or(Ok(String::new()), |r| r.try_get("", "wait"))?;
+        if wait == "0" {
+            return Err(DbErr::Custom(POOLER.into()));
+        }
+    } else {
+        db.execute_unprepared("SELECT 1").await?;
+    }
     Ok(db)
 }
 
@@ -199,13 +276,25 @@ pub async fn ready(db: &DatabaseConnection) -> Result<bool, DbErr> {
 }
 
 /// Opens the database and applies pending migrations, naming the setting on failure.
+/// Behind a pooler the migrations run on a session of their own
+/// (`DATABASE_DIRECT_URL`): the lock and the DDL's transactions need one.
 pub async fn open_migrated(config: &Config) -> anyhow::Result<DatabaseConnection> {
     use anyhow::Context;
-    let db = connect(config)
+    let db = connect(config).await.map_err(|e| match e {
+        DbErr::Custom(line) if line == POOLER => anyhow::anyhow!(line),
+        e => anyhow::Error::new(e).context("DATABASE_URL: cannot open the database"),
+    })?;
+    let Some(direct) = &config.database_direct_url else {
+        migrate(&db)
+            .await
+            .context("DATABASE_URL: cannot apply migrations")?;
+        return Ok(db);
+    };
+    let session = open(direct, 1, true, config.storage_timeout)
         .await
-        .context("DATABASE_URL: cannot open the database")?;
-    migrate(&db)
-        .await
-        .context("DATABASE_URL: cannot apply migrations")?;
+        .context("DATABASE_DIRECT_URL: cannot open the database")?;
+    let migrated = migrate(&session).await;
+    session.close().await.ok();
+    migrated.context("DATABASE_DIRECT_URL: cannot apply migrations")?;
     Ok(db)
 }

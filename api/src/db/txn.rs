@@ -103,8 +103,18 @@ impl Drop for WriteTxn {
 
 /// Begins a transaction that writes: on SQLite it waits for this process's write turn
 /// and takes the write lock at once (`BEGIN IMMEDIATE`), so that it never fails on a
-/// lock upgrade; other processes (the CLI) are waited for by the busy timeout.
+/// lock upgrade; other processes (the CLI) are waited for by the busy timeout. Behind
+/// a transaction pooler the transaction sets its own lock wait (`super::pooled_wait`).
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    begin(db, false).await
+}
+
+/// A write transaction whose commit need not wait for the disk (see `connect_processor`).
+pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    begin(db, true).await
+}
+
+async fn begin(db: &DatabaseConnection, relaxed: bool) -> Result<WriteTxn, DbErr> {
     let sqlite = Dialect::of(db) == Dialect::Sqlite;
     let turn = match sqlite {
         true => Some(SQLITE_WRITE_GATE.lock().await),
@@ -116,19 +126,22 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn {
+    let txn = WriteTxn {
         txn: Some(txn),
         turn,
         sqlite,
-    })
-}
-
-/// A write transaction whose commit need not wait for the disk (see `connect_processor`).
-pub async fn begin_relaxed(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
-    let txn = begin_write(db).await?;
-    if Dialect::of(&*txn) == Dialect::Postgres {
-        txn.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
-            .await?;
+    };
+    if !sqlite {
+        let mut settings = String::new();
+        if relaxed {
+            settings.push_str("SET LOCAL synchronous_commit TO OFF;");
+        }
+        if let Some(wait) = super::pooled_wait(db) {
+            settings.push_str(&format!("SET LOCAL lock_timeout = {};", wait.as_millis()));
+        }
+        if !settings.is_empty() {
+            txn.execute_unprepared(&settings).await?;
+        }
     }
     Ok(txn)
 }

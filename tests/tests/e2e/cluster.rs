@@ -1,8 +1,10 @@
 //! Many replicas on one PostgreSQL (CONTRACT §14): replicas and `gateway migrate`s
 //! started at the same moment on an empty database take turns at the migrations, all
-//! start, and the schema is made once.
+//! start, and the schema is made once; replicas behind Debian's PgBouncer in
+//! transaction pooling mode work, with `DATABASE_DIRECT_URL` for what needs a session.
 
 use crate::support::*;
+use std::time::Duration;
 
 fn env_of(db: &TestDb) -> Vec<(String, String)> {
     vec![
@@ -64,6 +66,131 @@ async fn migrations_started_at_once_take_turns_and_make_the_schema_once() {
             assert_eq!(ready.status(), 200);
         }
         made_once(&db).await;
+    })
+    .await
+}
+
+/// Two replicas whose `DATABASE_URL` is PgBouncer (transaction pooling) and whose
+/// `DATABASE_DIRECT_URL` is PostgreSQL itself, their CLI too: deliveries to either are
+/// acknowledged and applied once, a widget waiting on one is woken by a payment the
+/// other applied, and a secret changed through the CLI is honoured by both at once
+/// (the secret cache would otherwise hold it ten minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_behind_pgbouncer_apply_once_wake_each_other_and_honour_secret_changes() {
+    within_limit(async {
+        let bouncer = PgBouncer::start(false);
+        let db = TestDb::new(Backend::Postgres).await;
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        let pooled = bouncer.url(&name);
+        let settings = [
+            ("DATABASE_URL", pooled.as_str()),
+            ("DATABASE_DIRECT_URL", db.url.as_str()),
+            ("SECRET_CACHE_TTL_MS", "600000"),
+        ];
+        let one = TestApp::spawn_on(db.clone(), &settings).await;
+        let two = TestApp::spawn_on(db.clone(), &settings).await;
+        let tenant = one.tenant();
+
+        // Every order paid, each event delivered to both replicas, some twice at once.
+        let mut orders = Vec::new();
+        for _ in 0..20 {
+            orders.push(one.create_order(&tenant, 2599).await);
+        }
+        let mut sent = Vec::new();
+        for order in &orders {
+            let id = evt_id();
+            let body = paid_checkout(&id, order, 2599);
+            let (a, b) = tokio::join!(
+                one.deliver(&tenant.slug, &tenant.secret, &body),
+                two.deliver(&tenant.slug, &tenant.secret, &body),
+            );
+            assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+            sent.push(id);
+        }
+        for order in &orders {
+            two.order_reaches(order, "PAID").await;
+        }
+        for id in &sent {
+            assert_eq!(one.settled(id).await["status"], "COMPLETED");
+        }
+        let payments = db.query("SELECT count(*) AS n FROM payments").await;
+        assert_eq!(payments[0]["n"].as_i64(), Some(20), "one payment an order");
+        let stored = db
+            .query("SELECT count(*) AS n FROM webhook_event WHERE dedup_key IS NOT NULL")
+            .await;
+        assert_eq!(stored[0]["n"].as_i64(), Some(20), "one event stored each");
+
+        // A widget on replica two, the payment through replica one.
+        let order = one.create_order(&tenant, 2599).await;
+        let tag = two
+            .client
+            .get(two.url(&format!("/api/v1/orders/{order}/status")))
+            .send()
+            .await
+            .unwrap()
+            .headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let wait = two
+            .client
+            .get(two.url(&format!("/api/v1/orders/{order}/status?wait=20")))
+            .header("if-none-match", &tag)
+            .send();
+        let pay = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let body = paid_checkout(&evt_id(), &order, 2599);
+            let answer = one.deliver(&tenant.slug, &tenant.secret, &body).await;
+            assert_eq!(answer.status(), 200);
+            std::time::Instant::now()
+        };
+        let (woken, paid_at) = tokio::join!(wait, pay);
+        let woken = woken.unwrap();
+        assert_eq!(woken.status(), 200);
+        assert!(
+            paid_at.elapsed() < Duration::from_secs(2),
+            "woken {:?} after the payment",
+            paid_at.elapsed()
+        );
+
+        // A new secret through the CLI (which goes through PgBouncer too): both replicas
+        // refuse the old one and take the new one within two seconds.
+        let secret = format!("whsec_{}", random_hex(16));
+        one.cli_ok(&["config", "set-secret", &tenant.slug], Some(&secret));
+        for app in [&one, &two] {
+            app.deliveries_answer(&tenant.slug, &secret, 200, Duration::from_secs(2))
+                .await;
+            app.deliveries_answer(&tenant.slug, &tenant.secret, 400, Duration::from_secs(2))
+                .await;
+        }
+        assert!(!one.logs().contains("prepared statement"), "{}", one.logs());
+        assert!(!two.logs().contains("prepared statement"), "{}", two.logs());
+    })
+    .await
+}
+
+/// Behind PgBouncer without `DATABASE_DIRECT_URL`, whether PgBouncer refuses the
+/// session settings or lets them through unread: start-up stops, exit 1, with one
+/// line that names `DATABASE_DIRECT_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_pgbouncer_without_the_direct_url_start_up_stops_naming_it() {
+    within_limit(async {
+        let db = TestDb::new(Backend::Postgres).await;
+        let name = db.url.rsplit('/').next().unwrap().to_string();
+        for ignore_options in [false, true] {
+            let bouncer = PgBouncer::start(ignore_options);
+            let mut env = env_of(&db);
+            env.retain(|(k, _)| k != "DATABASE_URL");
+            env.push(("DATABASE_URL".into(), bouncer.url(&name)));
+            for command in [&["migrate"][..], &["serve"][..]] {
+                let out = cli(&env, command, None);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+                let lines = said_besides_the_database(&stderr);
+                assert_eq!(lines.len(), 1, "{command:?}: {stderr}");
+                assert!(lines[0].contains("DATABASE_DIRECT_URL"), "{}", lines[0]);
+            }
+        }
     })
     .await
 }

@@ -8,11 +8,13 @@
 //! - `admin_client`: admin accounts and a typed client for the admin API
 //! - `fakes`: Stripe's API, an alert receiver and a restaurant backend, on loopback
 //! - `tls`: a CA of the test's own, and HTTPS for the fakes
+//! - `pgbouncer`: Debian's PgBouncer in transaction pooling mode, before PostgreSQL
 
 pub mod admin_client;
 pub mod app;
 pub mod db;
 pub mod fakes;
+pub mod pgbouncer;
 pub mod stripe;
 pub mod tls;
 
@@ -20,6 +22,7 @@ pub use admin_client::*;
 pub use app::*;
 pub use db::*;
 pub use fakes::*;
+pub use pgbouncer::*;
 pub use stripe::*;
 pub use tls::*;
 
