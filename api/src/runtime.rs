@@ -164,8 +164,11 @@ fn start_workers(
     changes: &Changes,
 ) {
     let (upkeep_db, upkeep_budget) = (db.clone(), budget.clone());
-    let retention = config.rejected_retention;
-    tasks.supervise("rejected upkeep", move || {
+    let retention = rejected::Retention {
+        rejected: config.rejected_retention,
+        events: config.event_retention,
+    };
+    tasks.supervise("event log upkeep", move || {
         rejected::upkeep(upkeep_db.clone(), upkeep_budget.clone(), retention)
     });
     if let Some(interval) = config.watch.recovery_interval {

@@ -23,6 +23,7 @@ mod m20261207_000016_disputes;
 mod m20261207_000017_secret_modes;
 mod m20261207_000018_connect;
 mod m20261207_000019_backend_leg;
+mod m20261207_000020_event_retention;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_secret_modes::Migration),
             Box::new(m20261207_000018_connect::Migration),
             Box::new(m20261207_000019_backend_leg::Migration),
+            Box::new(m20261207_000020_event_retention::Migration),
         ]
     }
 }

@@ -147,6 +147,10 @@ pub struct Config {
     pub connections: Connections,
     /// How long rejected deliveries (and their per-minute counts) are kept.
     pub rejected_retention: Duration,
+    /// How long verified events stay in the log, by when the gateway received them
+    /// (`EVENT_RETENTION_DAYS`, at least 30: Stripe retries and recovery reach 30 days
+    /// back, and a stored event is what makes a late copy a duplicate).
+    pub event_retention: Duration,
     /// The longest anything waits for storage (a connection, a lock, a commit) before
     /// the request is answered 503: well under Stripe's 10 s delivery timeout.
     pub storage_timeout: Duration,
@@ -282,6 +286,7 @@ impl Config {
             rejected_retention: Duration::from_secs(
                 src.positive("REJECTED_RETENTION_DAYS", 7)?.min(3650) * 24 * 3600,
             ),
+            event_retention: event_retention(src)?,
             processing: processing(src, sqlite)?,
             watch: watch(src)?,
             notifications: Notifications {
@@ -341,6 +346,21 @@ fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<Strin
         ));
     }
     Ok(url)
+}
+
+/// `EVENT_RETENTION_DAYS`: 90 unless set; at least 30.
+fn event_retention(src: &Source) -> Result<Duration, ConfigError> {
+    let days = src.positive("EVENT_RETENTION_DAYS", 90)?;
+    if days < 30 {
+        return Err(bad(
+            "EVENT_RETENTION_DAYS",
+            format!(
+                "{days} is under 30: Stripe retries and recovery reach 30 days back, and only \
+                 a stored event makes a late copy of it a duplicate"
+            ),
+        ));
+    }
+    Ok(Duration::from_secs(days.min(3650) * 24 * 3600))
 }
 
 /// `DATABASE_DIRECT_URL`: only beside a PostgreSQL `DATABASE_URL`.

@@ -167,31 +167,43 @@ pub async fn expire(db: &DatabaseConnection, retention: Duration) -> Result<u64,
     Ok(dropped)
 }
 
+/// How long the log keeps what (`REJECTED_RETENTION_DAYS`, `EVENT_RETENTION_DAYS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub rejected: Duration,
+    pub events: Duration,
+}
+
 /// Writes the counts every few seconds and drops what is past its retention every ten
-/// minutes, for as long as the gateway runs.
-pub async fn upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, retention: Duration) {
-    {
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks = 0u64;
-        loop {
-            ticker.tick().await;
-            let tallies = budget.take();
-            if let Err(e) = write_tallies(&db, &tallies).await {
-                tracing::warn!(error = %e, "could not write the counts of rejected deliveries; kept for later");
-                budget.restore(tallies);
+/// minutes (the first time at start), for as long as the gateway runs.
+pub async fn upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, retention: Retention) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
+    loop {
+        ticker.tick().await;
+        let tallies = budget.take();
+        if let Err(e) = write_tallies(&db, &tallies).await {
+            tracing::warn!(error = %e, "could not write the counts of rejected deliveries; kept for later");
+            budget.restore(tallies);
+        }
+        if ticks.is_multiple_of(120) {
+            match expire(&db, retention.rejected).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(rows = n, "dropped rejected deliveries past their retention")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not drop old rejected deliveries"),
             }
-            if ticks.is_multiple_of(120) {
-                match expire(&db, retention).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(rows = n, "dropped rejected deliveries past their retention")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not drop old rejected deliveries"),
+            match super::log::expire_events(&db, retention.events).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "removed events past EVENT_RETENTION_DAYS"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove events past their retention")
                 }
             }
-            ticks += 1;
         }
+        ticks += 1;
     }
 }
 

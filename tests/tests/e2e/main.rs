@@ -27,5 +27,6 @@ mod outbound;
 mod rate_limits;
 mod readme;
 mod recovery;
+mod retention;
 mod storage;
 mod webhooks;

@@ -9,13 +9,16 @@
 //! rejected ─▶ VERIFICATION_FAILED | NO_CONFIG | FAILED (not an event)
 //! ```
 //! Every query of one tenant's log is scoped by its tenant id. `store` writes new
-//! rows, `transitions` moves them between statuses, `read` lists them.
+//! rows, `transitions` moves them between statuses, `read` lists them, `retention`
+//! removes what is past `EVENT_RETENTION_DAYS`.
 
 mod read;
+mod retention;
 mod store;
 mod transitions;
 
 pub use read::*;
+pub use retention::*;
 pub use store::*;
 pub use transitions::*;
 
