@@ -3,15 +3,17 @@
 //! A bad value stops start-up with one line naming the setting and why. The keys
 //! (and the development keys made when they are not set) are read in `keys`.
 
+mod database;
 mod keys;
 
 pub use keys::{DevelopmentKey, SecretBytes};
+use database::{database_direct_url, database_url, sqlite_dir};
 use keys::{jwt_secret, key_ring};
 
 use crate::vault::KeyRing;
 use ipnet::IpNet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -311,43 +313,6 @@ fn environment(src: &Source) -> Result<Environment, ConfigError> {
     }
 }
 
-/// The directory of a SQLite file URL (`sqlite://./data/g.db?mode=rwc` → `./data`).
-fn sqlite_dir(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next()?;
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
-    }
-    let dir = Path::new(path).parent()?;
-    Some(if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir.to_path_buf()
-    })
-}
-
-fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<String, ConfigError> {
-    let url = match src.get("DATABASE_URL") {
-        Some(url) => url,
-        None if env == Environment::Production => {
-            return Err(bad("DATABASE_URL", "must be set in production"));
-        }
-        None => format!("sqlite://{}/gateway.db?mode=rwc", data_dir.display()),
-    };
-    if !(url.starts_with("sqlite:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://"))
-    {
-        return Err(bad(
-            "DATABASE_URL",
-            "must start with sqlite: or postgres://",
-        ));
-    }
-    Ok(url)
-}
-
 /// `EVENT_RETENTION_DAYS`: 90 unless set; at least 30.
 fn event_retention(src: &Source) -> Result<Duration, ConfigError> {
     let days = src.positive("EVENT_RETENTION_DAYS", 90)?;
@@ -361,23 +326,6 @@ fn event_retention(src: &Source) -> Result<Duration, ConfigError> {
         ));
     }
     Ok(Duration::from_secs(days.min(3650) * 24 * 3600))
-}
-
-/// `DATABASE_DIRECT_URL`: only beside a PostgreSQL `DATABASE_URL`.
-fn database_direct_url(src: &Source, sqlite: bool) -> Result<Option<String>, ConfigError> {
-    let Some(url) = src.get("DATABASE_DIRECT_URL") else {
-        return Ok(None);
-    };
-    if sqlite {
-        return Err(bad(
-            "DATABASE_DIRECT_URL",
-            "is for PostgreSQL behind a pooler; DATABASE_URL is SQLite",
-        ));
-    }
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(bad("DATABASE_DIRECT_URL", "must start with postgres://"));
-    }
-    Ok(Some(url))
 }
 
 /// `METRICS_BIND_ADDR`: where `/metrics` is served instead of the main listener.
