@@ -20,7 +20,11 @@ pub(super) fn sqlite_dir(url: &str) -> Option<PathBuf> {
     })
 }
 
-pub(super) fn database_url(src: &Source, env: Environment, data_dir: &Path) -> Result<String, ConfigError> {
+pub(super) fn database_url(
+    src: &Source,
+    env: Environment,
+    data_dir: &Path,
+) -> Result<String, ConfigError> {
     let url = match src.get("DATABASE_URL") {
         Some(url) => url,
         None if env == Environment::Production => {
@@ -41,7 +45,10 @@ pub(super) fn database_url(src: &Source, env: Environment, data_dir: &Path) -> R
 }
 
 /// `DATABASE_DIRECT_URL`: only beside a PostgreSQL `DATABASE_URL`.
-pub(super) fn database_direct_url(src: &Source, sqlite: bool) -> Result<Option<String>, ConfigError> {
+pub(super) fn database_direct_url(
+    src: &Source,
+    sqlite: bool,
+) -> Result<Option<String>, ConfigError> {
     let Some(url) = src.get("DATABASE_DIRECT_URL") else {
         return Ok(None);
     };
@@ -56,4 +63,3 @@ pub(super) fn database_direct_url(src: &Source, sqlite: bool) -> Result<Option<S
     }
     Ok(Some(url))
 }
-

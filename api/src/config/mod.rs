@@ -6,8 +6,8 @@
 mod database;
 mod keys;
 
-pub use keys::{DevelopmentKey, SecretBytes};
 use database::{database_direct_url, database_url, sqlite_dir};
+pub use keys::{DevelopmentKey, SecretBytes};
 use keys::{jwt_secret, key_ring};
 
 use crate::vault::KeyRing;
