@@ -137,8 +137,9 @@ pub struct EventPage {
 pub struct EventDetail {
     #[serde(flatten)]
     item: EventItem,
-    /// The verified body (JSON when it parses); none for unverified deliveries.
-    #[schema(value_type = Object)]
+    /// The verified body (JSON when it parses, else its text); `null` for deliveries
+    /// that were not verified (their body is not kept).
+    #[schema(value_type = Option<Value>)]
     payload: Value,
 }
 
