@@ -79,8 +79,10 @@ async fn the_reads_of_a_group_probe_indexes_on_a_fresh_database() {
         // would be read by the tenant alone, every row of the tenant filtered.
         for index in plan.split(" using ").skip(1) {
             let index = index.split_whitespace().next().unwrap_or_default();
+            // The event log's partitions each have their own unique event key.
+            let partition_key = index.starts_with("webhook_event_") && index.ends_with("_key");
             assert!(
-                KEY_INDEXES.contains(&index),
+                KEY_INDEXES.contains(&index) || partition_key,
                 "{what} reads {index}, not the index of a key:\n{plan}"
             );
         }

@@ -24,6 +24,7 @@ mod m20261207_000017_secret_modes;
 mod m20261207_000018_connect;
 mod m20261207_000019_backend_leg;
 mod m20261207_000020_event_retention;
+mod m20261207_000021_partitioned_log;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_connect::Migration),
             Box::new(m20261207_000019_backend_leg::Migration),
             Box::new(m20261207_000020_event_retention::Migration),
+            Box::new(m20261207_000021_partitioned_log::Migration),
         ]
     }
 }

@@ -159,6 +159,7 @@ async fn write_group<T>(
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let now = now_ms();
     let txn = crate::db::begin_write(db).await?;
+    log::take_turn_at_boundary(&*txn, now).await?;
     let items: Vec<apply::Item> = group
         .iter()
         .map(|e| apply::Item {

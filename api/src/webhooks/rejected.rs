@@ -195,9 +195,11 @@ pub async fn upkeep(db: DatabaseConnection, budget: std::sync::Arc<Budget>, rete
                 }
                 Err(e) => tracing::warn!(error = %e, "could not drop old rejected deliveries"),
             }
-            match super::log::expire_events(&db, retention.events).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "removed events past EVENT_RETENTION_DAYS"),
+            match super::log::expire_events(&db, retention.events, now_ms()).await {
+                Ok(expired) if expired == Default::default() => {}
+                Ok(super::log::Expired { rows, partitions }) => {
+                    tracing::info!(rows, partitions, "removed events past EVENT_RETENTION_DAYS")
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not remove events past their retention")
                 }

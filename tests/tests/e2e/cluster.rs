@@ -194,3 +194,142 @@ async fn behind_pgbouncer_without_the_direct_url_start_up_stops_naming_it() {
     })
     .await
 }
+
+/// The event log's move to monthly partitions on a log of 100,000 rows, while a writer
+/// keeps inserting: the gateway starts (it applies the migration), the writer never
+/// fails, every row is still there, the old table became the first partition as it
+/// was (the same file on disk, its own indexes attached rather than built again), and
+/// it still tells a duplicate: a delivery of an event it holds is answered so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_is_partitioned_online_with_a_hundred_thousand_rows() {
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+    within_limit(async {
+        let db = TestDb::new(Backend::Postgres).await;
+        let conn = db.connect().await;
+        migration::Migrator::up(&conn, Some(20)).await.unwrap();
+        conn.execute_unprepared(
+            "INSERT INTO webhook_event (tenant_id, tenant_slug, stripe_event_id, dedup_key, \
+             event_type, status, attempts, payload, received_at, source) \
+             SELECT 1 + n % 20, 'resto', 'evt_old_' || n, 'evt_old_' || n, 'charge.succeeded', \
+               'COMPLETED', 1, '{\"id\":\"evt_old_' || n || '\"}', \
+               (extract(epoch FROM now()) * 1000)::bigint - n::bigint * 60000, 'webhook' \
+             FROM generate_series(1, 100000) AS n",
+        )
+        .await
+        .unwrap();
+        let facts = |conn: sea_orm::DatabaseConnection| async move {
+            let rows = conn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT c.relfilenode::bigint AS file, \
+                       (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS indexes \
+                     FROM pg_class c WHERE c.relname IN ('webhook_event', 'webhook_event_legacy') \
+                       AND c.relkind = 'r'",
+                ))
+                .await
+                .unwrap();
+            let row = &rows[0];
+            (
+                row.try_get::<i64>("", "file").unwrap(),
+                row.try_get::<i64>("", "indexes").unwrap(),
+            )
+        };
+        let before = facts(db.connect().await).await;
+
+        // A writer inserting rows all along, as the replicas of the previous version do.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (stop, conn) = (stop.clone(), db.connect().await);
+            tokio::spawn(async move {
+                let (mut written, mut failed) = (0u64, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let key = format!("evt_during_{written}");
+                    let sql = format!(
+                        "INSERT INTO webhook_event (tenant_id, tenant_slug, stripe_event_id, \
+                         dedup_key, event_type, status, attempts, received_at, source) \
+                         VALUES (1, 'resto', '{key}', '{key}', 'charge.succeeded', 'COMPLETED', \
+                         1, (extract(epoch FROM now()) * 1000)::bigint, 'webhook')"
+                    );
+                    match conn.execute_unprepared(&sql).await {
+                        Ok(_) => written += 1,
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (written, failed)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let app = TestApp::spawn_on(db.clone(), &[]).await;
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (written, failed) = writer.await.unwrap();
+        eprintln!(
+            "migrated 100,000 rows in {took:?}; the writer inserted {written} rows meanwhile"
+        );
+        assert!(failed.is_empty(), "the writer failed: {failed:?}");
+        assert!(written > 0);
+
+        let count = db.query("SELECT count(*) AS n FROM webhook_event").await;
+        assert_eq!(count[0]["n"].as_i64(), Some(100_000 + written as i64));
+        let kind = db
+            .query("SELECT relkind::text AS k FROM pg_class WHERE relname = 'webhook_event'")
+            .await;
+        assert_eq!(kind[0]["k"], "p", "partitioned");
+        let after = facts(db.connect().await).await;
+        assert_eq!(
+            after, before,
+            "the same file, the same indexes (file, count)"
+        );
+
+        // Deliveries go on, and an event the old table holds is a duplicate.
+        let tenant = app.tenant();
+        let tenant_id = db
+            .query(&format!(
+                "SELECT id FROM tenant WHERE slug = '{}'",
+                tenant.slug
+            ))
+            .await[0]["id"]
+            .as_i64()
+            .unwrap();
+        let id = evt_id();
+        let body = event(&id, "customer.created", fixture("customer"));
+        let first: serde_json::Value = app
+            .deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first["duplicate"], false, "{first}");
+        app.settled(&id).await;
+        let again: serde_json::Value = app
+            .deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["duplicate"], true, "{again}");
+        let rows = db
+            .query(&format!(
+                "SELECT count(*) AS n FROM webhook_event WHERE stripe_event_id = '{id}'"
+            ))
+            .await;
+        assert_eq!(rows[0]["n"].as_i64(), Some(1));
+        // One of the hundred thousand, delivered again: a duplicate.
+        assert!(
+            tenant_id <= 20,
+            "a fresh database's first tenant: {tenant_id}"
+        );
+        let old = format!("evt_old_{}", 20 + (tenant_id - 1) % 20);
+        let body = event(&old, "customer.created", fixture("customer"));
+        let late: serde_json::Value = app
+            .deliver(&tenant.slug, &tenant.secret, &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(late["duplicate"], true, "{late}");
+    })
+    .await
+}
