@@ -146,6 +146,7 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 pub struct CpuMeter {
     gateways: Vec<u32>,
     start: (Duration, Duration),
+    pooler_start: Duration,
 }
 
 fn cpu_of_each(pids: &[u32]) -> Duration {
@@ -159,7 +160,18 @@ impl CpuMeter {
 
     pub fn start_all(gateways: Vec<u32>) -> Self {
         let start = (cpu_of_each(&gateways), cpu_of_all("postgres"));
-        Self { gateways, start }
+        let pooler_start = cpu_of_all("pgbouncer");
+        Self {
+            gateways,
+            start,
+            pooler_start,
+        }
+    }
+
+    /// `µs of CPU per unit` of every PgBouncer process on the machine since `start`.
+    pub fn pooler_per_unit(&self, units: usize) -> f64 {
+        let pooler = cpu_of_all("pgbouncer").saturating_sub(self.pooler_start);
+        pooler.as_secs_f64() * 1e6 / units.max(1) as f64
     }
 
     /// `µs of CPU per unit` for the gateway and the database since `start`.

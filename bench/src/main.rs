@@ -63,6 +63,24 @@ struct Args {
     /// fields set, 2–4 KB an event, as Stripe sends them).
     #[arg(long, value_enum, default_value_t = Bodies::Small)]
     bodies: Bodies,
+    /// What the events do: `checkout` (the three success events of a Checkout
+    /// payment, round-robin over the orders) or `intents` (each event a
+    /// `payment_intent.succeeded` of a PaymentIntent of its own, round-robin over the
+    /// orders: with as many orders as events each pays a fresh order; with fewer, the
+    /// orders collect events ÷ orders PaymentIntents each).
+    #[arg(long, value_enum, default_value_t = Traffic::Checkout)]
+    traffic: Traffic,
+    /// The gateways' `DATABASE_URL` when they go through a pooler (PgBouncer in
+    /// transaction mode, in front of `--database-url`, which they then get as
+    /// `DATABASE_DIRECT_URL`); its CPU is printed beside theirs.
+    #[arg(long)]
+    pooled_url: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Traffic {
+    Checkout,
+    Intents,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,11 +203,14 @@ impl MemoryPeak {
 
 /// A distinct, realistic event for the n-th request: the three success events of a
 /// Checkout payment, round-robin over tenants and orders.
-fn event_for(tenants: &[Tenant], n: usize, run: &str, bodies: Bodies) -> (String, String, String) {
+fn event_for(tenants: &[Tenant], n: usize, run: &str, args: &Args) -> (String, String, String) {
     let tenant = &tenants[n % tenants.len()];
     let (order_id, amount) = &tenant.orders[(n / tenants.len()) % tenant.orders.len()];
-    let pi = format!("pi_{run}_{order_id}");
-    let (kind, object) = match n % 3 {
+    let (pi, step) = match args.traffic {
+        Traffic::Checkout => (format!("pi_{run}_{order_id}"), n % 3),
+        Traffic::Intents => (format!("pi_{run}_{n}"), 1),
+    };
+    let (kind, object) = match step {
         0 => (
             "checkout.session",
             json!({"id": format!("cs_{run}_{n}"), "object": "checkout.session", "payment_status": "paid",
@@ -208,7 +229,7 @@ fn event_for(tenants: &[Tenant], n: usize, run: &str, bodies: Bodies) -> (String
                     "currency": "eur", "payment_intent": pi, "metadata": {"order_id": order_id}}),
         ),
     };
-    let object = match bodies {
+    let object = match args.bodies {
         Bodies::Small => object,
         Bodies::Stripe => stripe_sized(kind, object),
     };
@@ -216,7 +237,7 @@ fn event_for(tenants: &[Tenant], n: usize, run: &str, bodies: Bodies) -> (String
         "checkout.session.completed",
         "payment_intent.succeeded",
         "charge.succeeded",
-    ][n % 3];
+    ][step];
     let body = json!({"id": format!("evt_{run}_{n:08}"), "object": "event", "api_version": "2025-11-17.clover",
                       "created": chrono_now(), "livemode": true, "type": kind, "data": {"object": object}})
     .to_string();
@@ -421,7 +442,14 @@ async fn main() {
     let mut children = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..args.replicas.max(1) {
-        let (child, addr) = start_gateway(args.gateway.as_deref(), &args.database_url);
+        let (child, addr) = match &args.pooled_url {
+            None => start_gateway(args.gateway.as_deref(), &args.database_url),
+            Some(pooled) => gateway_bench::start_gateway_with(
+                args.gateway.as_deref(),
+                pooled,
+                &[("DATABASE_DIRECT_URL", &args.database_url)],
+            ),
+        };
         children.push(child);
         bases.push(format!("http://{addr}"));
     }
@@ -458,7 +486,7 @@ async fn main() {
 
     // Phase 1: throughput.
     let requests: Vec<_> = (0..args.events)
-        .map(|n| event_for(&tenants, n, "t", args.bodies))
+        .map(|n| event_for(&tenants, n, "t", &args))
         .collect();
     let body_bytes = requests
         .iter()
@@ -474,6 +502,7 @@ async fn main() {
     let applied_at = wait_applied(&db, (warm + args.events) as i64).await;
     let applied = applied_at - started;
     let (gateway_cpu, database_cpu) = cpu.per_unit(args.events);
+    let pooler_cpu = cpu.pooler_per_unit(args.events);
     let peak = memory.stop();
     latencies.sort();
     let completed = count(
@@ -482,13 +511,16 @@ async fn main() {
     )
     .await
         - warm as i64;
-    let replicas = match args.replicas {
+    let mut replicas = match args.replicas {
         0 | 1 => String::new(),
         n => format!(", {n} replicas"),
     };
+    if args.pooled_url.is_some() {
+        replicas.push_str(", through PgBouncer");
+    }
     println!(
-        "== {backend}: throughput ({} events of {body_bytes} bytes, {} connections, {} tenants × {} orders{replicas})",
-        args.events, args.concurrency, args.tenants, args.orders_per_tenant
+        "== {backend}: throughput ({} {:?} events of {body_bytes} bytes, {} connections, {} tenants × {} orders{replicas})",
+        args.events, args.traffic, args.concurrency, args.tenants, args.orders_per_tenant
     );
     println!(
         "  acknowledged (verified + stored): {:>8.0} webhooks/s  ({:.2} s, {errors} errors)",
@@ -501,7 +533,11 @@ async fn main() {
         applied.as_secs_f64()
     );
     let database_cpu = if backend == "PostgreSQL" {
-        format!(", PostgreSQL {database_cpu:.0} µs")
+        let pooler = match args.pooled_url {
+            Some(_) => format!(", PgBouncer {pooler_cpu:.0} µs"),
+            None => String::new(),
+        };
+        format!(", PostgreSQL {database_cpu:.0} µs{pooler}")
     } else {
         String::new() // SQLite runs inside the gateway: its CPU is the gateway's
     };
@@ -523,7 +559,7 @@ async fn main() {
     };
     let total = (rate * args.seconds) as usize;
     let requests: Vec<_> = (0..total)
-        .map(|n| event_for(&tenants, n, "l", args.bodies))
+        .map(|n| event_for(&tenants, n, "l", &args))
         .collect();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let before = Scrape::of(&client, &bases).await;
