@@ -295,20 +295,10 @@ async fn the_event_log_is_partitioned_online_with_a_hundred_thousand_rows() {
             .unwrap();
         let id = evt_id();
         let body = event(&id, "customer.created", fixture("customer"));
-        let first: serde_json::Value = app
-            .deliver(&tenant.slug, &tenant.secret, &body)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let first = app.deliver_json(&tenant.slug, &tenant.secret, &body).await;
         assert_eq!(first["duplicate"], false, "{first}");
         app.settled(&id).await;
-        let again: serde_json::Value = app
-            .deliver(&tenant.slug, &tenant.secret, &body)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let again = app.deliver_json(&tenant.slug, &tenant.secret, &body).await;
         assert_eq!(again["duplicate"], true, "{again}");
         let rows = db
             .query(&format!(
@@ -323,12 +313,7 @@ async fn the_event_log_is_partitioned_online_with_a_hundred_thousand_rows() {
         );
         let old = format!("evt_old_{}", 20 + (tenant_id - 1) % 20);
         let body = event(&old, "customer.created", fixture("customer"));
-        let late: serde_json::Value = app
-            .deliver(&tenant.slug, &tenant.secret, &body)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let late = app.deliver_json(&tenant.slug, &tenant.secret, &body).await;
         assert_eq!(late["duplicate"], true, "{late}");
     })
     .await

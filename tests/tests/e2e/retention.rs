@@ -4,7 +4,6 @@
 
 use crate::support::*;
 use sea_orm::ConnectionTrait;
-use serde_json::Value;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -73,12 +72,9 @@ async fn events_older_than_the_retention_are_removed_and_younger_ones_stay_dupli
             app.logs()
         );
         // A late copy of what is kept is still a duplicate.
-        let again: Value = app
-            .deliver(&tenant.slug, &tenant.secret, &kept_body)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let again = app
+            .deliver_json(&tenant.slug, &tenant.secret, &kept_body)
+            .await;
         assert_eq!(again["duplicate"], true, "{again}");
     })
     .await

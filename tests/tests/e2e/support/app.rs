@@ -287,6 +287,12 @@ impl TestApp {
         self.deliver_with_header(slug, Some(&header), body).await
     }
 
+    /// Delivers a body signed with `secret` now; the gateway's JSON answer.
+    pub async fn deliver_json(&self, slug: &str, secret: &str, body: &str) -> Value {
+        let answer = self.deliver(slug, secret, body).await;
+        answer.json().await.expect("a JSON answer")
+    }
+
     pub async fn deliver_with_header(
         &self,
         slug: &str,
