@@ -76,17 +76,21 @@ BEGIN
     lo := first + make_interval(months => i);
     part := 'webhook_event_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMM');
     CONTINUE WHEN to_regclass(part) IS NOT NULL;
+    -- Made apart and then attached: attaching takes a lock that lets the log's
+    -- writers go on (CREATE TABLE … PARTITION OF would stop them meanwhile).
     BEGIN
+      EXECUTE format('CREATE TABLE %I (LIKE webhook_event INCLUDING DEFAULTS '
+        'INCLUDING STORAGE INCLUDING COMPRESSION)', part);
+      EXECUTE format('CREATE UNIQUE INDEX %I ON %I (dedup_key, tenant_id)', part || '_key', part);
+      EXECUTE format('CREATE UNIQUE INDEX %I ON %I (id)', part || '_id', part);
       EXECUTE format(
-        'CREATE TABLE %I PARTITION OF webhook_event FOR VALUES FROM (%s) TO (%s)',
+        'ALTER TABLE webhook_event ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
         part,
         (extract(epoch FROM lo) * 1000)::bigint,
         (extract(epoch FROM lo + interval '1 month') * 1000)::bigint);
     EXCEPTION WHEN invalid_object_definition THEN
-      CONTINUE; -- the legacy partition holds this month
+      CONTINUE; -- the legacy partition holds this month (nothing of it is kept)
     END;
-    EXECUTE format('CREATE UNIQUE INDEX %I ON %I (dedup_key, tenant_id)', part || '_key', part);
-    EXECUTE format('CREATE UNIQUE INDEX %I ON %I (id)', part || '_id', part);
     made := made + 1;
   END LOOP;
   RETURN made;
