@@ -37,12 +37,18 @@ pub async fn expire_events(
     let dialect = Dialect::of(db);
     let cutoff = now - retention.as_millis() as i64;
     if dialect == Dialect::Postgres {
-        db.execute_raw(dialect.statement(
+        // In write transactions: they wait for the log's lock no longer than any
+        // writer does (`STORAGE_TIMEOUT_MS`, behind a pooler too), rather than holding
+        // the writers queued behind a `DROP TABLE` that waits.
+        let txn = crate::db::begin_write(db).await?;
+        txn.execute_raw(dialect.statement(
             "SELECT gateway_event_partitions_ahead($1)",
             [MONTHS_AHEAD.into()],
         ))
         .await?;
-        let dropped = db
+        txn.commit().await?;
+        let txn = crate::db::begin_write(db).await?;
+        let dropped = txn
             .query_one_raw(dialect.statement(
                 "SELECT gateway_drop_event_partitions($1) AS n",
                 [cutoff.into()],
@@ -51,6 +57,7 @@ pub async fn expire_events(
             .map(|row| row.try_get::<i32>("", "n"))
             .transpose()?
             .unwrap_or(0);
+        txn.commit().await?;
         return Ok(Expired {
             rows: 0,
             partitions: dropped as u64,
