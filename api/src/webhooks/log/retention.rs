@@ -89,6 +89,10 @@ pub async fn expire_events(
 /// How near a month's boundary the inbox's writers take turns (PostgreSQL).
 const BOUNDARY_MS: i64 = 10_000;
 
+/// The advisory lock of those turns (one beside the partition functions' own, which
+/// migration 21 takes as 7451202651339040114).
+const BOUNDARY_TURN_LOCK: i64 = 7451202651339040115;
+
 /// Whether `now` (ms) is within ten seconds of the start of a month (UTC). There two
 /// copies of one event stored at once could go to two partitions, whose unique
 /// indexes do not see each other; so writers then take turns (`take_turn_at_boundary`)
@@ -119,8 +123,10 @@ pub async fn take_turn_at_boundary<C: ConnectionTrait>(db: &C, now: i64) -> Resu
     if dialect != Dialect::Postgres || !near_month_boundary(now) {
         return Ok(());
     }
-    db.execute_unprepared("SELECT pg_advisory_xact_lock(7451202651339040115)")
-        .await?;
+    db.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({BOUNDARY_TURN_LOCK})"
+    ))
+    .await?;
     Ok(())
 }
 
