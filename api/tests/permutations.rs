@@ -7,6 +7,8 @@
 mod common;
 
 use entity::{order, payment};
+use gateway::orders::apply::facts_of;
+use gateway::orders::lifecycle::Totals;
 use gateway::orders::store;
 use gateway::stripe::event::{self, EventFacts};
 use gateway::tenants::audit::Actor;
@@ -78,7 +80,8 @@ type State = (
     bool,
     bool,
     i64,
-    String,
+    // The payment's disputes, and the order's running totals.
+    (String, Option<String>),
 );
 
 async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, key: &str) -> State {
@@ -95,6 +98,19 @@ async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, ke
         .unwrap();
     assert_eq!(payments.len(), 1);
     let p = &payments[0];
+    // The order's running totals are what its payments sum to, however they came.
+    let of_order = payment::Entity::find()
+        .filter(payment::Column::TenantId.eq(tenant_id))
+        .filter(payment::Column::OrderId.eq(order_id))
+        .all(db)
+        .await
+        .unwrap();
+    let facts: Vec<_> = of_order.iter().map(facts_of).collect();
+    assert_eq!(
+        Totals::from_json(order.totals.as_deref()),
+        Some(Totals::of_payments(&order.currency, &facts)),
+        "the order's kept totals"
+    );
     (
         order.status.clone(),
         order.expired,
@@ -107,7 +123,7 @@ async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, ke
         p.succeeded,
         p.failed,
         p.amount_refunded,
-        p.disputes.clone(),
+        (p.disputes.clone(), order.totals.clone()),
     )
 }
 
@@ -295,7 +311,7 @@ async fn disputes_in_every_order(backend: Backend) {
         assert_eq!(expected.0, end);
         assert_eq!(expected.5, payment_status);
         assert_eq!(expected.10, 1000, "the refund still counts");
-        let disputes: Value = serde_json::from_str(&expected.11).unwrap();
+        let disputes: Value = serde_json::from_str(&expected.11.0).unwrap();
         assert_eq!(disputes["dp_0"]["status"], closed);
         assert_eq!(disputes["dp_0"]["amount"], 1599);
         assert_eq!(disputes["dp_0"]["reason"], "fraudulent");
@@ -486,4 +502,87 @@ async fn only_the_order(backend: Backend) {
     assert_eq!(after.0, "PAID", "the order's payment was not seen");
     assert!(after.1, "the expiry is recorded as a fact");
     txn.rollback().await.unwrap();
+}
+
+on_both!(
+    an_order_from_before_running_totals_sums_its_payments_once,
+    order_without_totals
+);
+/// An order kept before orders had running totals (none stored) with two payments of
+/// its own: the next event reads all its payments, sums them and keeps the totals;
+/// the event after reads none of them and still reaches the same status.
+async fn order_without_totals(backend: Backend) {
+    use gateway::orders::apply::{Item, apply_group};
+    let (db, tenant, order) = one_order(backend, "perm-old-order").await;
+    let intent = |pi: &str, amount: i64| {
+        let mut intent = fixture("payment_intent");
+        intent["id"] = json!(pi);
+        intent["amount"] = json!(amount);
+        intent["amount_received"] = json!(amount);
+        intent["currency"] = json!("eur");
+        intent["metadata"] = json!({"order_id": order.id});
+        facts("payment_intent.succeeded", intent)
+    };
+    let refund = |pi: &str, amount: i64, refunded: i64| {
+        let mut charge = fixture("charge");
+        charge["id"] = json!(format!("ch_{pi}"));
+        charge["payment_intent"] = json!(pi);
+        charge["amount"] = json!(amount);
+        charge["amount_refunded"] = json!(refunded);
+        charge["currency"] = json!("eur");
+        facts("charge.refunded", charge)
+    };
+    let apply = |facts: EventFacts| {
+        let (db, tenant_id) = (&db, tenant.id);
+        async move {
+            let item = Item {
+                tenant_id,
+                facts: &facts,
+            };
+            apply_group(db, &[item], 2).await.unwrap()
+        }
+    };
+    apply(intent("pi_a", 1000)).await;
+    apply(intent("pi_b", 1599)).await;
+    let status = |db: &sea_orm::DatabaseConnection| {
+        let id = order.id.clone();
+        let db = db.clone();
+        async move {
+            order::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(status(&db).await.status, "PAID", "1000 + 1599 cover 2599");
+    db.execute_unprepared("UPDATE orders SET totals = NULL")
+        .await
+        .unwrap();
+
+    let refunded = apply(refund("pi_a", 1000, 400)).await;
+    assert_eq!(refunded.changes.len(), 1);
+    assert_eq!(
+        (
+            refunded.changes[0].amount_received,
+            refunded.changes[0].amount_refunded
+        ),
+        (2599, 400),
+        "both payments counted once"
+    );
+    let after = status(&db).await;
+    assert_eq!(after.status, "PARTIALLY_REFUNDED");
+    let kept = Totals::from_json(after.totals.as_deref()).expect("totals kept again");
+    assert_eq!(
+        (kept.succeeded, kept.received, kept.refunded),
+        (2, 2599, 400)
+    );
+
+    // The rest refunded, the totals read alone: refunded in full.
+    apply(refund("pi_a", 1000, 1000)).await;
+    apply(refund("pi_b", 1599, 1599)).await;
+    let end = status(&db).await;
+    assert_eq!(end.status, "REFUNDED");
+    let kept = Totals::from_json(end.totals.as_deref()).unwrap();
+    assert_eq!((kept.received, kept.refunded), (2599, 2599));
 }

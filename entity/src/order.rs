@@ -23,6 +23,9 @@ pub struct Model {
     pub livemode: bool,
     /// The customer's e-mail, as the first event that named one said.
     pub customer_email: Option<String>,
+    /// The running totals of the order's payments (`orders::lifecycle::Totals` as
+    /// JSON); none on an order from before they were kept, until an event reaches it.
+    pub totals: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

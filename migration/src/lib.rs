@@ -25,6 +25,7 @@ mod m20261207_000018_connect;
 mod m20261207_000019_backend_leg;
 mod m20261207_000020_event_retention;
 mod m20261207_000021_partitioned_log;
+mod m20261207_000022_order_totals;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_backend_leg::Migration),
             Box::new(m20261207_000020_event_retention::Migration),
             Box::new(m20261207_000021_partitioned_log::Migration),
+            Box::new(m20261207_000022_order_totals::Migration),
         ]
     }
 }

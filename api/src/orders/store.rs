@@ -4,7 +4,7 @@
 //! event, by a retry or by another replica, leaves the rows as they were. Every query
 //! is scoped by tenant.
 
-use super::lifecycle::OrderStatus;
+use super::lifecycle::{OrderStatus, Totals};
 use crate::stripe::event::EventFacts;
 use entity::{order, payment};
 use sea_orm::{
@@ -77,6 +77,7 @@ pub async fn create<C: ConnectionTrait>(
         manual_reason: Set(None),
         livemode: Set(livemode),
         customer_email: Set(None),
+        totals: Set(Some(Totals::default().to_json())),
         created_at: Set(now),
         updated_at: Set(now),
     }

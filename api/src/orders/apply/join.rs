@@ -2,7 +2,7 @@
 //! order, exactly as applying them one at a time would (see `lifecycle`).
 
 use super::{Applied, OrderChange, OrderRow, Outcome, PaymentRow, Rows, facts_of};
-use crate::orders::lifecycle::{Ended, Money, OrderStatus, PaymentFacts, order_status};
+use crate::orders::lifecycle::{Ended, Money, OrderStatus, Totals, status_of};
 use crate::stripe::event::{Effect, EventFacts};
 use entity::{order, payment};
 
@@ -11,6 +11,7 @@ impl Rows {
         for model in found {
             if self.order(model.tenant_id, &model.id).is_none() {
                 self.orders.push(OrderRow {
+                    totals: Totals::from_json(model.totals.as_deref()),
                     original: model.clone(),
                     model,
                 });
@@ -29,10 +30,81 @@ impl Rows {
         }
     }
 
+    /// The orders read that do not keep running totals yet: all their payments are
+    /// read too (see `totals`).
+    pub(super) fn orders_without_totals(&self) -> Vec<(i64, String)> {
+        self.orders
+            .iter()
+            .filter(|o| o.totals.is_none())
+            .map(|o| (o.model.tenant_id, o.model.id.clone()))
+            .collect()
+    }
+
     pub(super) fn order(&self, tenant_id: i64, id: &str) -> Option<usize> {
         self.orders
             .iter()
             .position(|o| o.model.tenant_id == tenant_id && o.model.id == id)
+    }
+
+    /// The running totals of order `o`: as kept, or (for an order from before they
+    /// were) summed from its payments, all of which were read with it.
+    pub(super) fn totals(&self, o: usize) -> Totals {
+        let order = &self.orders[o].model;
+        self.orders[o].totals.unwrap_or_else(|| {
+            let payments: Vec<_> = self
+                .payments
+                .iter()
+                .filter(|p| {
+                    p.model.tenant_id == order.tenant_id
+                        && p.model.order_id.as_deref() == Some(order.id.as_str())
+                })
+                .map(|p| facts_of(&p.model))
+                .collect();
+            Totals::of_payments(&order.currency, &payments)
+        })
+    }
+
+    /// The order payment `i` belongs to, and what it adds to that order's totals.
+    fn contribution(&self, i: usize) -> Option<(usize, Totals)> {
+        let p = &self.payments[i].model;
+        let o = self.order(p.tenant_id, p.order_id.as_deref()?)?;
+        let currency = &self.orders[o].model.currency;
+        Some((o, Totals::of_payment(currency, &facts_of(p))))
+    }
+
+    /// Changes payment `i` by `change`, moving what it adds to its order's running
+    /// totals: they lose what it added before and gain what it adds now. (Every order
+    /// of a payment read is read too: see `read::load`.)
+    fn change_payment(&mut self, i: usize, change: impl FnOnce(&mut payment::Model)) {
+        let before = self.contribution(i);
+        change(&mut self.payments[i].model);
+        let after = self.contribution(i);
+        self.move_totals(before, after);
+    }
+
+    /// Takes a payment's contribution `before` off its order's totals and adds the
+    /// one `after`.
+    fn move_totals(&mut self, before: Option<(usize, Totals)>, after: Option<(usize, Totals)>) {
+        if let Some((o, t)) = before
+            && let Some(totals) = &mut self.orders[o].totals
+        {
+            *totals -= t;
+        }
+        if let Some((o, t)) = after
+            && let Some(totals) = &mut self.orders[o].totals
+        {
+            *totals += t;
+        }
+    }
+
+    /// Each order's running totals into its row, to be written with it.
+    pub(super) fn keep_totals(&mut self) {
+        for o in 0..self.orders.len() {
+            let kept = Some(self.totals(o).to_json());
+            if self.orders[o].model.totals != kept {
+                self.orders[o].model.totals = kept;
+            }
+        }
     }
 
     fn payment(&self, tenant_id: i64, key: &str) -> Option<usize> {
@@ -114,14 +186,7 @@ impl Rows {
         if let Some(pi) = &facts.payment_intent_id {
             self.link_payment(tenant_id, pi, &order_id);
         }
-        let payments: Vec<PaymentFacts> = self
-            .payments
-            .iter()
-            .filter(|p| {
-                p.model.tenant_id == tenant_id && p.model.order_id.as_deref() == Some(&order_id)
-            })
-            .map(|p| facts_of(&p.model))
-            .collect();
+        let totals = self.totals(i);
         let order = &mut self.orders[i].model;
         let ended = Ended {
             expired: order.expired || facts.effect == Effect::Expired,
@@ -131,7 +196,7 @@ impl Rows {
             amount: order.amount,
             currency: &order.currency,
         };
-        let mut status = order_status(money, ended, &payments);
+        let mut status = status_of(money, ended, &totals);
         // An admin's manual status is a floor: events may raise the order above it.
         if let Some(floor) = order.manual_status.as_deref().and_then(OrderStatus::parse) {
             status = status.max(floor);
@@ -153,7 +218,7 @@ impl Rows {
             order.updated_at = now;
             changes.push(OrderChange::with(
                 order.clone(),
-                &payments,
+                &totals,
                 facts.metadata.clone(),
             ));
         }
@@ -169,10 +234,10 @@ impl Rows {
 
     /// A PaymentIntent seen before its order was known: its payment joins the order now.
     fn link_payment(&mut self, tenant_id: i64, payment_intent: &str, order_id: &str) {
-        for p in &mut self.payments {
-            let p = &mut p.model;
+        for i in 0..self.payments.len() {
+            let p = &self.payments[i].model;
             if p.tenant_id == tenant_id && p.payment_key == payment_intent && p.order_id.is_none() {
-                p.order_id = Some(order_id.to_owned());
+                self.change_payment(i, |p| p.order_id = Some(order_id.to_owned()));
             }
         }
     }
@@ -196,7 +261,7 @@ impl Rows {
         let amount_refunded = state.amount_refunded();
         match existing {
             Some(i) => {
-                let row = &mut self.payments[i].model;
+                let row = &self.payments[i].model;
                 let order_id = row.order_id.clone().or(order.map(|(id, _)| id));
                 let unchanged = facts_of(row) == state
                     && row.order_id == order_id
@@ -206,46 +271,52 @@ impl Rows {
                 if unchanged {
                     return;
                 }
-                row.order_id = order_id;
-                if row.payment_intent_id.is_none() {
-                    row.payment_intent_id = facts.payment_intent_id.clone();
-                }
-                if row.charge_id.is_none() {
-                    row.charge_id = facts.charge_id.clone();
-                }
-                row.amount = state.amount;
-                row.currency = state.currency.clone();
-                row.status = status;
-                row.succeeded = state.succeeded;
-                row.failed = state.failed;
-                row.charge_refunded = state.charge_refunded;
-                row.refunds = state.refunds_json();
-                row.disputes = state.disputes_json();
-                row.amount_refunded = amount_refunded;
-                row.updated_at = now;
+                self.change_payment(i, |row| {
+                    row.order_id = order_id;
+                    if row.payment_intent_id.is_none() {
+                        row.payment_intent_id = facts.payment_intent_id.clone();
+                    }
+                    if row.charge_id.is_none() {
+                        row.charge_id = facts.charge_id.clone();
+                    }
+                    row.amount = state.amount;
+                    row.currency = state.currency.clone();
+                    row.status = status;
+                    row.succeeded = state.succeeded;
+                    row.failed = state.failed;
+                    row.charge_refunded = state.charge_refunded;
+                    row.refunds = state.refunds_json();
+                    row.disputes = state.disputes_json();
+                    row.amount_refunded = amount_refunded;
+                    row.updated_at = now;
+                });
             }
-            None => self.payments.push(PaymentRow {
-                original: None,
-                model: payment::Model {
-                    id: 0,
-                    tenant_id,
-                    payment_key: key.to_string(),
-                    order_id: order.map(|(id, _)| id),
-                    payment_intent_id: facts.payment_intent_id.clone(),
-                    charge_id: facts.charge_id.clone(),
-                    amount: state.amount,
-                    currency: state.currency.clone(),
-                    status,
-                    succeeded: state.succeeded,
-                    failed: state.failed,
-                    charge_refunded: state.charge_refunded,
-                    refunds: state.refunds_json(),
-                    disputes: state.disputes_json(),
-                    amount_refunded,
-                    created_at: now,
-                    updated_at: now,
-                },
-            }),
+            None => {
+                self.payments.push(PaymentRow {
+                    original: None,
+                    model: payment::Model {
+                        id: 0,
+                        tenant_id,
+                        payment_key: key.to_string(),
+                        order_id: order.map(|(id, _)| id),
+                        payment_intent_id: facts.payment_intent_id.clone(),
+                        charge_id: facts.charge_id.clone(),
+                        amount: state.amount,
+                        currency: state.currency.clone(),
+                        status,
+                        succeeded: state.succeeded,
+                        failed: state.failed,
+                        charge_refunded: state.charge_refunded,
+                        refunds: state.refunds_json(),
+                        disputes: state.disputes_json(),
+                        amount_refunded,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                });
+                let new = self.payments.len() - 1;
+                self.move_totals(None, self.contribution(new));
+            }
         }
     }
 }
@@ -271,6 +342,7 @@ mod tests {
             manual_reason: None,
             livemode: true,
             customer_email: None,
+            totals: Some(Totals::default().to_json()),
             created_at: 0,
             updated_at: 0,
         }

@@ -2,7 +2,9 @@
 //! set-based statements, whatever the group's size:
 //!
 //! 1. one read of every order the group names (by id, session or PaymentIntent),
-//!    locked, and one read of every payment it names or that belongs to those orders;
+//!    locked, and of every payment it names: an order keeps the running totals of its
+//!    payments (`lifecycle::Totals`), so its other payments are not read (only those
+//!    of an order from before totals were kept, once);
 //! 2. the events joined in memory one after another, in the group's order, exactly
 //!    as applying them one at a time would (see `lifecycle`: facts only grow);
 //! 3. one insert of the new payments, one upsert of the changed payments and one of
@@ -12,7 +14,7 @@
 //! memory compares the tenant too. The permutation tests apply the same events one by
 //! one and as one group and expect the same rows.
 
-use super::lifecycle::PaymentFacts;
+use super::lifecycle::{PaymentFacts, Totals};
 use crate::stripe::event::EventFacts;
 use entity::{order, payment};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -111,17 +113,14 @@ impl OrderChange {
     /// The change to `order` (as it is now), its amounts summed from its payments.
     pub fn of(order: order::Model, payments: &[payment::Model]) -> Self {
         let facts: Vec<PaymentFacts> = payments.iter().map(facts_of).collect();
-        Self::with(order, &facts, None)
+        let totals = Totals::of_payments(&order.currency, &facts);
+        Self::with(order, &totals, None)
     }
 
-    fn with(
-        order: order::Model,
-        payments: &[PaymentFacts],
-        metadata: Option<serde_json::Value>,
-    ) -> Self {
+    fn with(order: order::Model, totals: &Totals, metadata: Option<serde_json::Value>) -> Self {
         Self {
-            amount_received: super::lifecycle::received(&order.currency, payments),
-            amount_refunded: payments.iter().map(PaymentFacts::amount_refunded).sum(),
+            amount_received: totals.received,
+            amount_refunded: totals.refunded,
             order,
             metadata,
         }
@@ -191,6 +190,7 @@ pub async fn apply_read<C: ConnectionTrait>(
         let applied = rows.apply(item.tenant_id, item.facts, now, &mut out.changes);
         out.applied.push(applied);
     }
+    rows.keep_totals();
     rows.write(db).await?;
     Ok(out)
 }
@@ -198,6 +198,10 @@ pub async fn apply_read<C: ConnectionTrait>(
 struct OrderRow {
     model: order::Model,
     original: order::Model,
+    /// The running totals of the order's payments, as they are now in memory; `None`
+    /// for an order from before they were kept, whose payments are then all read and
+    /// summed (see `Rows::totals`).
+    totals: Option<Totals>,
 }
 
 struct PaymentRow {

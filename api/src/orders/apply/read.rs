@@ -1,5 +1,6 @@
 //! Reading a group's rows: every order and payment its events name, read and locked
-//! in one statement on PostgreSQL (one arm per kind of key on SQLite).
+//! in one statement on PostgreSQL (one arm per kind of key on SQLite). An order's
+//! other payments are read only while it keeps no running totals (see `Rows::totals`).
 
 use super::{Item, Rows};
 use crate::db::Dialect;
@@ -59,7 +60,7 @@ pub(super) async fn load<C: ConnectionTrait>(
     let mut rows = Rows::default();
 
     // Orders by id, session or PaymentIntent, in id order (so replicas lock alike);
-    // then payments by key, and every payment of those orders.
+    // then payments by key, and every payment of those that keep no running totals.
     let keys = OrderKeys {
         ids: w.order_ids.iter().collect(),
         sessions: w.sessions.iter().collect(),
@@ -77,11 +78,7 @@ pub(super) async fn load<C: ConnectionTrait>(
         });
     } else {
         rows.add_orders(lock_orders(db, &keys).await?);
-        let of_orders: Vec<(i64, String)> = rows
-            .orders
-            .iter()
-            .map(|o| (o.model.tenant_id, o.model.id.clone()))
-            .collect();
+        let of_orders = rows.orders_without_totals();
         let keys = PaymentKeys {
             keys: payment_keys,
             order_ids: of_orders.iter().collect(),
@@ -108,8 +105,13 @@ pub(super) async fn load<C: ConnectionTrait>(
             ..OrderKeys::default()
         };
         rows.add_orders(lock_orders(db, &orders).await?);
+        let without_totals: Vec<(i64, String)> = rows
+            .orders_without_totals()
+            .into_iter()
+            .filter(|o| through_payment.contains(o))
+            .collect();
         let payments = PaymentKeys {
-            order_ids: ids,
+            order_ids: without_totals.iter().collect(),
             ..PaymentKeys::default()
         };
         rows.add_payments(lock_payments(db, &payments).await?);
@@ -188,7 +190,8 @@ fn group_read_sql() -> &'static str {
                SELECT p.id FROM payments p \
                WHERE p.tenant_id = w.t AND p.payment_key = w.k OFFSET 0) x \
              UNION ALL SELECT x.id FROM o, LATERAL ( \
-               SELECT p.id, p.tenant_id FROM payments p WHERE p.order_id = o.id OFFSET 0) x \
+               SELECT p.id, p.tenant_id FROM payments p \
+               WHERE p.order_id = o.id AND o.totals IS NULL OFFSET 0) x \
              WHERE x.tenant_id = o.tenant_id",
             ),
             columns(&o, "o_", true),

@@ -74,13 +74,14 @@ impl Rows {
 }
 
 /// What applying changes in an order's row (the rest is the admin's or the creator's).
-const ORDER_UPDATES: [order::Column; 7] = [
+const ORDER_UPDATES: [order::Column; 8] = [
     order::Column::Status,
     order::Column::Expired,
     order::Column::Canceled,
     order::Column::CheckoutSessionId,
     order::Column::PaymentIntentId,
     order::Column::CustomerEmail,
+    order::Column::Totals,
     order::Column::UpdatedAt,
 ];
 

@@ -12,6 +12,9 @@ use crate::stripe::event::{Dispute, DisputeStatus, Effect, RefundStatus};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod totals;
+pub use totals::Totals;
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
 )]
@@ -268,24 +271,27 @@ pub struct Ended {
 /// `DISPUTE_LOST`, an open one `DISPUTED`; a won one leaves what the payments say.
 /// Expiry and cancellation only end an order that no money reached.
 pub fn order_status(order: Money, ended: Ended, payments: &[PaymentFacts]) -> OrderStatus {
-    let disputes = payments
-        .iter()
-        .filter_map(PaymentFacts::dispute_state)
-        .max();
-    if let Some(state) = disputes {
-        return state;
+    status_of(order, ended, &Totals::of_payments(order.currency, payments))
+}
+
+/// `order_status` from the order's running totals (see `totals`).
+pub fn status_of(order: Money, ended: Ended, totals: &Totals) -> OrderStatus {
+    if totals.dispute_lost > 0 {
+        return OrderStatus::DisputeLost;
     }
-    let paid: Vec<&PaymentFacts> = payments.iter().filter(|p| p.succeeded).collect();
-    let refunded: i64 = paid.iter().map(|p| p.amount_refunded()).sum();
-    let paid_total: i64 = paid.iter().map(|p| p.amount.unwrap_or(order.amount)).sum();
-    if refunded > 0 {
-        if paid_total > 0 && refunded >= paid_total {
+    if totals.disputed > 0 {
+        return OrderStatus::Disputed;
+    }
+    // A succeeded payment that never said its amount stands for the order's.
+    let paid_total = totals.amounts + totals.amountless * order.amount;
+    if totals.refunded > 0 {
+        if paid_total > 0 && totals.refunded >= paid_total {
             OrderStatus::Refunded
         } else {
             OrderStatus::PartiallyRefunded
         }
-    } else if !paid.is_empty() {
-        if received(order.currency, payments) >= order.amount {
+    } else if totals.succeeded > 0 {
+        if totals.received >= order.amount {
             OrderStatus::Paid
         } else {
             OrderStatus::AmountMismatch
@@ -294,7 +300,7 @@ pub fn order_status(order: Money, ended: Ended, payments: &[PaymentFacts]) -> Or
         OrderStatus::Expired
     } else if ended.canceled {
         OrderStatus::Canceled
-    } else if payments.iter().any(|p| p.failed) {
+    } else if totals.failed > 0 {
         OrderStatus::PaymentFailed
     } else {
         OrderStatus::PaymentPending
