@@ -1,5 +1,7 @@
 //! What both benchmarks share: the release gateway as a child process, and percentiles.
 
+pub mod ceiling;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -106,7 +108,25 @@ pub fn ms(d: Duration) -> f64 {
 
 /// CPU time (user + system) a process has used, from `/proc/PID/stat`.
 pub fn cpu_of(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu(&format!("/proc/{pid}/stat"), false)
+}
+
+/// CPU time of the children this process has waited for (e.g. pgbench, once ended).
+pub fn children_cpu() -> Duration {
+    stat_cpu("/proc/self/stat", true).saturating_sub(stat_cpu("/proc/self/stat", false))
+}
+
+/// CPU time of the PostgreSQL server: every `postgres` process alive now, and the
+/// backends that ended (the postmaster's waited-for children).
+pub fn postgres_cpu() -> Duration {
+    pids_named("postgres")
+        .map(|pid| stat_cpu(&format!("/proc/{pid}/stat"), true))
+        .sum()
+}
+
+/// User + system time from a `stat` file, with the waited-for children's if asked.
+fn stat_cpu(path: &str, with_children: bool) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
     // Fields after the command name (which may hold spaces) in parentheses.
@@ -118,22 +138,31 @@ pub fn cpu_of(pid: u32) -> Duration {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    ticks_to_duration(ticks(11) + ticks(12))
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name;
+    // cutime and cstime (the waited-for children's) 16 and 17.
+    let own = ticks(11) + ticks(12);
+    let children = match with_children {
+        true => ticks(13) + ticks(14),
+        false => 0,
+    };
+    ticks_to_duration(own + children)
 }
 
-/// CPU time of every process named `name` (e.g. all PostgreSQL backends), alive now.
-pub fn cpu_of_all(name: &str) -> Duration {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Duration::ZERO;
-    };
-    dir.filter_map(Result::ok)
+/// The processes named `name`, alive now.
+fn pids_named(name: &str) -> impl Iterator<Item = u32> {
+    let entries = std::fs::read_dir("/proc").into_iter().flatten();
+    let name = name.to_string();
+    entries
+        .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
+        .filter(move |pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
         })
-        .map(cpu_of)
-        .sum()
+}
+
+/// CPU time of every process named `name` (e.g. all PgBouncer processes), alive now.
+pub fn cpu_of_all(name: &str) -> Duration {
+    pids_named(name).map(cpu_of).sum()
 }
 
 fn ticks_to_duration(ticks: u64) -> Duration {
@@ -159,7 +188,7 @@ impl CpuMeter {
     }
 
     pub fn start_all(gateways: Vec<u32>) -> Self {
-        let start = (cpu_of_each(&gateways), cpu_of_all("postgres"));
+        let start = (cpu_of_each(&gateways), postgres_cpu());
         let pooler_start = cpu_of_all("pgbouncer");
         Self {
             gateways,
@@ -177,7 +206,7 @@ impl CpuMeter {
     /// `µs of CPU per unit` for the gateway and the database since `start`.
     pub fn per_unit(&self, units: usize) -> (f64, f64) {
         let gateway = cpu_of_each(&self.gateways).saturating_sub(self.start.0);
-        let database = cpu_of_all("postgres").saturating_sub(self.start.1);
+        let database = postgres_cpu().saturating_sub(self.start.1);
         let per = |d: Duration| d.as_secs_f64() * 1e6 / units.max(1) as f64;
         (per(gateway), per(database))
     }

@@ -75,6 +75,10 @@ struct Args {
     /// `DATABASE_DIRECT_URL`); its CPU is printed beside theirs.
     #[arg(long)]
     pooled_url: Option<String>,
+    /// On PostgreSQL, after the gateway's phases: pgbench doing the same writes one
+    /// transaction per event, with as many connections (`bench/src/ceiling.rs`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    ceiling: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -488,6 +492,7 @@ async fn main() {
     let requests: Vec<_> = (0..args.events)
         .map(|n| event_for(&tenants, n, "t", &args))
         .collect();
+    let sample_body = requests.first().map(|r| r.2.clone()).unwrap_or_default();
     let body_bytes = requests
         .iter()
         .map(|(_, _, body)| body.len())
@@ -673,6 +678,42 @@ async fn main() {
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();
+    }
+    if backend == "PostgreSQL" && args.ceiling {
+        let rate = args.events as f64 / applied.as_secs_f64();
+        print_ceiling(&db, &args, rate, &sample_body).await;
+    }
+}
+
+/// pgbench's one commit per event on the same server, and the gateway's rate beside it.
+async fn print_ceiling(db: &DatabaseConnection, args: &Args, gateway_rate: f64, body: &str) {
+    let orders = args.tenants * args.orders_per_tenant;
+    let ceiling = gateway_bench::ceiling::one_commit_per_event(
+        db,
+        &args.database_url,
+        args.events,
+        args.concurrency,
+        orders,
+        body,
+    )
+    .await;
+    println!(
+        "== PostgreSQL: one commit per event (pgbench, {} connections, {} events: the event's row with its {}-byte body, its payment, its order paid)",
+        args.concurrency,
+        args.events,
+        body.len()
+    );
+    for (protocol, ceiling) in ceiling {
+        match ceiling {
+            Ok(c) => println!(
+                "  {protocol} protocol: {:.0} events/s, CPU per event PostgreSQL {:.0} µs, pgbench {:.0} µs; the gateway's verified-stored-applied rate is {:.2}× that",
+                c.rate,
+                c.database_us,
+                c.client_us,
+                gateway_rate / c.rate
+            ),
+            Err(e) => println!("  {protocol} protocol: not measured: {e}"),
+        }
     }
 }
 
