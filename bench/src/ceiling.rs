@@ -123,7 +123,15 @@ async fn run(
     let database_before = crate::postgres_cpu();
     let client_before = crate::children_cpu();
     let output = Command::new(&pgbench)
-        .args(["-n", "-M", protocol, "-j", "2", "-c", &connections.to_string()])
+        .args([
+            "-n",
+            "-M",
+            protocol,
+            "-j",
+            "2",
+            "-c",
+            &connections.to_string(),
+        ])
         .args(["-t", &per_client.to_string(), "-f"])
         .arg(&script)
         .arg(url)

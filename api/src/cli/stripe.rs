@@ -2,7 +2,7 @@
 
 use super::{read_secret, tenant_of};
 use crate::config::Config;
-use crate::diagnosis::{self, Severity, StripeCache, Viewer};
+use crate::diagnosis::{self, Asker, Severity, StripeCache, Viewer};
 use crate::recovery;
 use crate::tenants;
 use crate::tenants::audit::Actor;
@@ -77,7 +77,9 @@ pub async fn doctor(args: DoctorArgs, config: &Config) -> Result<()> {
     let cache = StripeCache::default();
     let mut errors = 0;
     for tenant in &list {
-        let findings = diagnosis::diagnose(&db, config, &cache, tenant, Viewer::Platform).await?;
+        let findings =
+            diagnosis::diagnose(&db, config, &cache, tenant, Viewer::Platform, Asker::Person)
+                .await?;
         if findings.is_empty() {
             println!("{}: healthy", tenant.slug);
             continue;

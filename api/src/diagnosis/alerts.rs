@@ -4,7 +4,7 @@
 //! `resolved`, to `ALERT_WEBHOOK_URL` when it is set. Posting happens in its own task
 //! with a timeout: a receiver that hangs or fails never slows webhooks.
 
-use super::{Finding, Severity, StripeCache, Viewer, diagnose};
+use super::{Asker, Finding, Severity, StripeCache, Viewer, diagnose};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -69,7 +69,7 @@ pub async fn evaluate(
     let alerts = &mut out.alerts;
     for t in tenants.iter().filter(|t| suspects.contains(&t.id)) {
         out.diagnosed += 1;
-        let findings = diagnose(db, config, cache, t, Viewer::Platform).await?;
+        let findings = diagnose(db, config, cache, t, Viewer::Platform, Asker::AlertRound).await?;
         let errors: HashMap<&str, &Finding> = findings
             .iter()
             .filter(|f| f.severity == Severity::Error)

@@ -63,13 +63,33 @@ pub enum StripeView {
     },
 }
 
-/// Stripe is asked at most once every 10 s per tenant.
+/// What Stripe said of each tenant, and when it was asked (see `Asker`).
 #[derive(Default)]
 pub struct StripeCache {
     entries: Mutex<HashMap<i64, (Instant, StripeView)>>,
 }
 
-const ASK_STRIPE_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// Who wants a diagnosis, which says how old what Stripe said may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// Someone looking (the panel, the API, the CLI): Stripe is asked again once
+    /// what it said is 10 s old.
+    Person,
+    /// The alert round, which diagnoses every tenant with a Stripe key each round
+    /// (every minute by default, on every replica): Stripe is asked about a tenant at
+    /// most every 10 minutes, since each ask lists three days of its events (up to
+    /// ten pages). A new key is asked about at once (`forget`).
+    AlertRound,
+}
+
+impl Asker {
+    fn stripe_at_most_every(self) -> Duration {
+        match self {
+            Self::Person => Duration::from_secs(10),
+            Self::AlertRound => Duration::from_secs(600),
+        }
+    }
+}
 
 impl StripeCache {
     /// Forgets what Stripe said about a tenant (its key changed).
@@ -87,9 +107,10 @@ impl StripeCache {
         db: &DatabaseConnection,
         config: &Config,
         tenant_id: i64,
+        asker: Asker,
     ) -> StripeView {
         if let Some((at, view)) = self.entries.lock().expect("cache lock").get(&tenant_id)
-            && at.elapsed() < ASK_STRIPE_AT_MOST_EVERY
+            && at.elapsed() < asker.stripe_at_most_every()
         {
             return view.clone();
         }
@@ -169,11 +190,12 @@ pub async fn diagnose(
     cache: &StripeCache,
     tenant: &tenant::Model,
     viewer: Viewer,
+    asker: Asker,
 ) -> Result<Vec<Finding>, DbErr> {
     let mut findings = rules::from_records(db, config, tenant, viewer).await?;
     findings.extend(accounts::from_records(db, config, tenant).await?);
     findings.extend(backend::from_records(db, config, tenant, now_ms()).await?);
-    let view = cache.view(db, config, tenant.id).await;
+    let view = cache.view(db, config, tenant.id, asker).await;
     findings.extend(rules::from_stripe(db, config, tenant, &view).await?);
     findings.sort_by_key(|f| (f.severity != Severity::Error, f.code));
     Ok(findings)

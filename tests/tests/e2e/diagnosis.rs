@@ -663,7 +663,35 @@ async fn a_body_rewritten_on_its_way_is_named(backend: Backend) {
     assert_eq!(taken.status(), 200);
 }
 
+/// The alert round diagnoses every restaurant with a Stripe key each round, but asks
+/// Stripe about it at most every ten minutes (each ask lists its last three days of
+/// events): over several rounds, one listing. Someone looking asks again sooner.
+async fn the_alert_round_does_not_ask_stripe_every_round(backend: Backend) {
+    let (app, stripe) = with_stripe(backend, &[("ALERT_INTERVAL_SECS", "1")]).await;
+    let tenant = app.tenant();
+    set_api_key(&app, &tenant);
+    for _ in 0..120 {
+        stripe.add_event(&customer_event());
+    }
+    let asked = |path: &str| stripe.seen().iter().filter(|(p, _, _)| p == path).count();
+    eventually("a round asked Stripe", Duration::from_secs(15), || async {
+        match asked("/v1/webhook_endpoints") {
+            0 => Err("not yet".to_string()),
+            n => Ok(n),
+        }
+    })
+    .await;
+    // Eleven rounds more: past the 10 s within which anyone is answered from memory.
+    tokio::time::sleep(Duration::from_millis(11_500)).await;
+    assert_eq!(
+        (asked("/v1/webhook_endpoints"), asked("/v1/events")),
+        (1, 2),
+        "one ask: the endpoints, and the 120 events in two pages"
+    );
+}
+
 on_both_backends!(
+    the_alert_round_does_not_ask_stripe_every_round,
     a_body_rewritten_on_its_way_is_named,
     a_healthy_restaurant_has_no_findings_and_the_doctor_says_so,
     what_stripe_says_is_named,

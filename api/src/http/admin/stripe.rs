@@ -2,7 +2,7 @@
 
 use super::auth::TenantAccess;
 use crate::clock::{ms_to_rfc3339, now_ms};
-use crate::diagnosis::{self, Finding, Viewer};
+use crate::diagnosis::{self, Asker, Finding, Viewer};
 use crate::http::AppState;
 use crate::http::error::{Error, ErrorBody, ErrorCode, Result};
 use crate::http::extract::ApiJson;
@@ -179,8 +179,15 @@ pub async fn diagnose(
         Role::PlatformAdmin => Viewer::Platform,
         Role::TenantAdmin => Viewer::Tenant,
     };
-    let findings =
-        diagnosis::diagnose(&app.db, &app.config, &app.stripe, &access.tenant, viewer).await?;
+    let findings = diagnosis::diagnose(
+        &app.db,
+        &app.config,
+        &app.stripe,
+        &access.tenant,
+        viewer,
+        Asker::Person,
+    )
+    .await?;
     Ok(Json(Diagnosis {
         findings,
         checked_at: ms_to_rfc3339(now_ms()),
