@@ -10,7 +10,7 @@
 use super::deliver::{Sender, claim};
 use crate::clock::now_ms;
 use entity::{notification, notification_endpoint as endpoint};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -83,8 +83,16 @@ async fn drain_one(sender: &Sender<'_>, endpoint_id: i64, until: i64) -> Result<
                 }
             }
             _ => {
-                // The backlog is sent: back to side by side (unless a resend moved the
-                // mark meanwhile).
+                // The backlog is sent: back to side by side — unless a resend moved the
+                // mark meanwhile, or made some of the backlog pending again (a resend of
+                // the same notifications leaves the mark where it was).
+                let pending_again = Query::select()
+                    .expr(Expr::val(1))
+                    .from(notification::Entity)
+                    .and_where(notification::Column::EndpointId.eq(endpoint_id))
+                    .and_where(notification::Column::Status.eq("PENDING"))
+                    .and_where(notification::Column::Id.lte(until))
+                    .to_owned();
                 endpoint::Entity::update_many()
                     .col_expr(
                         endpoint::Column::InOrderUntil,
@@ -92,6 +100,7 @@ async fn drain_one(sender: &Sender<'_>, endpoint_id: i64, until: i64) -> Result<
                     )
                     .filter(endpoint::Column::Id.eq(endpoint_id))
                     .filter(endpoint::Column::InOrderUntil.eq(until))
+                    .filter(Expr::exists(pending_again).not())
                     .exec(sender.db)
                     .await?;
                 return Ok(());
