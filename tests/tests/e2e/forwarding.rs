@@ -385,7 +385,7 @@ async fn a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order(backe
             })
             .collect()
     };
-    let got = eventually("the backlog", Duration::from_secs(10), || async {
+    let got = eventually("the backlog", Duration::from_secs(30), || async {
         let got = sent(&hooks);
         if got.len() >= 4 {
             Ok(got)
@@ -419,7 +419,7 @@ async fn a_paused_endpoint_keeps_its_notifications_and_sends_them_in_order(backe
         "{:?}",
         resent.body
     );
-    let again = eventually("sent again", Duration::from_secs(10), || async {
+    let again = eventually("sent again", Duration::from_secs(30), || async {
         let got = sent(&hooks);
         if got.len() >= 7 {
             Ok(got)
