@@ -30,6 +30,24 @@ impl Rows {
         }
     }
 
+    /// Fails on an order whose kept totals cannot be read (only a hand-edited row can
+    /// have such): summed again from the payments read, they would miss the payments
+    /// not read, so the events wait for the processor, whose error names the order.
+    pub(super) fn check_totals(&self) -> Result<(), sea_orm::DbErr> {
+        match self
+            .orders
+            .iter()
+            .find(|o| o.totals.is_none() && o.model.totals.is_some())
+        {
+            Some(o) => Err(sea_orm::DbErr::Custom(format!(
+                "order {}: its running totals ({:?}) are not readable; set them to NULL to have them summed again",
+                o.model.id,
+                o.model.totals.as_deref().unwrap_or_default()
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The orders read that do not keep running totals yet: all their payments are
     /// read too (see `totals`).
     pub(super) fn orders_without_totals(&self) -> Vec<(i64, String)> {
@@ -412,6 +430,19 @@ mod tests {
             Outcome::Applied
         );
         assert_eq!(rows.orders[0].model.status, "AMOUNT_MISMATCH");
+    }
+
+    #[test]
+    fn unreadable_kept_totals_stop_the_group_rather_than_being_summed_from_some_payments() {
+        let mut broken = pending_order("ord_a", 1, 2599);
+        broken.totals = Some("{not json".into());
+        let rows = rows_with(vec![broken]);
+        let error = rows.check_totals().unwrap_err().to_string();
+        assert!(error.contains("ord_a") && error.contains("NULL"), "{error}");
+        let mut old = pending_order("ord_b", 1, 2599);
+        old.totals = None;
+        let rows = rows_with(vec![pending_order("ord_c", 1, 100), old]);
+        assert!(rows.check_totals().is_ok(), "none kept, or readable ones");
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub(super) async fn load<C: ConnectionTrait>(
         };
         rows.add_payments(lock_payments(db, &payments).await?);
     }
+    rows.check_totals()?;
     Ok((rows, stored))
 }
 

@@ -67,7 +67,7 @@ impl Totals {
     }
 
     /// The stored totals; `None` when not kept yet (an order from before they were)
-    /// or unreadable, so that they are summed from the payments again.
+    /// or unreadable (see `apply::Rows::check_totals`).
     pub fn from_json(text: Option<&str>) -> Option<Self> {
         serde_json::from_str(text?).ok()
     }
