@@ -84,27 +84,31 @@ type State = (
     (String, Option<String>),
 );
 
+/// The tenant's payments that match `condition`.
+async fn payments_where<C: ConnectionTrait>(
+    db: &C,
+    tenant_id: i64,
+    condition: sea_orm::sea_query::SimpleExpr,
+) -> Vec<payment::Model> {
+    payment::Entity::find()
+        .filter(payment::Column::TenantId.eq(tenant_id))
+        .filter(condition)
+        .all(db)
+        .await
+        .unwrap()
+}
+
 async fn state_of<C: ConnectionTrait>(db: &C, tenant_id: i64, order_id: &str, key: &str) -> State {
     let order = order::Entity::find_by_id(order_id.to_string())
         .one(db)
         .await
         .unwrap()
         .unwrap();
-    let payments = payment::Entity::find()
-        .filter(payment::Column::TenantId.eq(tenant_id))
-        .filter(payment::Column::PaymentKey.eq(key))
-        .all(db)
-        .await
-        .unwrap();
+    let payments = payments_where(db, tenant_id, payment::Column::PaymentKey.eq(key)).await;
     assert_eq!(payments.len(), 1);
     let p = &payments[0];
     // The order's running totals are what its payments sum to, however they came.
-    let of_order = payment::Entity::find()
-        .filter(payment::Column::TenantId.eq(tenant_id))
-        .filter(payment::Column::OrderId.eq(order_id))
-        .all(db)
-        .await
-        .unwrap();
+    let of_order = payments_where(db, tenant_id, payment::Column::OrderId.eq(order_id)).await;
     let facts: Vec<_> = of_order.iter().map(facts_of).collect();
     assert_eq!(
         Totals::from_json(order.totals.as_deref()),
