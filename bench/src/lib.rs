@@ -212,6 +212,55 @@ impl CpuMeter {
     }
 }
 
+/// The whole machine's CPU time, busy and idle (from `/proc/stat`, all cores), to say
+/// how much of the machine a phase left unused: a closed loop that leaves cores idle
+/// is bound by waiting (round trips, commits), not by CPU.
+#[derive(Clone, Copy)]
+pub struct MachineMeter {
+    busy: u64,
+    idle: u64,
+    own: Duration,
+}
+
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: idle and iowait are unused.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    let busy = fields.iter().take(8).sum::<u64>() - idle;
+    (busy, idle)
+}
+
+impl MachineMeter {
+    pub fn start() -> Self {
+        let (busy, idle) = machine_ticks();
+        Self {
+            busy,
+            idle,
+            own: stat_cpu("/proc/self/stat", false),
+        }
+    }
+
+    /// The share of the machine's CPU left idle since `start`, and this process's
+    /// (the load generator's) CPU per unit in µs.
+    pub fn stop(&self, units: usize) -> (f64, f64) {
+        let (busy, idle) = machine_ticks();
+        let (busy, idle) = (busy - self.busy, idle - self.idle);
+        let own = stat_cpu("/proc/self/stat", false).saturating_sub(self.own);
+        (
+            idle as f64 / (busy + idle).max(1) as f64,
+            own.as_secs_f64() * 1e6 / units.max(1) as f64,
+        )
+    }
+}
+
 /// Resident memory of a process, from `/proc/PID/status` (VmRSS), in MiB.
 pub fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

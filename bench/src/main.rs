@@ -498,7 +498,9 @@ async fn main() {
         .map(|(_, _, body)| body.len())
         .sum::<usize>()
         / args.events.max(1);
+    let throughput_before = Scrape::of(&client, &bases).await;
     let cpu = CpuMeter::start_all(pids.clone());
+    let machine = gateway_bench::MachineMeter::start();
     let memory = MemoryPeak::start(pids.clone());
     let started = Instant::now();
     let (mut latencies, errors) =
@@ -508,7 +510,9 @@ async fn main() {
     let applied = applied_at - started;
     let (gateway_cpu, database_cpu) = cpu.per_unit(args.events);
     let pooler_cpu = cpu.pooler_per_unit(args.events);
+    let (idle, generator_cpu) = machine.stop(args.events);
     let peak = memory.stop();
+    let throughput_after = Scrape::of(&client, &bases).await;
     latencies.sort();
     let completed = count(
         &db,
@@ -548,6 +552,10 @@ async fn main() {
     };
     println!("  CPU per webhook (from /proc): gateway {gateway_cpu:.0} µs{database_cpu}");
     println!(
+        "  the machine meanwhile: {:.0} % of its CPU idle; the load generator {generator_cpu:.0} µs a webhook",
+        idle * 100.0
+    );
+    println!(
         "  resident memory of the gateway: {at_rest:.1} MiB at rest, {peak:.1} MiB at most under load"
     );
     println!(
@@ -556,6 +564,7 @@ async fn main() {
         ms(percentile(&latencies, 0.99)),
         ms(percentile(&latencies, 1.0))
     );
+    print_inbox_breakdown(&throughput_before, &throughput_after);
 
     // Phase 2: latency at a fixed rate (open loop: requests leave on schedule).
     let rate = match args.rate {
@@ -717,7 +726,7 @@ async fn print_ceiling(db: &DatabaseConnection, args: &Args, gateway_rate: f64, 
     }
 }
 
-/// Where the gateway says a delivery's time went in the latency phase, from its
+/// Where the gateway says a delivery's time went in a phase, from its
 /// `/metrics`: the handler's whole time, the wait for an inbox writer, and the groups'
 /// statements and commits (p50 and p99 are bucket upper bounds).
 fn print_inbox_breakdown(before: &Scrape, after: &Scrape) {
