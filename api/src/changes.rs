@@ -2,9 +2,11 @@
 //! everything in this process that depends on it — the widgets waiting on an order
 //! (`orders::watch`), the cached order statuses, the secret cache, the notification
 //! sender — and, on PostgreSQL, every other replica: order changes through
-//! `pg_notify('order_changed', id)` in the changing transaction
-//! (`orders::store::announce`), secret changes through triggers (migration
-//! `secret_changes`), both heard by `listen`.
+//! `pg_notify('orders_changed', ids)` (a line each), secret changes through triggers (migration
+//! `secret_changes`), both heard by `listen`. The inbox's order changes are announced
+//! just after their commit, by a connection of its own (`db::announce_after`: out of
+//! the commit's lock for announcements); the rarer ones (the processor, an admin's
+//! override, recovery) in the changing transaction (`orders::store::announce`).
 
 use crate::orders::watch::Watchers;
 use crate::tenants::secret_cache::SecretCache;
@@ -24,14 +26,26 @@ pub struct Changes {
     secrets: Arc<SecretCache>,
     /// Woken when a change wrote notifications: the sender looks at once.
     outbox: Arc<Notify>,
+    /// On PostgreSQL, where `orders_to_announce` leaves order ids for other replicas.
+    announcements: Option<crate::db::Announcements>,
 }
 
 impl Changes {
-    pub fn new(secrets: Arc<SecretCache>) -> Self {
+    pub fn new(secrets: Arc<SecretCache>, announcements: Option<crate::db::Announcements>) -> Self {
         Self {
             watchers: Arc::default(),
             secrets,
             outbox: Arc::default(),
+            announcements,
+        }
+    }
+
+    /// `orders`, for changes whose transaction did not announce them: other replicas
+    /// are told too, just after (the inbox's groups).
+    pub fn orders_to_announce(&self, order_ids: &[String], notified: bool) {
+        self.orders(order_ids, notified);
+        if let Some(announcements) = &self.announcements {
+            announcements.push(order_ids);
         }
     }
 
@@ -84,7 +98,11 @@ impl Changes {
                 Some((channel, payload)) if channel == SECRETS_CHANNEL => {
                     self.secrets.forget_announced(&payload)
                 }
-                Some((_, order_id)) => self.watchers.changed(&order_id),
+                Some((_, order_ids)) => {
+                    for order_id in crate::db::unpack(&order_ids) {
+                        self.watchers.changed(order_id);
+                    }
+                }
                 None => {
                     self.secrets.set_announced(false);
                     self.watchers.statuses.clear();

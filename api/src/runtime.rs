@@ -88,8 +88,21 @@ impl Runtime {
             config.keys.clone(),
             config.secret_cache_ttl,
         ));
-        let changes = Arc::new(Changes::new(secrets.clone()));
-        if crate::db::Dialect::of(&db).announces() {
+        let announces = crate::db::Dialect::of(&db).announces();
+        let announcements = announces.then(|| {
+            let (announcements, pending) = crate::db::Announcements::new();
+            let url = crate::db::session_url(&config).to_string();
+            tasks.supervise("change announcer", move || {
+                crate::db::announce_after(
+                    url.clone(),
+                    crate::changes::ORDERS_CHANNEL,
+                    pending.clone(),
+                )
+            });
+            announcements
+        });
+        let changes = Arc::new(Changes::new(secrets.clone(), announcements));
+        if announces {
             let (url, changes) = (crate::db::session_url(&config).to_string(), changes.clone());
             tasks.supervise("change listener", move || {
                 changes.clone().listen(url.clone())

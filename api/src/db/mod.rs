@@ -7,7 +7,7 @@ mod dialect;
 mod errors;
 mod txn;
 
-pub use announce::{Listener, announce, listen};
+pub use announce::{Announcements, Listener, Pending, announce, announce_after, listen, unpack};
 pub use dialect::{Dialect, pair_arrays};
 pub use errors::is_unavailable;
 pub use txn::{WriteTxn, begin_relaxed, begin_write};

@@ -1,8 +1,8 @@
 //! Widgets waiting for an order to change (`GET …/status?wait=N`): one `Notify` per
 //! watched order, woken when the order's status changes — by this process, or, on
-//! PostgreSQL, by any replica (its applier sends `pg_notify('order_changed', id)` in
-//! the transaction that changed the order, and every replica listens). A waiting
-//! widget costs a few hundred bytes and no database query until it is woken.
+//! PostgreSQL, by any replica (which announces the orders it changed on
+//! `orders_changed`, and every replica listens: `changes`). A waiting widget costs a
+//! few hundred bytes and no database query until it is woken.
 //!
 //! The same changes keep `StatusCache` honest: widgets that poll an order that did
 //! not change are answered from memory, without a query.
@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// The PostgreSQL channel of order changes.
-pub const CHANNEL: &str = "order_changed";
+/// The PostgreSQL channel of order changes: each announcement names changed orders,
+/// one a line (`db::announce::pack`).
+pub const CHANNEL: &str = "orders_changed";
 
 #[derive(Default)]
 pub struct Watchers {

@@ -87,12 +87,30 @@ pub struct GroupWritten {
 /// (see the module's documentation). When applying fails, that transaction is rolled
 /// back and the group is stored again, `PROCESSING`, for the processor: rare enough
 /// that it is cheaper than a savepoint around every apply (two round trips a group).
+/// The order changes are announced to other replicas in the transaction (recovery,
+/// from the CLI too: no one else would announce them).
 pub async fn store_group(
     db: &DatabaseConnection,
     group: &[&Verified],
     lease: Duration,
 ) -> Result<GroupWritten, DbErr> {
-    store_group_in_turn(db, group, lease, &mut None::<()>).await
+    let how = How {
+        lease,
+        apply: true,
+        announce: true,
+    };
+    store_group_in_turn(db, group, how, &mut None::<()>).await
+}
+
+/// How a group is written.
+#[derive(Clone, Copy)]
+struct How {
+    lease: Duration,
+    /// Applied in the same transaction (else stored `PROCESSING`).
+    apply: bool,
+    /// Its order changes announced to other replicas in the transaction (else the
+    /// caller announces them after the commit: `Changes::orders_to_announce`).
+    announce: bool,
 }
 
 /// `store_group`, holding `turn` until the group's statements have run and giving it
@@ -100,14 +118,18 @@ pub async fn store_group(
 async fn store_group_in_turn<T>(
     db: &DatabaseConnection,
     group: &[&Verified],
-    lease: Duration,
+    how: How,
     turn: &mut Option<T>,
 ) -> Result<GroupWritten, DbErr> {
-    match write_group_again(db, group, lease, true, turn).await? {
+    match write_group_again(db, group, how, turn).await? {
         Ok(written) => Ok(written),
         Err(e) => {
             tracing::warn!(error = %e, events = group.len(), "applying failed; the events are stored for the processor");
-            write_group_again(db, group, lease, false, turn)
+            let how = How {
+                apply: false,
+                ..how
+            };
+            write_group_again(db, group, how, turn)
                 .await?
                 .map_err(|e| DbErr::Custom(format!("storing without applying: {e}")))
         }
@@ -126,13 +148,12 @@ const STORED_MEANWHILE_TRIES: usize = 4;
 async fn write_group_again<T>(
     db: &DatabaseConnection,
     group: &[&Verified],
-    lease: Duration,
-    apply: bool,
+    how: How,
     turn: &mut Option<T>,
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
     let mut tries = 1;
     loop {
-        let written = write_group(db, group, lease, apply, turn).await;
+        let written = write_group(db, group, how, turn).await;
         let raced = match &written {
             Err(e) | Ok(Err(e)) => log::is_stored_meanwhile(e),
             Ok(Ok(_)) => false,
@@ -153,10 +174,10 @@ async fn write_group_again<T>(
 async fn write_group<T>(
     db: &DatabaseConnection,
     group: &[&Verified],
-    lease: Duration,
-    apply: bool,
+    how: How,
     turn: &mut Option<T>,
 ) -> Result<Result<GroupWritten, DbErr>, DbErr> {
+    let How { lease, apply, .. } = how;
     let now = now_ms();
     let txn = crate::db::begin_write(db).await?;
     log::take_turn_at_boundary(&*txn, now).await?;
@@ -195,7 +216,7 @@ async fn write_group<T>(
     let notified;
     let (settled, changed): (Vec<Settled>, Vec<String>) = if let Some(read) = read {
         let items: Vec<apply::Item> = fresh.iter().map(|&i| items[i]).collect();
-        let applied = match apply_in(&*txn, read, &items, &forwards, now).await {
+        let applied = match apply_in(&*txn, read, &items, &forwards, now, how.announce).await {
             Ok((applied, written)) => {
                 notified = written;
                 applied
@@ -303,14 +324,15 @@ async fn read_for_apply<C: sea_orm::ConnectionTrait>(
 }
 
 /// Applies the new items to the rows read and writes what follows from them:
-/// notifications of each change and of the events forwarded, and (on PostgreSQL) the
-/// announcement to other replicas.
+/// notifications of each change and of the events forwarded, and (on PostgreSQL, when
+/// `announce`) the announcement to other replicas.
 async fn apply_in<C: sea_orm::ConnectionTrait>(
     db: &C,
     read: apply::GroupRead,
     items: &[apply::Item<'_>],
     forwards: &[Forward<'_>],
     now: i64,
+    announce: bool,
 ) -> Result<(apply::GroupApplied, usize), DbErr> {
     // On PostgreSQL the group's read said which of its tenants have endpoints.
     let have_endpoints = read.endpoint_tenants.clone();
@@ -323,8 +345,10 @@ async fn apply_in<C: sea_orm::ConnectionTrait>(
         presence: have_endpoints.as_ref(),
     };
     let notified = crate::notify::outbox::enqueue(db, outgoing).await?;
-    let ids: Vec<String> = applied.changes.iter().map(|c| c.order.id.clone()).collect();
-    crate::orders::store::announce(db, &ids).await?;
+    if announce {
+        let ids: Vec<String> = applied.changes.iter().map(|c| c.order.id.clone()).collect();
+        crate::orders::store::announce(db, &ids).await?;
+    }
     Ok((applied, notified))
 }
 
@@ -471,7 +495,12 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 .inbox_queued(taken.saturating_duration_since(*queued));
         }
         let group: Vec<&Verified> = verified.iter().map(|(event, _, _)| event).collect();
-        let written = store_group_in_turn(&cx.db, &group, cx.lease, &mut turn).await;
+        let how = How {
+            lease: cx.lease,
+            apply: true,
+            announce: false,
+        };
+        let written = store_group_in_turn(&cx.db, &group, how, &mut turn).await;
         drop(turn);
         if written.is_ok() {
             let ended = *statements_ended.get().unwrap_or(&taken);
@@ -490,8 +519,9 @@ async fn writer(cx: WriterContext, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     .filter(|w| matches!(w, Written::Applied(_)))
                     .count();
                 cx.metrics.events_completed(applied);
-                // The sender is woken only when there is something to send.
-                cx.changes.orders(&changed, false);
+                // The sender is woken only when there is something to send; other
+                // replicas are told now, after the commit.
+                cx.changes.orders_to_announce(&changed, false);
                 if notified {
                     cx.changes.notifications();
                 }
