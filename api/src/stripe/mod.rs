@@ -5,6 +5,7 @@
 pub mod api;
 pub mod event;
 pub mod ids;
+mod kept;
 pub mod rewrite;
 pub mod signature;
 pub mod subscription;
