@@ -4,7 +4,7 @@
 //! outcome…); building all of it as JSON values to read a few fields took 8.4 µs of a
 //! Stripe-sized `payment_intent.succeeded`'s parse, keeping these 4.7 µs.
 //!
-//! `KEPT` must name every top-level field that `event` and `subscription` read from
+//! `kept` must name every top-level field that `event` and `subscription` read from
 //! the object; the test below holds it to that over every fixture of
 //! `shared/stripe`.
 
