@@ -4,6 +4,7 @@
 //! API version) and strict about what makes a body an event at all.
 
 use super::ids::is_id;
+use super::kept::{currency, expandable_id, int_field, str_field};
 use super::subscription::{self, SubscriptionFacts};
 use serde::Deserialize;
 use serde_json::Value;
@@ -218,33 +219,6 @@ struct RawEvent<O> {
 #[serde(bound = "O: Deserialize<'de>")]
 struct RawData<O> {
     object: Option<O>,
-}
-
-impl From<super::kept::Kept> for Value {
-    fn from(kept: super::kept::Kept) -> Value {
-        kept.0
-    }
-}
-
-fn str_field<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object.get(key)?.as_str().filter(|s| is_id(s))
-}
-
-fn int_field(object: &Value, key: &str) -> Option<i64> {
-    object.get(key)?.as_i64()
-}
-
-/// An id field that Stripe may send as a string or, when expanded, as an object.
-fn expandable_id(object: &Value, key: &str) -> Option<String> {
-    match object.get(key)? {
-        Value::String(s) if is_id(s) => Some(s.clone()),
-        nested @ Value::Object(_) => str_field(nested, "id").map(str::to_owned),
-        _ => None,
-    }
-}
-
-fn currency(object: &Value) -> Option<String> {
-    str_field(object, "currency").map(str::to_ascii_lowercase)
 }
 
 fn dispute(object: &Value) -> Option<Dispute> {
