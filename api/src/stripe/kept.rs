@@ -1,8 +1,9 @@
 //! The part of an event's `data.object` the gateway reads (and how it reads a field),
-//! kept as JSON while the rest is skipped unread. A Stripe object is mostly what the gateway never looks at (a
-//! PaymentIntent's payment method options, a session's line items, a charge's
-//! outcome…); building all of it as JSON values to read a few fields took 8.4 µs of a
-//! Stripe-sized `payment_intent.succeeded`'s parse, keeping these 4.7 µs.
+//! kept as JSON while the rest is skipped unread. A Stripe object is mostly what the
+//! gateway never looks at (a PaymentIntent's payment method options, a session's line
+//! items, a charge's outcome…); building all of it as JSON values to read a few
+//! fields took 8.4 µs of a Stripe-sized `payment_intent.succeeded`'s parse, keeping
+//! these 4.7 µs.
 //!
 //! `kept` must name every top-level field that `event` and `subscription` read from
 //! the object; the test below holds it to that over every fixture of
