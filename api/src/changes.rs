@@ -2,11 +2,12 @@
 //! everything in this process that depends on it — the widgets waiting on an order
 //! (`orders::watch`), the cached order statuses, the secret cache, the notification
 //! sender — and, on PostgreSQL, every other replica: order changes through
-//! `pg_notify('orders_changed', ids)` (a line each), secret changes through triggers (migration
-//! `secret_changes`), both heard by `listen`. The inbox's order changes are announced
-//! just after their commit, by a connection of its own (`db::announce_after`: out of
-//! the commit's lock for announcements); the rarer ones (the processor, an admin's
-//! override, recovery) in the changing transaction (`orders::store::announce`).
+//! `pg_notify('orders_changed', ids)` (an id a line), secret changes through triggers
+//! (migration `secret_changes`), both heard by `listen`. The inbox's order changes are
+//! announced just after their commit, by a connection of its own
+//! (`db::announce_after`: out of the commit's lock for announcements); the rarer ones
+//! (the processor, an admin's override, recovery) in the changing transaction
+//! (`orders::store::announce`).
 
 use crate::orders::watch::Watchers;
 use crate::tenants::secret_cache::SecretCache;

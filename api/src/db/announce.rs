@@ -42,14 +42,17 @@ pub async fn announce<C: ConnectionTrait>(
     if !dialect.announces() || items.is_empty() {
         return Ok(());
     }
-    let payloads = serde_json::to_string(&pack(items))
-        .map_err(|e| DbErr::Custom(format!("announcements as JSON: {e}")))?;
-    db.execute_raw(dialect.statement(
-        "SELECT pg_notify($1, p) FROM json_array_elements_text($2::json) AS p",
-        [channel.into(), payloads.into()],
-    ))
-    .await?;
+    db.execute_raw(dialect.statement(NOTIFY, [channel.into(), packed_json(items)?.into()]))
+        .await?;
     Ok(())
+}
+
+/// Announces on `$1` each announcement of the JSON array `$2`.
+const NOTIFY: &str = "SELECT pg_notify($1, p) FROM json_array_elements_text($2::json) AS p";
+
+fn packed_json(items: &[String]) -> Result<String, DbErr> {
+    serde_json::to_string(&pack(items))
+        .map_err(|e| DbErr::Custom(format!("announcements as JSON: {e}")))
 }
 
 /// Where the inbox's writers leave order ids to announce after their commits (see
@@ -75,9 +78,9 @@ impl Announcements {
         )
     }
 
-    pub fn push(&self, payloads: &[String]) {
-        for payload in payloads {
-            if self.tx.try_send(payload.clone()).is_err() {
+    pub fn push(&self, order_ids: &[String]) {
+        for id in order_ids {
+            if self.tx.try_send(id.clone()).is_err() {
                 tracing::debug!("announcements queue full; an order change is not announced");
                 return;
             }
@@ -87,8 +90,8 @@ impl Announcements {
 
 /// Announces on `channel`, over a connection of its own to `url`, whatever was left in
 /// `pending` since its last statement (packed: see `pack`): one autocommit statement a
-/// turn, whose commit
-/// does not wait for the disk (an announcement is not data). Announcing in the
+/// turn, whose commit does not wait for the disk (an announcement is not data).
+/// Announcing in the
 /// changing transaction instead makes its commit take PostgreSQL's lock for
 /// announcements, which makes every announcing transaction's commit — its disk wait
 /// included — wait for the one before: the inbox's groups could not overlap their
@@ -113,11 +116,15 @@ pub async fn announce_after(url: String, channel: &'static str, pending: Pending
     while pending.recv_many(&mut batch, 1024).await > 0 {
         batch.sort();
         batch.dedup();
-        let sent = sea_orm::sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-            .bind(channel)
-            .bind(pack(&batch))
-            .execute(&mut connection)
-            .await;
+        let sent = match packed_json(&batch) {
+            Ok(payloads) => sea_orm::sqlx::query(NOTIFY)
+                .bind(channel)
+                .bind(payloads)
+                .execute(&mut connection)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         batch.clear();
         if let Err(e) = sent {
             tracing::warn!(error = %e, "announcing order changes failed; connecting again");
